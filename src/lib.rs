@@ -1,0 +1,13 @@
+//! mqttkit: an MQTT toolkit whose binaries (`rbroker`, and later `rsub`, `rpub`,
+//! `rbench`) share this library.
+//!
+//! # Layout
+//! * [`protocol`]: the MQTT packet model for 3.1, 3.1.1 and 5.0; strict decoding,
+//!   encoding, topic names and filters. Pure, no I/O.
+//! * [`broker`]: the broker as a library: listeners, connections, sessions, the
+//!   subscription index, retained messages, wills, `$SYS`, configuration and logging.
+//!   `rbroker` is a thin main over [`broker::Broker`].
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod protocol;

@@ -1,0 +1,368 @@
+//! SUBSCRIBE, SUBACK, UNSUBSCRIBE and UNSUBACK (§3.8–§3.11).
+
+use bytes::BufMut;
+
+use super::read_packet_id;
+use crate::protocol::error::{DecodeError, EncodeError};
+use crate::protocol::property::{Properties, PropertyContext};
+use crate::protocol::reason::{ReasonCode, ReasonContext};
+use crate::protocol::topic::TopicFilter;
+use crate::protocol::wire::{self, Reader};
+use crate::protocol::{PacketId, ProtocolVersion, QoS};
+
+/// When retained messages are sent for a new subscription (§3.8.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RetainHandling {
+    /// Send retained messages at the time of the subscribe.
+    SendAtSubscribe = 0,
+    /// Send them only if the subscription did not exist before.
+    SendIfNew = 1,
+    /// Never send them.
+    DoNotSend = 2,
+}
+
+/// The options byte of one SUBSCRIBE entry. On 3.x only `qos` exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubscriptionOptions {
+    pub qos: QoS,
+    pub no_local: bool,
+    pub retain_as_published: bool,
+    pub retain_handling: RetainHandling,
+}
+
+impl SubscriptionOptions {
+    pub fn new(qos: QoS) -> Self {
+        SubscriptionOptions {
+            qos,
+            no_local: false,
+            retain_as_published: false,
+            retain_handling: RetainHandling::SendAtSubscribe,
+        }
+    }
+
+    fn decode(byte: u8, version: ProtocolVersion) -> Result<Self, DecodeError> {
+        let qos_bits = byte & 0x03;
+        if !version.is_v5() {
+            if byte & 0xfc != 0 {
+                return Err(DecodeError::Malformed(
+                    "[MQTT-3-8.3-4] reserved subscription option bits are set",
+                ));
+            }
+            let qos = QoS::from_u8(qos_bits).ok_or(DecodeError::Malformed(
+                "[MQTT-3-8.3-4] subscription QoS of 3",
+            ))?;
+            return Ok(SubscriptionOptions::new(qos));
+        }
+        if byte & 0xc0 != 0 {
+            return Err(DecodeError::Malformed(
+                "[MQTT-3.8.3-5] reserved subscription option bits are set",
+            ));
+        }
+        let qos = QoS::from_u8(qos_bits)
+            .ok_or(DecodeError::Protocol("subscription QoS of 3 (§3.8.3.1)"))?;
+        let retain_handling = match (byte >> 4) & 0x03 {
+            0 => RetainHandling::SendAtSubscribe,
+            1 => RetainHandling::SendIfNew,
+            2 => RetainHandling::DoNotSend,
+            _ => return Err(DecodeError::Protocol("retain handling of 3 (§3.8.3.1)")),
+        };
+        Ok(SubscriptionOptions {
+            qos,
+            no_local: byte & 0x04 != 0,
+            retain_as_published: byte & 0x08 != 0,
+            retain_handling,
+        })
+    }
+
+    fn to_byte(self, version: ProtocolVersion) -> u8 {
+        let mut byte = self.qos as u8;
+        if version.is_v5() {
+            byte |= u8::from(self.no_local) << 2;
+            byte |= u8::from(self.retain_as_published) << 3;
+            byte |= (self.retain_handling as u8) << 4;
+        }
+        byte
+    }
+}
+
+fn decode_filter(reader: &mut Reader<'_>) -> Result<TopicFilter, DecodeError> {
+    TopicFilter::new(reader.string()?)
+        .map_err(|_| DecodeError::Malformed("[MQTT-4.7.1-1] invalid topic filter"))
+}
+
+/// A request to add subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscribe {
+    pub packet_id: PacketId,
+    pub properties: Properties,
+    /// At least one entry [MQTT-3.8.3-3].
+    pub filters: Vec<(TopicFilter, SubscriptionOptions)>,
+}
+
+impl Subscribe {
+    pub(super) fn decode(
+        reader: &mut Reader<'_>,
+        version: ProtocolVersion,
+    ) -> Result<Subscribe, DecodeError> {
+        let packet_id = read_packet_id(reader)?;
+        let properties = if version.is_v5() {
+            Properties::decode(reader, PropertyContext::Subscribe)?
+        } else {
+            Properties::new()
+        };
+        if reader.is_empty() {
+            return Err(DecodeError::Protocol(
+                "[MQTT-3.8.3-3] SUBSCRIBE without a topic filter",
+            ));
+        }
+        let mut filters = Vec::new();
+        while !reader.is_empty() {
+            let filter = decode_filter(reader)?;
+            let options = SubscriptionOptions::decode(reader.u8()?, version)?;
+            if options.no_local && filter.share_group().is_some() {
+                return Err(DecodeError::Protocol(
+                    "[MQTT-3.8.3-4] No Local on a shared subscription",
+                ));
+            }
+            filters.push((filter, options));
+        }
+        Ok(Subscribe {
+            packet_id,
+            properties,
+            filters,
+        })
+    }
+
+    pub(super) fn body_len(&self, version: ProtocolVersion) -> usize {
+        let mut len = 2;
+        if version.is_v5() {
+            len += self.properties.encoded_len();
+        }
+        len + self
+            .filters
+            .iter()
+            .map(|(filter, _)| wire::binary_len(filter.as_str().as_bytes()) + 1)
+            .sum::<usize>()
+    }
+
+    pub(super) fn encode_body(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut impl BufMut,
+    ) -> Result<(), EncodeError> {
+        buf.put_u16(self.packet_id.get());
+        if version.is_v5() {
+            self.properties.encode(buf)?;
+        }
+        for (filter, options) in &self.filters {
+            wire::put_string(buf, filter.as_str())?;
+            buf.put_u8(options.to_byte(version));
+        }
+        Ok(())
+    }
+}
+
+/// The answer to SUBSCRIBE: one code per filter, in order [MQTT-3.9.3-1].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubAck {
+    pub packet_id: PacketId,
+    pub properties: Properties,
+    /// Granted QoS (`Success`, `GrantedQoS1`, `GrantedQoS2`) or a failure code; 3.x
+    /// carries only those three and 0x80 [MQTT-3.9.3-2].
+    pub codes: Vec<ReasonCode>,
+}
+
+impl SubAck {
+    pub(super) fn decode(
+        reader: &mut Reader<'_>,
+        version: ProtocolVersion,
+    ) -> Result<SubAck, DecodeError> {
+        let packet_id = read_packet_id(reader)?;
+        let properties = if version.is_v5() {
+            Properties::decode(reader, PropertyContext::SubAck)?
+        } else {
+            Properties::new()
+        };
+        if reader.is_empty() {
+            return Err(DecodeError::Protocol(
+                "SUBACK without return codes (§3.9.3)",
+            ));
+        }
+        let mut codes = Vec::with_capacity(reader.remaining());
+        for &byte in reader.rest() {
+            let code = ReasonCode::from_u8(byte)
+                .filter(|code| {
+                    if version.is_v5() {
+                        ReasonContext::SubAck.allows(*code)
+                    } else {
+                        matches!(byte, 0x00..=0x02 | 0x80)
+                    }
+                })
+                .ok_or(DecodeError::Malformed(
+                    "[MQTT-3.9.3-2] invalid SUBACK return code",
+                ))?;
+            codes.push(code);
+        }
+        Ok(SubAck {
+            packet_id,
+            properties,
+            codes,
+        })
+    }
+
+    pub(super) fn body_len(&self, version: ProtocolVersion) -> usize {
+        let props = if version.is_v5() {
+            self.properties.encoded_len()
+        } else {
+            0
+        };
+        2 + props + self.codes.len()
+    }
+
+    pub(super) fn encode_body(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut impl BufMut,
+    ) -> Result<(), EncodeError> {
+        buf.put_u16(self.packet_id.get());
+        if version.is_v5() {
+            self.properties.encode(buf)?;
+        }
+        for code in &self.codes {
+            buf.put_u8(*code as u8);
+        }
+        Ok(())
+    }
+}
+
+/// A request to remove subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsubscribe {
+    pub packet_id: PacketId,
+    pub properties: Properties,
+    /// At least one filter [MQTT-3.10.3-2].
+    pub filters: Vec<TopicFilter>,
+}
+
+impl Unsubscribe {
+    pub(super) fn decode(
+        reader: &mut Reader<'_>,
+        version: ProtocolVersion,
+    ) -> Result<Unsubscribe, DecodeError> {
+        let packet_id = read_packet_id(reader)?;
+        let properties = if version.is_v5() {
+            Properties::decode(reader, PropertyContext::Unsubscribe)?
+        } else {
+            Properties::new()
+        };
+        if reader.is_empty() {
+            return Err(DecodeError::Protocol(
+                "[MQTT-3.10.3-2] UNSUBSCRIBE without a topic filter",
+            ));
+        }
+        let mut filters = Vec::new();
+        while !reader.is_empty() {
+            filters.push(decode_filter(reader)?);
+        }
+        Ok(Unsubscribe {
+            packet_id,
+            properties,
+            filters,
+        })
+    }
+
+    pub(super) fn body_len(&self, version: ProtocolVersion) -> usize {
+        let props = if version.is_v5() {
+            self.properties.encoded_len()
+        } else {
+            0
+        };
+        2 + props
+            + self
+                .filters
+                .iter()
+                .map(|filter| wire::binary_len(filter.as_str().as_bytes()))
+                .sum::<usize>()
+    }
+
+    pub(super) fn encode_body(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut impl BufMut,
+    ) -> Result<(), EncodeError> {
+        buf.put_u16(self.packet_id.get());
+        if version.is_v5() {
+            self.properties.encode(buf)?;
+        }
+        for filter in &self.filters {
+            wire::put_string(buf, filter.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// The answer to UNSUBSCRIBE. 3.x carries only the packet identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsubAck {
+    pub packet_id: PacketId,
+    pub properties: Properties,
+    /// One code per filter on MQTT 5; empty on 3.x.
+    pub codes: Vec<ReasonCode>,
+}
+
+impl UnsubAck {
+    pub(super) fn decode(
+        reader: &mut Reader<'_>,
+        version: ProtocolVersion,
+    ) -> Result<UnsubAck, DecodeError> {
+        let packet_id = read_packet_id(reader)?;
+        if !version.is_v5() {
+            return Ok(UnsubAck {
+                packet_id,
+                properties: Properties::new(),
+                codes: Vec::new(),
+            });
+        }
+        let properties = Properties::decode(reader, PropertyContext::UnsubAck)?;
+        if reader.is_empty() {
+            return Err(DecodeError::Protocol(
+                "UNSUBACK without reason codes (§3.11.3)",
+            ));
+        }
+        let mut codes = Vec::with_capacity(reader.remaining());
+        for &byte in reader.rest() {
+            let code = ReasonCode::from_u8(byte)
+                .filter(|code| ReasonContext::UnsubAck.allows(*code))
+                .ok_or(DecodeError::Malformed("invalid UNSUBACK reason code"))?;
+            codes.push(code);
+        }
+        Ok(UnsubAck {
+            packet_id,
+            properties,
+            codes,
+        })
+    }
+
+    pub(super) fn body_len(&self, version: ProtocolVersion) -> usize {
+        if version.is_v5() {
+            2 + self.properties.encoded_len() + self.codes.len()
+        } else {
+            2
+        }
+    }
+
+    pub(super) fn encode_body(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut impl BufMut,
+    ) -> Result<(), EncodeError> {
+        buf.put_u16(self.packet_id.get());
+        if version.is_v5() {
+            self.properties.encode(buf)?;
+            for code in &self.codes {
+                buf.put_u8(*code as u8);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,327 @@
+//! Topic names and topic filters as validated types, wildcard matching, and
+//! `$share/<group>/<filter>` parsing (§4.7, §4.8.2).
+//!
+//! Rules, as the matcher reads them:
+//! * `/` separates levels; empty levels are legal (`a//b`, `/a`).
+//! * `+` matches exactly one level and must fill its level (`a/+/c`, not `a+`).
+//! * `#` matches the remaining levels, including none, and must be last (`a/#`, not
+//!   `a/#/b`); `a/#` also matches `a`.
+//! * Names beginning with `$` are not matched by a filter beginning with `+` or `#`
+//!   [MQTT-4.7.2-1], so `#` does not see `$SYS/...` but `$SYS/#` does.
+//!
+//! Both types also refuse more than [`MAX_LEVELS`] levels, an implementation limit
+//! (mosquitto uses the same number) that keeps every walk over levels bounded.
+
+use std::fmt;
+
+/// Most levels a topic name or filter may have.
+pub const MAX_LEVELS: usize = 200;
+
+/// Why a string is not a valid topic name or filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TopicError {
+    #[error("[MQTT-4.7.3-1] topic must be at least one character long")]
+    Empty,
+    #[error("[MQTT-4.7.3-3] topic is longer than 65535 bytes")]
+    TooLong,
+    #[error("[MQTT-4.7.3-2] topic contains U+0000")]
+    NullCharacter,
+    #[error("[MQTT-3.3.2-2] topic name contains a wildcard")]
+    WildcardInName,
+    #[error("[MQTT-4.7.1-1] '#' must be the last character and fill its level")]
+    MisplacedMultiLevelWildcard,
+    #[error("[MQTT-4.7.1-2] '+' must fill its level")]
+    MisplacedSingleLevelWildcard,
+    #[error(
+        "[MQTT-4.8.2-1] shared subscription needs a share name without '+', '#' or '/' and a filter"
+    )]
+    InvalidSharedSubscription,
+    #[error("topic has more than 200 levels")]
+    TooManyLevels,
+}
+
+fn check_common(text: &str) -> Result<(), TopicError> {
+    if text.is_empty() {
+        return Err(TopicError::Empty);
+    }
+    if text.len() > usize::from(u16::MAX) {
+        return Err(TopicError::TooLong);
+    }
+    if text.contains('\0') {
+        return Err(TopicError::NullCharacter);
+    }
+    if text.bytes().filter(|&b| b == b'/').count() >= MAX_LEVELS {
+        return Err(TopicError::TooManyLevels);
+    }
+    Ok(())
+}
+
+/// A topic name: what a PUBLISH is sent to. No wildcards.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicName(String);
+
+impl TopicName {
+    pub fn new(text: impl Into<String>) -> Result<Self, TopicError> {
+        let text = text.into();
+        check_common(&text)?;
+        if text.contains(['+', '#']) {
+            return Err(TopicError::WildcardInName);
+        }
+        Ok(TopicName(text))
+    }
+
+    /// The zero-length name an MQTT 5 PUBLISH uses when a Topic Alias stands in for
+    /// it (§3.3.2.3.4). Only the codec and alias handling create one.
+    pub fn alias_placeholder() -> Self {
+        TopicName(String::new())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Topics beginning with `$` are reserved for the server (§4.7.2).
+    pub fn is_reserved(&self) -> bool {
+        self.0.starts_with('$')
+    }
+
+    pub fn levels(&self) -> std::str::Split<'_, char> {
+        self.0.split('/')
+    }
+}
+
+impl fmt::Display for TopicName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for TopicName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A topic filter: what a SUBSCRIBE asks for. May contain `+` and `#`, and may be a
+/// shared subscription `$share/<group>/<filter>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicFilter {
+    text: String,
+    /// For `$share/<group>/<filter>`, the byte offset where `<filter>` starts.
+    filter_start: usize,
+}
+
+const SHARE_PREFIX: &str = "$share/";
+
+impl TopicFilter {
+    pub fn new(text: impl Into<String>) -> Result<Self, TopicError> {
+        let text = text.into();
+        check_common(&text)?;
+        let filter_start = match text.strip_prefix(SHARE_PREFIX) {
+            Some(rest) => {
+                // [MQTT-4.8.2-1] [MQTT-4.8.2-2]
+                let (group, filter) = rest
+                    .split_once('/')
+                    .ok_or(TopicError::InvalidSharedSubscription)?;
+                if group.is_empty() || group.contains(['+', '#']) || filter.is_empty() {
+                    return Err(TopicError::InvalidSharedSubscription);
+                }
+                SHARE_PREFIX.len() + group.len() + 1
+            }
+            None => 0,
+        };
+        check_wildcards(&text[filter_start..])?;
+        Ok(TopicFilter { text, filter_start })
+    }
+
+    /// The whole filter as the client sent it.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The share name of a shared subscription.
+    pub fn share_group(&self) -> Option<&str> {
+        if self.filter_start == 0 {
+            return None;
+        }
+        Some(&self.text[SHARE_PREFIX.len()..self.filter_start - 1])
+    }
+
+    /// The filter that is matched against topic names (without `$share/<group>/`).
+    pub fn filter(&self) -> &str {
+        &self.text[self.filter_start..]
+    }
+
+    pub fn has_wildcards(&self) -> bool {
+        self.filter().contains(['+', '#'])
+    }
+
+    pub fn matches(&self, topic: &TopicName) -> bool {
+        matches(self.filter(), topic.as_str())
+    }
+}
+
+impl fmt::Display for TopicFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+fn check_wildcards(filter: &str) -> Result<(), TopicError> {
+    let mut levels = filter.split('/').peekable();
+    while let Some(level) = levels.next() {
+        if level.contains('#') {
+            // [MQTT-4.7.1-1]: '#' alone in its level, and the last level.
+            if level != "#" || levels.peek().is_some() {
+                return Err(TopicError::MisplacedMultiLevelWildcard);
+            }
+        } else if level.contains('+') && level != "+" {
+            // [MQTT-4.7.1-2]
+            return Err(TopicError::MisplacedSingleLevelWildcard);
+        }
+    }
+    Ok(())
+}
+
+/// Whether a (valid, non-shared) filter matches a (valid) topic name.
+pub fn matches(filter: &str, topic: &str) -> bool {
+    // [MQTT-4.7.2-1]
+    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+        return false;
+    }
+    let mut topic_levels = topic.split('/');
+    for filter_level in filter.split('/') {
+        if filter_level == "#" {
+            return true;
+        }
+        match topic_levels.next() {
+            Some(level) if filter_level == "+" || filter_level == level => {}
+            _ => return false,
+        }
+    }
+    topic_levels.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(text: &str) -> TopicName {
+        TopicName::new(text).expect("valid name")
+    }
+
+    #[test]
+    fn names_refuse_wildcards_and_emptiness() {
+        assert_eq!(TopicName::new("a/+"), Err(TopicError::WildcardInName));
+        assert_eq!(TopicName::new("#"), Err(TopicError::WildcardInName));
+        assert_eq!(TopicName::new(""), Err(TopicError::Empty));
+        assert_eq!(TopicName::new("a\0b"), Err(TopicError::NullCharacter));
+        assert!(TopicName::new("/").is_ok());
+        assert!(TopicName::new("a//b").is_ok());
+        assert!(TopicName::new("$SYS/x").is_ok_and(|t| t.is_reserved()));
+    }
+
+    #[test]
+    fn filters_follow_the_wildcard_rules() {
+        for valid in [
+            "#",
+            "+",
+            "a/#",
+            "a/+/c",
+            "+/+",
+            "/+",
+            "a//#",
+            "sport/tennis/+",
+        ] {
+            assert!(TopicFilter::new(valid).is_ok(), "{valid}");
+        }
+        assert_eq!(
+            TopicFilter::new("a/#/b"),
+            Err(TopicError::MisplacedMultiLevelWildcard)
+        );
+        assert_eq!(
+            TopicFilter::new("a#"),
+            Err(TopicError::MisplacedMultiLevelWildcard)
+        );
+        assert_eq!(
+            TopicFilter::new("a+"),
+            Err(TopicError::MisplacedSingleLevelWildcard)
+        );
+        assert_eq!(
+            TopicFilter::new("a/b+/c"),
+            Err(TopicError::MisplacedSingleLevelWildcard)
+        );
+    }
+
+    #[test]
+    fn level_limit() {
+        let deep = "a/".repeat(MAX_LEVELS);
+        assert_eq!(TopicName::new(deep.clone()), Err(TopicError::TooManyLevels));
+        assert!(TopicName::new("a/".repeat(MAX_LEVELS - 1) + "a").is_ok());
+        assert_eq!(TopicFilter::new(deep + "#"), Err(TopicError::TooManyLevels));
+    }
+
+    #[test]
+    fn shared_subscriptions_parse() {
+        let shared = TopicFilter::new("$share/group/a/+").expect("valid");
+        assert_eq!(shared.share_group(), Some("group"));
+        assert_eq!(shared.filter(), "a/+");
+        assert!(shared.matches(&name("a/b")));
+        for invalid in [
+            "$share/g",
+            "$share//a",
+            "$share/g+/a",
+            "$share/g#/a",
+            "$share/g/",
+            "$share/g/a/#/b",
+        ] {
+            assert!(TopicFilter::new(invalid).is_err(), "{invalid}");
+        }
+        assert_eq!(
+            TopicFilter::new("$shared/g/a")
+                .expect("plain")
+                .share_group(),
+            None
+        );
+    }
+
+    #[test]
+    fn matching_examples_from_section_4_7() {
+        let cases = [
+            ("sport/tennis/player1/#", "sport/tennis/player1", true),
+            (
+                "sport/tennis/player1/#",
+                "sport/tennis/player1/ranking",
+                true,
+            ),
+            (
+                "sport/tennis/player1/#",
+                "sport/tennis/player1/score/wimbledon",
+                true,
+            ),
+            ("sport/#", "sport", true),
+            ("#", "anything/at/all", true),
+            ("sport/tennis/+", "sport/tennis/player1", true),
+            ("sport/tennis/+", "sport/tennis/player1/ranking", false),
+            ("sport/+", "sport", false),
+            ("sport/+", "sport/", true),
+            ("+/+", "/finance", true),
+            ("/+", "/finance", true),
+            ("+", "/finance", false),
+            ("a/b", "a/b", true),
+            ("a/b", "a/b/c", false),
+            ("a/b/c", "a/b", false),
+            ("+/monitor/Clients", "$SYS/monitor/Clients", false),
+            ("#", "$SYS/broker/uptime", false),
+            ("$SYS/#", "$SYS/broker/uptime", true),
+            ("$SYS/monitor/+", "$SYS/monitor/Clients", true),
+        ];
+        for (filter, topic, expected) in cases {
+            assert_eq!(matches(filter, topic), expected, "{filter} vs {topic}");
+        }
+    }
+}
