@@ -7,7 +7,10 @@
 //! * [`broker`]: the broker as a library: listeners, connections, sessions, the
 //!   subscription index, retained messages, wills, `$SYS`, configuration and logging.
 //!   `rbroker` is a thin main over [`broker::Broker`].
+//! * [`cli`]: each binary's command line and the glue to the library.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod broker;
+pub mod cli;
 pub mod protocol;

@@ -1,0 +1,422 @@
+//! Broker settings and the mosquitto.conf subset that sets them.
+//!
+//! The parser follows mosquitto 2.0: one `key value...` per line, `#` starts a comment
+//! line, an unknown key or a bad value is an error naming `file:line`. Options that
+//! mosquitto has and rbroker will implement later are accepted with a warning that
+//! says so, so existing config files keep loading.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+/// Which log lines are written (mosquitto's `log_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogTypes(u16);
+
+impl LogTypes {
+    pub const ERROR: LogTypes = LogTypes(1);
+    pub const WARNING: LogTypes = LogTypes(1 << 1);
+    pub const NOTICE: LogTypes = LogTypes(1 << 2);
+    pub const INFORMATION: LogTypes = LogTypes(1 << 3);
+    pub const DEBUG: LogTypes = LogTypes(1 << 4);
+    pub const SUBSCRIBE: LogTypes = LogTypes(1 << 5);
+    pub const UNSUBSCRIBE: LogTypes = LogTypes(1 << 6);
+    pub const NONE: LogTypes = LogTypes(0);
+    pub const ALL: LogTypes = LogTypes(0x7f);
+    /// mosquitto's default: error, warning, notice and information.
+    pub const DEFAULT: LogTypes = LogTypes(0x0f);
+
+    pub fn contains(self, other: LogTypes) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn union(self, other: LogTypes) -> LogTypes {
+        LogTypes(self.0 | other.0)
+    }
+}
+
+/// Where log lines go (mosquitto's `log_dest`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogDest {
+    Stderr,
+    Stdout,
+    None,
+}
+
+/// One listening socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    pub port: u16,
+    /// `None` listens on every interface, as mosquitto does for `listener PORT`.
+    pub bind_address: Option<String>,
+}
+
+/// Everything that shapes the broker's behaviour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Listeners from the config file. Empty means mosquitto 2.0's "local only"
+    /// default: loopback on port 1883 (or the `-p` ports).
+    pub listeners: Vec<ListenerConfig>,
+    /// `None` leaves the 2.0 default: allowed without configured listeners, refused
+    /// once a listener is configured.
+    pub allow_anonymous: Option<bool>,
+    /// Longest keep-alive accepted; 65535 leaves clients free.
+    pub max_keepalive: u16,
+    /// Outgoing QoS 1/2 messages in flight per client; 0 means no limit.
+    pub max_inflight_messages: u16,
+    /// Messages queued per client beyond those in flight; 0 means no limit.
+    pub max_queued_messages: usize,
+    /// Largest payload accepted; larger messages are acknowledged and dropped.
+    pub message_size_limit: Option<usize>,
+    /// Largest packet accepted; a larger one closes the connection.
+    pub max_packet_size: Option<usize>,
+    pub retain_available: bool,
+    /// Seconds between `$SYS` updates; 0 disables `$SYS`.
+    pub sys_interval: u64,
+    /// Open client connections allowed; `None` is unlimited.
+    pub max_connections: Option<usize>,
+    pub log_types: LogTypes,
+    pub log_dest: LogDest,
+    /// Whether connects and disconnects are logged.
+    pub connection_messages: bool,
+    /// Time allowed between accepting a socket and receiving its CONNECT.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listeners: Vec::new(),
+            allow_anonymous: None,
+            max_keepalive: 65535,
+            max_inflight_messages: 20,
+            max_queued_messages: 1000,
+            message_size_limit: None,
+            max_packet_size: None,
+            retain_available: true,
+            sys_interval: 10,
+            max_connections: None,
+            log_types: LogTypes::DEFAULT,
+            log_dest: LogDest::Stderr,
+            connection_messages: true,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Largest CONNECT accepted before a client is known: enough for every field at its
+/// 64 KiB maximum, small enough that unauthenticated sockets cannot claim much memory.
+pub const MAX_CONNECT_PACKET: usize = 512 * 1024;
+
+/// Largest packet MQTT can express: a 4-byte remaining length plus the fixed header.
+pub const PROTOCOL_MAX_PACKET: usize = 268_435_455 + 5;
+
+impl Config {
+    /// Whether a client without a user name may connect.
+    pub fn anonymous_allowed(&self) -> bool {
+        self.allow_anonymous.unwrap_or(self.listeners.is_empty())
+    }
+
+    /// The packet size limit in force after CONNECT.
+    pub fn packet_limit(&self) -> usize {
+        self.max_packet_size.unwrap_or(PROTOCOL_MAX_PACKET)
+    }
+
+    /// The packet size limit for the first packet.
+    pub fn connect_packet_limit(&self) -> usize {
+        self.packet_limit().min(MAX_CONNECT_PACKET)
+    }
+
+    /// Addresses to bind when no listener is configured: loopback only, IPv4 and
+    /// IPv6, as mosquitto 2.0 does.
+    pub fn local_only_addresses(port: u16) -> Vec<SocketAddr> {
+        vec![
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port),
+        ]
+    }
+
+    /// Reads a mosquitto.conf file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|_| ConfigError::Unreadable {
+            path: path.display().to_string(),
+        })?;
+        let mut config = Config::default();
+        config.apply_text(&text, &path.display().to_string())?;
+        Ok(config)
+    }
+
+    /// Applies config lines; `origin` names the file in errors.
+    pub fn apply_text(&mut self, text: &str, origin: &str) -> Result<Vec<String>, ConfigError> {
+        let mut warnings = Vec::new();
+        for (index, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let at = || format!("{origin}:{}", index + 1);
+            let mut words = line.split_whitespace();
+            let key = words.next().unwrap_or_default();
+            let values: Vec<&str> = words.collect();
+            match self.apply_line(key, &values) {
+                Ok(None) => {}
+                Ok(Some(warning)) => warnings.push(format!("Warning: {warning} ({})", at())),
+                Err(reason) => return Err(ConfigError::Line { reason, at: at() }),
+            }
+        }
+        Ok(warnings)
+    }
+
+    /// Applies one `key values...` line; `Ok(Some(text))` is a warning.
+    fn apply_line(&mut self, key: &str, values: &[&str]) -> Result<Option<String>, String> {
+        match key {
+            "listener" => {
+                let port = values
+                    .first()
+                    .ok_or_else(|| "Empty listener value in configuration.".to_string())?;
+                let port = parse_port(port)?;
+                if values.len() > 2 {
+                    return Err("Too many values for listener.".into());
+                }
+                self.listeners.push(ListenerConfig {
+                    port,
+                    bind_address: values.get(1).map(|s| (*s).to_string()),
+                });
+            }
+            "allow_anonymous" => self.allow_anonymous = Some(parse_bool(key, values)?),
+            "max_keepalive" => {
+                self.max_keepalive = parse_number(key, values, 10, 65535)? as u16;
+            }
+            "max_inflight_messages" => {
+                self.max_inflight_messages = parse_number(key, values, 0, 65535)? as u16;
+            }
+            "max_queued_messages" => {
+                self.max_queued_messages = parse_number(key, values, 0, u32::MAX.into())? as usize;
+            }
+            "message_size_limit" => {
+                let limit = parse_number(key, values, 0, 268_435_455)? as usize;
+                self.message_size_limit = (limit > 0).then_some(limit);
+            }
+            "max_packet_size" => {
+                let size = parse_number(key, values, 0, 268_435_460)? as usize;
+                if size != 0 && size < 20 {
+                    return Err("max_packet_size must be at least 20.".into());
+                }
+                self.max_packet_size = (size > 0).then_some(size);
+            }
+            "retain_available" => self.retain_available = parse_bool(key, values)?,
+            "sys_interval" => self.sys_interval = parse_number(key, values, 0, 65535)?,
+            "max_connections" => {
+                let value = single(key, values)?;
+                let count: i64 = value
+                    .parse()
+                    .map_err(|_| format!("Invalid max_connections value ({value})."))?;
+                self.max_connections = usize::try_from(count).ok();
+            }
+            "log_type" => {
+                let value = single(key, values)?;
+                let types = match value {
+                    "error" => LogTypes::ERROR,
+                    "warning" => LogTypes::WARNING,
+                    "notice" => LogTypes::NOTICE,
+                    "information" => LogTypes::INFORMATION,
+                    "debug" => LogTypes::DEBUG,
+                    "subscribe" => LogTypes::SUBSCRIBE,
+                    "unsubscribe" => LogTypes::UNSUBSCRIBE,
+                    "websockets" => LogTypes::NONE,
+                    "all" => LogTypes::ALL,
+                    "none" => LogTypes::NONE,
+                    other => return Err(format!("Invalid log_type value ({other}).")),
+                };
+                // The first log_type line replaces the default set; later ones add.
+                self.log_types = if self.log_types == LogTypes::DEFAULT {
+                    types
+                } else {
+                    self.log_types.union(types)
+                };
+            }
+            "log_dest" => {
+                self.log_dest = match single(key, values)? {
+                    "stderr" => LogDest::Stderr,
+                    "stdout" => LogDest::Stdout,
+                    "none" => LogDest::None,
+                    other @ ("syslog" | "topic" | "file" | "dlt") => {
+                        return Ok(Some(format!(
+                            "log_dest {other} is not supported yet; logging to stderr"
+                        )));
+                    }
+                    other => return Err(format!("Invalid log_dest value ({other}).")),
+                };
+            }
+            "connection_messages" => self.connection_messages = parse_bool(key, values)?,
+            "connect_timeout" => {
+                self.connect_timeout = Duration::from_secs(parse_number(key, values, 1, 3600)?);
+            }
+            _ if PLANNED.contains(&key) => {
+                return Ok(Some(format!(
+                    "\"{key}\" is not supported by this version of rbroker yet and is ignored"
+                )));
+            }
+            _ => return Err(format!("Unknown configuration variable \"{key}\".")),
+        }
+        Ok(None)
+    }
+}
+
+/// mosquitto options accepted with a warning until the issue that implements them.
+const PLANNED: &[&str] = &[
+    "password_file",
+    "acl_file",
+    "persistence",
+    "persistence_location",
+    "persistence_file",
+    "autosave_interval",
+    "autosave_on_changes",
+    "persistent_client_expiration",
+    "protocol",
+    "cafile",
+    "capath",
+    "certfile",
+    "keyfile",
+    "require_certificate",
+    "tls_version",
+    "ciphers",
+    "use_identity_as_username",
+    "socket_domain",
+    "bind_interface",
+    "mount_point",
+    "max_qos",
+    "max_topic_alias",
+    "per_listener_settings",
+    "allow_zero_length_clientid",
+    "auto_id_prefix",
+    "queue_qos0_messages",
+    "max_queued_bytes",
+    "max_inflight_bytes",
+    "upgrade_outgoing_qos",
+    "set_tcp_nodelay",
+    "log_timestamp",
+    "log_timestamp_format",
+    "pid_file",
+    "user",
+    "include_dir",
+    "connection",
+    "address",
+    "topic",
+    "plugin",
+    "auth_plugin",
+    "memory_limit",
+    "check_retain_source",
+    "http_dir",
+];
+
+fn single<'a>(key: &str, values: &[&'a str]) -> Result<&'a str, String> {
+    match values {
+        [value] => Ok(value),
+        [] => Err(format!("Empty {key} value in configuration.")),
+        _ => Err(format!("Too many values for {key}.")),
+    }
+}
+
+fn parse_bool(key: &str, values: &[&str]) -> Result<bool, String> {
+    match single(key, values)? {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("Invalid {key} value ({other}).")),
+    }
+}
+
+fn parse_number(key: &str, values: &[&str], min: u64, max: u64) -> Result<u64, String> {
+    let value = single(key, values)?;
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            format!("Invalid {key} value ({value}); it must be a number from {min} to {max}.")
+        })
+}
+
+fn parse_port(value: &str) -> Result<u16, String> {
+    value
+        .parse::<u16>()
+        .map_err(|_| format!("Invalid port value ({value})."))
+}
+
+/// Why a config file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("Unable to open config file {path}.")]
+    Unreadable { path: String },
+    /// mosquitto prints the reason, then `Error found at FILE:LINE.`
+    #[error("{reason}\nError found at {at}.")]
+    Line { reason: String, at: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        config.apply_text(text, "test.conf")?;
+        Ok(config)
+    }
+
+    #[test]
+    fn defaults_match_mosquitto_2() {
+        let config = Config::default();
+        assert!(config.anonymous_allowed());
+        assert_eq!(config.max_inflight_messages, 20);
+        assert_eq!(config.max_queued_messages, 1000);
+        assert_eq!(config.sys_interval, 10);
+        assert_eq!(config.connect_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_listener_turns_anonymous_access_off() {
+        let config = parse("# comment\nlistener 1884 127.0.0.1\n\nlistener 1885\n").expect("valid");
+        assert!(!config.anonymous_allowed());
+        assert_eq!(config.listeners.len(), 2);
+        assert_eq!(
+            config.listeners[0].bind_address.as_deref(),
+            Some("127.0.0.1")
+        );
+        let config = parse("listener 1884\nallow_anonymous true\n").expect("valid");
+        assert!(config.anonymous_allowed());
+    }
+
+    #[test]
+    fn errors_name_the_file_and_line() {
+        let error = parse("listener 1884\nfoo bar\n").expect_err("unknown key");
+        assert_eq!(
+            error.to_string(),
+            "Unknown configuration variable \"foo\".\nError found at test.conf:2."
+        );
+        let error = parse("max_inflight_messages abc\n").expect_err("not a number");
+        assert!(error.to_string().contains("test.conf:1"), "{error}");
+        assert!(parse("listener\n").is_err());
+        assert!(parse("allow_anonymous maybe\n").is_err());
+        assert!(parse("max_packet_size 10\n").is_err());
+    }
+
+    #[test]
+    fn planned_options_only_warn() {
+        let mut config = Config::default();
+        let warnings = config
+            .apply_text("persistence true\nlog_type all\nlog_dest stdout\n", "c")
+            .expect("accepted");
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("persistence") && warnings[0].contains("c:1"));
+        assert_eq!(config.log_types, LogTypes::ALL);
+        assert_eq!(config.log_dest, LogDest::Stdout);
+    }
+
+    #[test]
+    fn log_types_accumulate_after_the_first() {
+        let config = parse("log_type error\nlog_type debug\n").expect("valid");
+        assert!(config.log_types.contains(LogTypes::ERROR));
+        assert!(config.log_types.contains(LogTypes::DEBUG));
+        assert!(!config.log_types.contains(LogTypes::NOTICE));
+    }
+}

@@ -1,0 +1,142 @@
+//! Listening sockets: binding as mosquitto 2.0 does, and the accept loop that hands
+//! each socket to a connection task.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::config::{Config, ListenerConfig};
+use super::connection;
+use super::log::Logger;
+use super::router::Router;
+
+/// Pending connections the kernel may hold for each listener.
+const BACKLOG: i32 = 1024;
+
+/// Binds one TCP listener; IPv6 sockets are IPv6-only so `0.0.0.0` and `::` can
+/// share a port, as mosquitto's two sockets do.
+pub fn bind_tcp(address: SocketAddr) -> io::Result<TcpListener> {
+    let domain = Domain::for_address(address);
+    let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(BACKLOG)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// The addresses to bind: each configured listener (every interface when it names
+/// no address), or, with none configured, loopback on `ports`.
+pub async fn addresses(config: &Config, ports: &[u16]) -> io::Result<Vec<SocketAddr>> {
+    if config.listeners.is_empty() {
+        return Ok(ports
+            .iter()
+            .flat_map(|port| Config::local_only_addresses(*port))
+            .collect());
+    }
+    let mut addresses = Vec::new();
+    for ListenerConfig { port, bind_address } in &config.listeners {
+        match bind_address {
+            None => {
+                addresses.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), *port));
+                addresses.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), *port));
+            }
+            Some(host) => addresses.extend(tokio::net::lookup_host((host.as_str(), *port)).await?),
+        }
+    }
+    Ok(addresses)
+}
+
+/// Binds every address, logging mosquitto's "Opening ..." lines. An IPv6 address
+/// that cannot be bound (no IPv6 on the host) is skipped with a warning as long as
+/// something else was bound.
+pub fn bind_all(addresses: &[SocketAddr], log: &Logger) -> io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    let mut skipped = None;
+    for address in addresses {
+        let family = if address.is_ipv4() { "ipv4" } else { "ipv6" };
+        log.notice(format_args!(
+            "Opening {family} listen socket on port {}.",
+            address.port()
+        ));
+        match bind_tcp(*address) {
+            Ok(listener) => listeners.push(listener),
+            Err(error) if address.is_ipv6() && error.kind() != io::ErrorKind::AddrInUse => {
+                log.warning(format_args!("Warning: {error} ({address})"));
+                skipped = Some(error);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    if listeners.is_empty() {
+        return Err(skipped.unwrap_or_else(|| io::Error::other("no listener configured")));
+    }
+    Ok(listeners)
+}
+
+/// Decrements the open-socket count when a connection task ends, however it ends.
+struct OpenSocket(Arc<Router>);
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.open_sockets.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Accepts connections until shutdown, one task each.
+pub async fn accept_loop(
+    listener: TcpListener,
+    router: Arc<Router>,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let port = listener.local_addr().map_or(0, |address| address.port());
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of descriptors or similar: wait rather than spin on the error.
+                router
+                    .log
+                    .error(format_args!("Unable to accept a connection: {error}."));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(10);
+        router
+            .stats
+            .sockets_accepted
+            .fetch_add(1, Ordering::Relaxed);
+        let open = router.open_sockets.fetch_add(1, Ordering::Relaxed) + 1;
+        let guard = OpenSocket(Arc::clone(&router));
+        if router.config.max_connections.is_some_and(|max| open > max) {
+            // As mosquitto: accepted, then closed at once.
+            continue;
+        }
+        // The connection coalesces its own writes, so Nagle would only add latency.
+        let _ = stream.set_nodelay(true);
+        let router = Arc::clone(&router);
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let _guard = guard;
+            connection::serve(router, stream, peer, port, shutdown).await;
+        });
+    }
+}

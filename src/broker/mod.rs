@@ -1,0 +1,158 @@
+//! The broker as a library; `rbroker` is a thin main over it, and tests and `rbench`
+//! embed it in-process.
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! use mqttkit::broker::{Broker, Config, Logger};
+//! let config = Config::default();
+//! let log = Logger::new(config.log_types, config.log_dest, config.connection_messages);
+//! let broker = Broker::bind_to(config, log, &["127.0.0.1:0".parse().unwrap()]).await?;
+//! println!("listening on {:?}", broker.local_addrs());
+//! broker.run(async { tokio::signal::ctrl_c().await.ok(); }).await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! * [`config`]: settings and the mosquitto.conf subset
+//! * `listener`: binding and the accept loop
+//! * `connection`: one task per client: framing, CONNECT, packets, keep-alive, writes
+//! * `session`: sans-I/O QoS state per client
+//! * `router`: shared state (sessions, subscription index, retained store) and routing
+//! * `topic_tree`, `retain`: the subscription index and the retained store
+//! * `store`: the durability boundary; `sys`: `$SYS`; [`log`]: mosquitto's log lines
+
+pub mod config;
+mod connection;
+mod listener;
+pub mod log;
+pub mod message;
+mod retain;
+mod router;
+mod session;
+mod stats;
+pub mod store;
+mod sys;
+mod topic_tree;
+mod transport;
+
+pub use config::{Config, ConfigError, LogDest, LogTypes};
+pub use log::Logger;
+pub use sys::version_string;
+pub use transport::Transport;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use router::Router;
+use store::Store;
+
+/// A broker with its listeners bound, ready to run.
+pub struct Broker {
+    router: Arc<Router>,
+    listeners: Vec<TcpListener>,
+}
+
+impl Broker {
+    /// Binds what `config` asks for: its listeners or, with none, loopback on each of
+    /// `ports` (1883 when empty), as mosquitto 2.0 does. Logs the "Opening ..." lines.
+    pub async fn bind(config: Config, log: Logger, ports: &[u16]) -> io::Result<Broker> {
+        let ports = if ports.is_empty() { &[1883][..] } else { ports };
+        let addresses = listener::addresses(&config, ports).await?;
+        let listeners = listener::bind_all(&addresses, &log)?;
+        Ok(Broker::with_listeners(config, log, listeners))
+    }
+
+    /// Binds exactly `addresses` (port 0 picks a free port), whatever `config` lists.
+    pub async fn bind_to(
+        config: Config,
+        log: Logger,
+        addresses: &[SocketAddr],
+    ) -> io::Result<Broker> {
+        let listeners = listener::bind_all(addresses, &log)?;
+        Ok(Broker::with_listeners(config, log, listeners))
+    }
+
+    fn with_listeners(config: Config, log: Logger, listeners: Vec<TcpListener>) -> Broker {
+        Broker {
+            router: Arc::new(Router::new(config, log, Store::Memory)),
+            listeners,
+        }
+    }
+
+    /// The addresses actually bound.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Serves clients until `shutdown` completes, then closes every connection
+    /// (without publishing wills) and returns once all connection tasks ended.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let token = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        for listener in self.listeners {
+            tasks.spawn(listener::accept_loop(
+                listener,
+                Arc::clone(&self.router),
+                tasks.clone(),
+                token.clone(),
+            ));
+        }
+        if self.router.config.sys_interval > 0 {
+            tasks.spawn(sys::run(Arc::clone(&self.router), token.clone()));
+        }
+        shutdown.await;
+        token.cancel();
+        tasks.close();
+        tasks.wait().await;
+    }
+
+    /// Runs the broker on the current tokio runtime in the background.
+    pub fn start(self) -> RunningBroker {
+        let addresses = self.local_addrs();
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let task = tokio::spawn(self.run(async move { stopped.cancelled().await }));
+        RunningBroker {
+            addresses,
+            stop,
+            task: Some(task),
+        }
+    }
+}
+
+/// A broker running in the background; see [`Broker::start`].
+pub struct RunningBroker {
+    addresses: Vec<SocketAddr>,
+    stop: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningBroker {
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addresses
+    }
+
+    /// Stops the broker and waits for every connection to close.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningBroker {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}

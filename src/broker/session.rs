@@ -1,0 +1,478 @@
+//! Sessions: what the broker remembers about a client between packets and, for
+//! persistent sessions, between connections.
+//!
+//! [`SessionState`] is sans-I/O (rumqttc's `MqttState` idea): methods take events
+//! (a delivery, an acknowledgement) and say what to send; the connection task does
+//! the I/O. It owns:
+//! * the outgoing queue (`pending`), bounded by `max_queued_messages`;
+//! * the in-flight window of QoS 1/2 PUBLISHes awaiting PUBACK/PUBREC/PUBCOMP,
+//!   bounded by `max_inflight_messages`, replayed with DUP after a reconnect;
+//! * packet identifiers of incoming QoS 2 messages awaiting PUBREL, which is what
+//!   makes delivery exactly-once on the receiving side;
+//! * the client's subscriptions, so they can be removed with the session.
+//!
+//! [`Session`] wraps the state in a mutex shared by the connection task that serves
+//! the client and every publisher that routes a message to it. The mutex is always
+//! the innermost lock taken, and is never held across an `.await`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use super::message::Message;
+use super::store::{Store, StoreEvent};
+use crate::protocol::{PacketId, QoS, SubscriptionOptions, TopicFilter};
+
+/// One message on its way to one client.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message: Arc<Message>,
+    /// min(message QoS, granted QoS).
+    pub qos: QoS,
+    /// The retain flag as sent: 1 for retained messages sent on subscribe.
+    pub retain: bool,
+    /// MQTT 5 identifiers of the matching subscriptions.
+    pub subscription_ids: Vec<u32>,
+}
+
+/// A QoS 1/2 PUBLISH the client has not finished acknowledging.
+#[derive(Debug, Clone)]
+pub enum InFlight {
+    /// Sent; waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
+    Published(Delivery),
+    /// PUBREC received and PUBREL sent; waiting for PUBCOMP.
+    Released,
+}
+
+/// What the connection should write next.
+#[derive(Debug)]
+pub enum Outgoing {
+    Publish {
+        delivery: Delivery,
+        packet_id: Option<PacketId>,
+        dup: bool,
+    },
+    PubRel(PacketId),
+}
+
+/// Result of offering a delivery to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Queued,
+    /// The queue was full: the message is lost for this client and counted.
+    Dropped,
+    /// QoS 0 to an offline client: not kept, as mosquitto does by default.
+    Skipped,
+}
+
+/// Wakes the connection task serving a session.
+#[derive(Debug, Default)]
+pub struct ConnectionSignal {
+    /// Set when new deliveries are queued or the connection must end.
+    pub notify: Notify,
+    /// Set when another connection took the session over.
+    pub taken_over: AtomicBool,
+}
+
+/// The connection a session is attached to.
+#[derive(Debug, Clone)]
+pub struct ConnectionLink {
+    pub id: u64,
+    pub signal: Arc<ConnectionSignal>,
+}
+
+impl ConnectionLink {
+    pub fn take_over(&self) {
+        self.signal.taken_over.store(true, Ordering::Release);
+        self.signal.notify.notify_one();
+    }
+}
+
+/// The sans-I/O state of one session.
+#[derive(Debug)]
+pub struct SessionState {
+    max_inflight: usize,
+    max_queued: usize,
+    pending: VecDeque<Delivery>,
+    /// In send order; acknowledgements mostly arrive in that order too.
+    inflight: VecDeque<(PacketId, InFlight)>,
+    last_packet_id: u16,
+    /// Incoming QoS 2 packet ids between PUBREC and PUBREL.
+    incoming_qos2: Vec<PacketId>,
+    pub subscriptions: HashMap<TopicFilter, SubscriptionOptions>,
+    pub connection: Option<ConnectionLink>,
+    /// Whether the session outlives its connection.
+    pub persistent: bool,
+    /// Messages dropped because the queue was full.
+    pub dropped: u64,
+    /// Set by the first drop and cleared once the queue accepts again, so the drop
+    /// is logged once per episode, as mosquitto does.
+    pub dropping: bool,
+    /// Set when the session is discarded; a subscribe racing with that undoes itself.
+    pub removed: bool,
+}
+
+impl SessionState {
+    /// Limits of 0 mean "no limit", as in mosquitto.conf.
+    pub fn new(max_inflight: u16, max_queued: usize, persistent: bool) -> Self {
+        SessionState {
+            max_inflight: if max_inflight == 0 {
+                usize::from(u16::MAX)
+            } else {
+                usize::from(max_inflight)
+            },
+            max_queued: if max_queued == 0 {
+                usize::MAX
+            } else {
+                max_queued
+            },
+            pending: VecDeque::new(),
+            inflight: VecDeque::new(),
+            last_packet_id: 0,
+            incoming_qos2: Vec::new(),
+            subscriptions: HashMap::new(),
+            connection: None,
+            persistent,
+            dropped: 0,
+            dropping: false,
+            removed: false,
+        }
+    }
+
+    pub fn is_connected_to(&self, connection_id: u64) -> bool {
+        self.connection
+            .as_ref()
+            .is_some_and(|link| link.id == connection_id)
+    }
+
+    /// Messages waiting to be sent.
+    pub fn queued(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn inflight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Offers a delivery; QoS 0 is not kept for an offline client, and nothing is
+    /// kept beyond `max_queued` waiting messages.
+    pub fn enqueue(&mut self, delivery: Delivery) -> Enqueued {
+        if self.connection.is_none() && delivery.qos == QoS::AtMostOnce {
+            return Enqueued::Skipped;
+        }
+        if self.pending.len() >= self.max_queued {
+            self.dropped += 1;
+            return Enqueued::Dropped;
+        }
+        self.pending.push_back(delivery);
+        self.dropping = false;
+        Enqueued::Queued
+    }
+
+    /// The next PUBLISH to write, if the in-flight window allows one. QoS 1/2 messages
+    /// enter the window here; messages behind a blocked one wait, keeping order.
+    pub fn next_publish(&mut self) -> Option<Outgoing> {
+        let front = self.pending.front()?;
+        if front.qos == QoS::AtMostOnce {
+            let delivery = self.pending.pop_front()?;
+            return Some(Outgoing::Publish {
+                delivery,
+                packet_id: None,
+                dup: false,
+            });
+        }
+        if self.inflight.len() >= self.max_inflight {
+            return None;
+        }
+        let packet_id = self.allocate_packet_id()?;
+        let delivery = self.pending.pop_front()?;
+        self.inflight
+            .push_back((packet_id, InFlight::Published(delivery.clone())));
+        Some(Outgoing::Publish {
+            delivery,
+            packet_id: Some(packet_id),
+            dup: false,
+        })
+    }
+
+    /// Everything in flight, to send again after a reconnect: PUBLISH with DUP set,
+    /// or PUBREL for messages already received by the client [MQTT-4.4.0-1].
+    pub fn replay(&self) -> Vec<Outgoing> {
+        self.inflight
+            .iter()
+            .map(|(id, state)| match state {
+                InFlight::Published(delivery) => Outgoing::Publish {
+                    delivery: delivery.clone(),
+                    packet_id: Some(*id),
+                    dup: true,
+                },
+                InFlight::Released => Outgoing::PubRel(*id),
+            })
+            .collect()
+    }
+
+    fn position(&self, packet_id: PacketId) -> Option<usize> {
+        self.inflight.iter().position(|(id, _)| *id == packet_id)
+    }
+
+    /// PUBACK: completes a QoS 1 delivery. False if the id was not in flight.
+    pub fn puback(&mut self, packet_id: PacketId) -> bool {
+        match self.position(packet_id) {
+            Some(at) if matches!(&self.inflight[at].1, InFlight::Published(d) if d.qos == QoS::AtLeastOnce) =>
+            {
+                self.inflight.remove(at);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// PUBREC: the client has a QoS 2 message; the broker now sends PUBREL. False if
+    /// the id was not awaiting PUBREC (the PUBREL is sent anyway, as mosquitto does).
+    pub fn pubrec(&mut self, packet_id: PacketId) -> bool {
+        match self.position(packet_id) {
+            Some(at) if matches!(&self.inflight[at].1, InFlight::Published(d) if d.qos == QoS::ExactlyOnce) =>
+            {
+                self.inflight[at].1 = InFlight::Released;
+                true
+            }
+            Some(at) => matches!(self.inflight[at].1, InFlight::Released),
+            None => false,
+        }
+    }
+
+    /// PUBCOMP: completes a QoS 2 delivery.
+    pub fn pubcomp(&mut self, packet_id: PacketId) -> bool {
+        match self.position(packet_id) {
+            Some(at) if matches!(self.inflight[at].1, InFlight::Released) => {
+                self.inflight.remove(at);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn allocate_packet_id(&mut self) -> Option<PacketId> {
+        for _ in 0..u16::MAX {
+            self.last_packet_id = self.last_packet_id.checked_add(1).unwrap_or(1);
+            let candidate = PacketId::new(self.last_packet_id)?;
+            if self.position(candidate).is_none() {
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
+    /// An incoming QoS 2 PUBLISH: true the first time its id is seen, false for a
+    /// re-sent one before PUBREL, which must not be delivered again [MQTT-4.3.3-10].
+    pub fn receive_qos2(&mut self, packet_id: PacketId) -> bool {
+        if self.incoming_qos2.contains(&packet_id) {
+            return false;
+        }
+        self.incoming_qos2.push(packet_id);
+        true
+    }
+
+    /// PUBREL for an incoming QoS 2 message; false if the id was unknown.
+    pub fn release_qos2(&mut self, packet_id: PacketId) -> bool {
+        match self.incoming_qos2.iter().position(|id| *id == packet_id) {
+            Some(at) => {
+                self.incoming_qos2.swap_remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets what only made sense for a connection that ended: QoS 0 messages still
+    /// waiting are dropped, as mosquitto does.
+    pub fn detach(&mut self) {
+        self.connection = None;
+        self.pending.retain(|d| d.qos != QoS::AtMostOnce);
+    }
+}
+
+/// A session shared between its connection and the publishers that route to it.
+#[derive(Debug)]
+pub struct Session {
+    /// Unique for the broker's lifetime; keys the subscription index.
+    pub id: u64,
+    pub client_id: Arc<str>,
+    state: Mutex<SessionState>,
+}
+
+impl Session {
+    pub fn new(id: u64, client_id: Arc<str>, state: SessionState) -> Self {
+        Session {
+            id,
+            client_id,
+            state: Mutex::new(state),
+        }
+    }
+
+    /// Locks the state. A panic while the lock was held cannot leave the state
+    /// half-updated in a way that matters more than losing the session would, so a
+    /// poisoned lock is recovered rather than propagated to every publisher.
+    pub fn lock(&self) -> MutexGuard<'_, SessionState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues a delivery, reports it to the store if the session is persistent, and
+    /// wakes the connection serving this session.
+    pub fn deliver(&self, delivery: Delivery, store: &Store) -> Enqueued {
+        let mut state = self.lock();
+        let durable = (state.persistent && delivery.qos != QoS::AtMostOnce)
+            .then(|| Arc::clone(&delivery.message));
+        let outcome = state.enqueue(delivery);
+        if outcome != Enqueued::Queued {
+            return outcome;
+        }
+        if let Some(message) = durable {
+            store.record(StoreEvent::Queued {
+                client_id: &self.client_id,
+                message: &message,
+            });
+        }
+        if let Some(link) = &state.connection {
+            link.signal.notify.notify_one();
+        }
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::TopicName;
+    use bytes::Bytes;
+
+    fn delivery(qos: QoS) -> Delivery {
+        Delivery {
+            message: Arc::new(Message::new(
+                TopicName::new("t").expect("valid"),
+                Bytes::from_static(b"x"),
+                qos,
+                false,
+            )),
+            qos,
+            retain: false,
+            subscription_ids: Vec::new(),
+        }
+    }
+
+    fn online(max_inflight: u16, max_queued: usize) -> SessionState {
+        let mut state = SessionState::new(max_inflight, max_queued, false);
+        state.connection = Some(ConnectionLink {
+            id: 1,
+            signal: Arc::default(),
+        });
+        state
+    }
+
+    fn publish_id(outgoing: Option<Outgoing>) -> Option<u16> {
+        match outgoing {
+            Some(Outgoing::Publish { packet_id, .. }) => packet_id.map(|id| id.get()),
+            other => panic!("expected a PUBLISH, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn inflight_window_holds_back_the_queue_in_order() {
+        let mut state = online(2, 10);
+        for _ in 0..3 {
+            state.enqueue(delivery(QoS::AtLeastOnce));
+        }
+        state.enqueue(delivery(QoS::AtMostOnce));
+        assert_eq!(publish_id(state.next_publish()), Some(1));
+        assert_eq!(publish_id(state.next_publish()), Some(2));
+        assert!(state.next_publish().is_none(), "window of 2 is full");
+        assert!(state.puback(PacketId::new(1).expect("id")));
+        assert_eq!(publish_id(state.next_publish()), Some(3));
+        assert_eq!(
+            publish_id(state.next_publish()),
+            None,
+            "QoS 0 after the window opens"
+        );
+        assert!(
+            !state.puback(PacketId::new(1).expect("id")),
+            "acknowledged twice"
+        );
+    }
+
+    #[test]
+    fn queue_limit_drops_and_counts() {
+        let mut state = online(1, 2);
+        assert_eq!(state.enqueue(delivery(QoS::AtLeastOnce)), Enqueued::Queued);
+        assert_eq!(state.enqueue(delivery(QoS::AtLeastOnce)), Enqueued::Queued);
+        assert_eq!(state.enqueue(delivery(QoS::AtLeastOnce)), Enqueued::Dropped);
+        assert_eq!(state.dropped, 1);
+        state.next_publish();
+        assert_eq!(
+            state.enqueue(delivery(QoS::AtLeastOnce)),
+            Enqueued::Queued,
+            "in flight does not count as queued"
+        );
+    }
+
+    #[test]
+    fn offline_sessions_keep_qos1_and_skip_qos0() {
+        let mut state = SessionState::new(20, 100, true);
+        assert_eq!(state.enqueue(delivery(QoS::AtMostOnce)), Enqueued::Skipped);
+        assert_eq!(state.enqueue(delivery(QoS::ExactlyOnce)), Enqueued::Queued);
+        assert_eq!(state.queued(), 1);
+    }
+
+    #[test]
+    fn qos2_flow_and_replay_after_reconnect() {
+        let mut state = online(10, 10);
+        state.enqueue(delivery(QoS::ExactlyOnce));
+        state.enqueue(delivery(QoS::ExactlyOnce));
+        publish_id(state.next_publish());
+        publish_id(state.next_publish());
+        assert!(state.pubrec(PacketId::new(1).expect("id")));
+        assert!(
+            !state.pubcomp(PacketId::new(2).expect("id")),
+            "PUBCOMP before PUBREC"
+        );
+        state.detach();
+        let replay = state.replay();
+        assert!(matches!(replay[0], Outgoing::PubRel(id) if id.get() == 1));
+        assert!(
+            matches!(replay[1], Outgoing::Publish { dup: true, packet_id: Some(id), .. } if id.get() == 2)
+        );
+        assert!(state.pubcomp(PacketId::new(1).expect("id")));
+        assert_eq!(state.inflight(), 1);
+    }
+
+    #[test]
+    fn packet_ids_skip_those_in_flight_and_wrap() {
+        let mut state = online(0, 0);
+        state.last_packet_id = u16::MAX - 1;
+        state.enqueue(delivery(QoS::AtLeastOnce));
+        state.enqueue(delivery(QoS::AtLeastOnce));
+        state.enqueue(delivery(QoS::AtLeastOnce));
+        assert_eq!(publish_id(state.next_publish()), Some(u16::MAX));
+        assert_eq!(publish_id(state.next_publish()), Some(1));
+        state.last_packet_id = u16::MAX - 1;
+        assert_eq!(
+            publish_id(state.next_publish()),
+            Some(2),
+            "65535 and 1 are in flight"
+        );
+    }
+
+    #[test]
+    fn incoming_qos2_is_delivered_once() {
+        let mut state = online(10, 10);
+        let id = PacketId::new(7).expect("id");
+        assert!(state.receive_qos2(id));
+        assert!(!state.receive_qos2(id), "re-sent before PUBREL");
+        assert!(state.release_qos2(id));
+        assert!(!state.release_qos2(id));
+        assert!(state.receive_qos2(id), "the id may be reused after PUBREL");
+    }
+}

@@ -1,0 +1,15 @@
+//! Command lines: each binary's clap definition and the glue from parsed arguments
+//! to the library. Binaries in `src/bin/` only call into here.
+
+pub mod rbroker;
+
+/// Developer diagnostics (`RUST_LOG=mqttkit=debug`), separate from the user-facing
+/// log lines that mirror mosquitto's. Off unless asked for.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

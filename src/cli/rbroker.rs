@@ -1,0 +1,297 @@
+//! `rbroker`'s command line, as mosquitto 2.0's: `rbroker [-c file] [-p port]... [-v]`.
+//!
+//! Usage errors print mosquitto's wording on stderr and exit with status 3, as
+//! `mosquitto` does; so does `-h`, which prints the usage on stdout.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{ArgAction, Parser};
+
+use crate::broker::{Broker, Config, LogTypes, Logger, version_string};
+
+/// Status for usage and configuration errors, as mosquitto.
+const USAGE_ERROR: u8 = 3;
+
+/// An MQTT 5.0/3.1.1/3.1 broker that starts and behaves like mosquitto.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rbroker",
+    version,
+    disable_help_flag = true,
+    disable_version_flag = true
+)]
+pub struct Args {
+    /// Read the configuration from this mosquitto.conf file.
+    #[arg(short = 'c', long = "config-file", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Listen on this port (repeatable). Without -c, the broker listens on loopback
+    /// only; with a config file that defines listeners, -p is ignored.
+    #[arg(short = 'p', long = "port", value_name = "PORT", action = ArgAction::Append)]
+    pub ports: Vec<String>,
+    /// Verbose: enable every log type, overriding the config file's logging.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+    /// Daemon mode is not supported: run rbroker under a service manager instead.
+    #[arg(short = 'd', long = "daemon", hide = true)]
+    pub daemon: bool,
+    /// Print the usage and exit (status 3, as mosquitto).
+    #[arg(short = 'h', long = "help", action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Print the version and exit.
+    #[arg(long = "version", action = ArgAction::Version)]
+    pub version: Option<bool>,
+}
+
+fn usage() -> String {
+    format!(
+        "{}\n\nrbroker is an MQTT v5.0/v3.1.1/v3.1 broker.\n\n\
+         Usage: rbroker [-c config_file] [-h] [-p port] [-v]\n\n \
+         -c : specify the broker config file.\n \
+         -h : display this help.\n \
+         -p : start the broker listening on the specified port.\n      \
+         Not recommended in conjunction with the -c option.\n \
+         -v : verbose mode - enable all logging types. This overrides\n      \
+         any logging options given in the config file.\n",
+        version_string()
+    )
+}
+
+/// The line mosquitto prints for a command-line error.
+fn error_line(error: &clap::Error) -> String {
+    let argument = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        _ => String::new(),
+    };
+    match error.kind() {
+        ErrorKind::UnknownArgument => format!("Error: Unknown option '{argument}'."),
+        ErrorKind::InvalidValue | ErrorKind::NoEquals
+            if argument.starts_with("-p") || argument.starts_with("--port") =>
+        {
+            "Error: -p argument given, but no port specified.".to_string()
+        }
+        ErrorKind::InvalidValue | ErrorKind::NoEquals
+            if argument.starts_with("-c") || argument.starts_with("--config") =>
+        {
+            "Error: -c argument given but no file specified.".to_string()
+        }
+        _ => format!("Error: {}", error.kind()),
+    }
+}
+
+/// Parses the command line the way mosquitto does; `Err` carries what to print and
+/// the exit status.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, (String, bool, ExitCode)> {
+    match Args::try_parse_from(args) {
+        Ok(args) => Ok(args),
+        Err(error) if error.kind() == ErrorKind::DisplayHelp => {
+            Err((usage(), true, ExitCode::from(USAGE_ERROR)))
+        }
+        Err(error) if error.kind() == ErrorKind::DisplayVersion => {
+            Err((version_string(), true, ExitCode::SUCCESS))
+        }
+        Err(error) => Err((
+            format!("{}\n{}", error_line(&error), usage()),
+            false,
+            ExitCode::from(USAGE_ERROR),
+        )),
+    }
+}
+
+/// Checks each `-p` value; mosquitto accepts 1..=65535.
+fn parse_ports(values: &[String]) -> Result<Vec<u16>, String> {
+    values
+        .iter()
+        .map(|value| {
+            value
+                .parse::<u16>()
+                .ok()
+                .filter(|port| *port > 0)
+                .ok_or_else(|| format!("Error: Invalid port specified ({value})."))
+        })
+        .collect()
+}
+
+/// `rbroker`'s main: parse, configure, bind, serve until SIGINT/SIGTERM.
+pub fn main() -> ExitCode {
+    let args = match parse(std::env::args()) {
+        Ok(args) => args,
+        Err((text, to_stdout, status)) => {
+            if to_stdout {
+                println!("{text}");
+            } else {
+                eprint!("{text}");
+            }
+            return status;
+        }
+    };
+    crate::cli::init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("Error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(args, shutdown_signal()))
+}
+
+/// Runs the broker until `shutdown` completes; the exit status of `rbroker`.
+pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> ExitCode {
+    let startup_log = Logger::new(LogTypes::DEFAULT, crate::broker::LogDest::Stderr, true);
+    if args.daemon {
+        startup_log.error(format_args!(
+            "-d (daemon mode) is not supported; run rbroker under a service manager instead."
+        ));
+        return ExitCode::from(USAGE_ERROR);
+    }
+    let ports = match parse_ports(&args.ports) {
+        Ok(ports) => ports,
+        Err(line) => {
+            eprintln!("{line}");
+            return ExitCode::from(USAGE_ERROR);
+        }
+    };
+    let mut warnings = Vec::new();
+    let mut config = match &args.config_file {
+        None => Config::default(),
+        Some(path) => {
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(_) => {
+                    startup_log.error(format_args!(
+                        "Unable to open config file {}.",
+                        path.display()
+                    ));
+                    return ExitCode::from(USAGE_ERROR);
+                }
+            };
+            let mut config = Config::default();
+            match config.apply_text(&text, &path.display().to_string()) {
+                Ok(found) => warnings = found,
+                Err(error) => {
+                    for line in error.to_string().lines() {
+                        startup_log.error(format_args!("{line}"));
+                    }
+                    return ExitCode::from(USAGE_ERROR);
+                }
+            }
+            config
+        }
+    };
+    if args.verbose {
+        config.log_types = LogTypes::ALL;
+    }
+    let log = Logger::new(
+        config.log_types,
+        config.log_dest,
+        config.connection_messages,
+    );
+    log.notice(format_args!("{} starting", version_string()));
+    match &args.config_file {
+        Some(path) => log.notice(format_args!("Config loaded from {}.", path.display())),
+        None => log.notice(format_args!("Using default config.")),
+    }
+    for warning in &warnings {
+        log.warning(format_args!("{warning}"));
+    }
+    if config.listeners.is_empty() {
+        log.notice(format_args!(
+            "Starting in local only mode. Connections will only be possible from clients running on this machine."
+        ));
+        log.notice(format_args!(
+            "Create a configuration file which defines a listener to allow remote access."
+        ));
+        log.notice(format_args!(
+            "For more details see https://mosquitto.org/documentation/authentication-methods/"
+        ));
+    } else if !ports.is_empty() {
+        log.warning(format_args!(
+            "Warning: -p is ignored because the configuration file defines listeners."
+        ));
+    }
+    let broker = match Broker::bind(config, log.clone(), &ports).await {
+        Ok(broker) => broker,
+        Err(error) => {
+            log.error(format_args!("{error}"));
+            log.error(format_args!(
+                "Unable to start any listening sockets, exiting."
+            ));
+            return ExitCode::FAILURE;
+        }
+    };
+    log.notice(format_args!("{} running", version_string()));
+    broker.run(shutdown).await;
+    log.notice(format_args!("{} terminating", version_string()));
+    ExitCode::SUCCESS
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_line(line: &str) -> Result<Args, (String, bool, ExitCode)> {
+        parse(line.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn accepts_mosquittos_options() {
+        let args = parse_line("rbroker -c /etc/m.conf -p 1884 -p 1885 -v").expect("valid");
+        assert_eq!(args.config_file, Some(PathBuf::from("/etc/m.conf")));
+        assert_eq!(parse_ports(&args.ports), Ok(vec![1884, 1885]));
+        assert!(args.verbose);
+    }
+
+    #[test]
+    fn errors_read_like_mosquitto() {
+        let (text, _, status) = parse_line("rbroker -x").expect_err("unknown option");
+        assert!(text.starts_with("Error: Unknown option '-x'.\n"), "{text}");
+        assert_eq!(status, ExitCode::from(3));
+        let (text, _, _) = parse_line("rbroker -p").expect_err("missing port");
+        assert!(
+            text.starts_with("Error: -p argument given, but no port specified."),
+            "{text}"
+        );
+        let (text, to_stdout, status) = parse_line("rbroker -h").expect_err("help");
+        assert!(to_stdout && text.contains("Usage: rbroker"));
+        assert_eq!(status, ExitCode::from(3));
+        assert_eq!(
+            parse_ports(&["0".into()]),
+            Err("Error: Invalid port specified (0).".into())
+        );
+        assert!(parse_ports(&["http".into()]).is_err());
+    }
+}
