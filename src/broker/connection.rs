@@ -293,6 +293,11 @@ impl Connection {
             let limit = if self.client.is_some() {
                 self.router.config.packet_limit()
             } else {
+                // [MQTT-3.1.0-1]: the first byte already tells whether this is a
+                // CONNECT; anything else is refused before its body arrives.
+                if data.get(consumed).is_some_and(|first| first >> 4 != 1) {
+                    return Err(End::ProtocolError { malformed: false });
+                }
                 self.router.config.connect_packet_limit()
             };
             match check_frame(&data[consumed..], limit) {
@@ -323,10 +328,6 @@ impl Connection {
 
     fn handle_frame(&mut self, frame: &[u8]) -> Result<(), End> {
         if self.client.is_none() {
-            // [MQTT-3.1.0-1]: nothing but CONNECT before CONNECT.
-            if frame[0] >> 4 != 1 {
-                return Err(End::ProtocolError { malformed: false });
-            }
             return match Packet::decode(frame, ProtocolVersion::V3_1_1) {
                 Ok(Packet::Connect(connect)) => self.on_connect(*connect),
                 Ok(_) => Err(End::ProtocolError { malformed: false }),

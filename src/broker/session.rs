@@ -4,7 +4,10 @@
 //! [`SessionState`] is sans-I/O (rumqttc's `MqttState` idea): methods take events
 //! (a delivery, an acknowledgement) and say what to send; the connection task does
 //! the I/O. It owns:
-//! * the outgoing queue (`pending`), bounded by `max_queued_messages`;
+//! * the outgoing queue (`pending`): QoS 1/2 messages bounded by
+//!   `max_queued_messages` (mosquitto's meaning), QoS 0 messages by
+//!   [`QOS0_QUEUE_BYTES`], since bursts (a retained backlog on subscribe, a `$SYS`
+//!   update) arrive faster than one write and must not be lost to a count limit;
 //! * the in-flight window of QoS 1/2 PUBLISHes awaiting PUBACK/PUBREC/PUBCOMP,
 //!   bounded by `max_inflight_messages`, replayed with DUP after a reconnect;
 //! * packet identifiers of incoming QoS 2 messages awaiting PUBREL, which is what
@@ -24,6 +27,16 @@ use tokio::sync::Notify;
 use super::message::Message;
 use super::store::{Store, StoreEvent};
 use crate::protocol::{PacketId, QoS, SubscriptionOptions, TopicFilter};
+
+/// Payload and topic bytes of QoS 0 messages that may wait for one client before
+/// new ones are dropped. mosquitto leaves this unbounded; a bound keeps a stalled
+/// subscriber from growing the broker without limit.
+pub const QOS0_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Bytes a queued QoS 0 message counts against [`QOS0_QUEUE_BYTES`].
+fn queued_size(delivery: &Delivery) -> usize {
+    delivery.message.payload.len() + delivery.message.topic.as_str().len() + 64
+}
 
 /// One message on its way to one client.
 #[derive(Debug, Clone)]
@@ -96,6 +109,10 @@ pub struct SessionState {
     max_inflight: usize,
     max_queued: usize,
     pending: VecDeque<Delivery>,
+    /// QoS 1/2 messages in `pending`.
+    pending_reliable: usize,
+    /// [`queued_size`] of the QoS 0 messages in `pending`.
+    pending_qos0_bytes: usize,
     /// In send order; acknowledgements mostly arrive in that order too.
     inflight: VecDeque<(PacketId, InFlight)>,
     last_packet_id: u16,
@@ -129,6 +146,8 @@ impl SessionState {
                 max_queued
             },
             pending: VecDeque::new(),
+            pending_reliable: 0,
+            pending_qos0_bytes: 0,
             inflight: VecDeque::new(),
             last_packet_id: 0,
             incoming_qos2: Vec::new(),
@@ -156,19 +175,44 @@ impl SessionState {
         self.inflight.len()
     }
 
-    /// Offers a delivery; QoS 0 is not kept for an offline client, and nothing is
-    /// kept beyond `max_queued` waiting messages.
+    /// Offers a delivery. QoS 0 is not kept for an offline client; beyond the
+    /// queue bounds (see the module documentation) new messages are dropped.
     pub fn enqueue(&mut self, delivery: Delivery) -> Enqueued {
-        if self.connection.is_none() && delivery.qos == QoS::AtMostOnce {
-            return Enqueued::Skipped;
-        }
-        if self.pending.len() >= self.max_queued {
+        let full = if delivery.qos == QoS::AtMostOnce {
+            if self.connection.is_none() {
+                return Enqueued::Skipped;
+            }
+            self.pending_qos0_bytes + queued_size(&delivery) > QOS0_QUEUE_BYTES
+        } else if self.connection.is_some() {
+            // As mosquitto decides at insert time: the window plus the queue, however
+            // far the connection has got with moving messages into flight.
+            self.inflight.len() + self.pending_reliable
+                >= self.max_inflight.saturating_add(self.max_queued)
+        } else {
+            self.pending_reliable >= self.max_queued
+        };
+        if full {
             self.dropped += 1;
             return Enqueued::Dropped;
+        }
+        if delivery.qos == QoS::AtMostOnce {
+            self.pending_qos0_bytes += queued_size(&delivery);
+        } else {
+            self.pending_reliable += 1;
         }
         self.pending.push_back(delivery);
         self.dropping = false;
         Enqueued::Queued
+    }
+
+    fn pop_pending(&mut self) -> Option<Delivery> {
+        let delivery = self.pending.pop_front()?;
+        if delivery.qos == QoS::AtMostOnce {
+            self.pending_qos0_bytes -= queued_size(&delivery);
+        } else {
+            self.pending_reliable -= 1;
+        }
+        Some(delivery)
     }
 
     /// The next PUBLISH to write, if the in-flight window allows one. QoS 1/2 messages
@@ -176,7 +220,7 @@ impl SessionState {
     pub fn next_publish(&mut self) -> Option<Outgoing> {
         let front = self.pending.front()?;
         if front.qos == QoS::AtMostOnce {
-            let delivery = self.pending.pop_front()?;
+            let delivery = self.pop_pending()?;
             return Some(Outgoing::Publish {
                 delivery,
                 packet_id: None,
@@ -187,7 +231,7 @@ impl SessionState {
             return None;
         }
         let packet_id = self.allocate_packet_id()?;
-        let delivery = self.pending.pop_front()?;
+        let delivery = self.pop_pending()?;
         self.inflight
             .push_back((packet_id, InFlight::Published(delivery.clone())));
         Some(Outgoing::Publish {
@@ -291,6 +335,7 @@ impl SessionState {
     pub fn detach(&mut self) {
         self.connection = None;
         self.pending.retain(|d| d.qos != QoS::AtMostOnce);
+        self.pending_qos0_bytes = 0;
     }
 }
 
@@ -404,18 +449,43 @@ mod tests {
     }
 
     #[test]
-    fn queue_limit_drops_and_counts() {
+    fn queue_limit_counts_the_window_whether_or_not_it_was_filled_yet() {
         let mut state = online(1, 2);
-        assert_eq!(state.enqueue(delivery(QoS::AtLeastOnce)), Enqueued::Queued);
-        assert_eq!(state.enqueue(delivery(QoS::AtLeastOnce)), Enqueued::Queued);
+        for _ in 0..3 {
+            assert_eq!(state.enqueue(delivery(QoS::AtLeastOnce)), Enqueued::Queued);
+        }
         assert_eq!(state.enqueue(delivery(QoS::AtLeastOnce)), Enqueued::Dropped);
         assert_eq!(state.dropped, 1);
         state.next_publish();
         assert_eq!(
             state.enqueue(delivery(QoS::AtLeastOnce)),
-            Enqueued::Queued,
-            "in flight does not count as queued"
+            Enqueued::Dropped,
+            "one in flight, two queued"
         );
+        assert!(state.puback(PacketId::new(1).expect("id")));
+        assert_eq!(state.enqueue(delivery(QoS::AtLeastOnce)), Enqueued::Queued);
+    }
+
+    #[test]
+    fn qos0_is_bounded_by_bytes_not_by_the_qos1_queue_limit() {
+        let mut state = online(1, 2);
+        for _ in 0..100 {
+            assert_eq!(state.enqueue(delivery(QoS::AtMostOnce)), Enqueued::Queued);
+        }
+        let big = Delivery {
+            message: Arc::new(Message::new(
+                TopicName::new("t").expect("valid"),
+                Bytes::from(vec![0; QOS0_QUEUE_BYTES]),
+                QoS::AtMostOnce,
+                false,
+            )),
+            ..delivery(QoS::AtMostOnce)
+        };
+        assert_eq!(state.enqueue(big), Enqueued::Dropped);
+        for _ in 0..100 {
+            assert!(state.next_publish().is_some());
+        }
+        assert_eq!(state.pending_qos0_bytes, 0);
     }
 
     #[test]

@@ -142,7 +142,17 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(args, shutdown_signal()))
+    runtime.block_on(async {
+        // Handlers are installed before the broker binds, so a signal that arrives
+        // right after "running" still means a graceful shutdown.
+        match shutdown_signal() {
+            Ok(shutdown) => run(args, shutdown).await,
+            Err(error) => {
+                eprintln!("Error: cannot handle signals: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
 /// Runs the broker until `shutdown` completes; the exit status of `rbroker`.
@@ -235,28 +245,26 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = interrupt.await;
-            }
+/// Installs SIGINT and SIGTERM handlers now; the future completes on either.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
+    })
+}
+
+/// Completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 #[cfg(test)]

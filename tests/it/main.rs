@@ -1,6 +1,16 @@
 //! The single integration-test binary: one link step for every area, modules named
 //! after the part of the system they check.
 
+mod support;
+
+mod cli_rbroker;
 mod codec_differential;
 mod codec_golden;
 mod codec_properties;
+mod connect;
+mod malformed;
+mod pubsub;
+mod retain;
+mod session;
+mod sys;
+mod will;
