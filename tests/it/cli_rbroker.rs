@@ -224,7 +224,7 @@ fn a_configured_listener_refuses_anonymous_clients() {
     let mut file = tempfile::NamedTempFile::new().expect("temp");
     writeln!(file, "# test\nlistener {port} 127.0.0.1\nlog_dest stderr\n").expect("write");
     let path = file.path().display().to_string();
-    let mut broker = Running::start(&["-c", &path], port);
+    let broker = Running::start(&["-c", &path], port);
     assert!(
         broker.seen.contains(&format!("Config loaded from {path}.")),
         "{:#?}",

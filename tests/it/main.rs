@@ -14,3 +14,4 @@ mod retain;
 mod session;
 mod sys;
 mod will;
+mod interop;

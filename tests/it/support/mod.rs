@@ -98,11 +98,6 @@ impl TestBroker {
         );
     }
 
-    /// Stops the broker gracefully and waits for it.
-    pub fn stop(mut self) {
-        self.shutdown();
-    }
-
     fn shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -106,8 +106,12 @@ pub struct Tool {
 }
 
 impl Tool {
+    /// Starts `program` with line-buffered stdout (`stdbuf -oL`): mosquitto_sub's
+    /// `-d` lines are otherwise held in a block buffer while stdout is a pipe.
     pub fn spawn(program: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(program)
+        let mut child = Command::new("stdbuf")
+            .arg("-oL")
+            .arg(program)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
