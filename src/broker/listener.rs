@@ -133,10 +133,9 @@ pub async fn accept_loop(
         // The connection coalesces its own writes, so Nagle would only add latency.
         let _ = stream.set_nodelay(true);
         let router = Arc::clone(&router);
-        let shutdown = shutdown.clone();
         tasks.spawn(async move {
             let _guard = guard;
-            connection::serve(router, stream, peer, port, shutdown).await;
+            connection::serve(router, stream, peer, port).await;
         });
     }
 }

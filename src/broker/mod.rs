@@ -112,6 +112,7 @@ impl Broker {
         }
         shutdown.await;
         token.cancel();
+        self.router.shut_down_connections();
         tasks.close();
         tasks.wait().await;
     }

@@ -17,14 +17,14 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use super::config::Config;
 use super::log::Logger;
 use super::message::Message;
 use super::retain::RetainedStore;
-use super::session::{ConnectionLink, Delivery, Enqueued, Session, SessionState};
+use super::session::{ConnectionLink, ConnectionSignal, Delivery, Enqueued, Session, SessionState};
 use super::stats::Stats;
 use super::store::{Store, StoreEvent};
 use super::topic_tree::SubscriptionTree;
@@ -74,6 +74,9 @@ pub struct Router {
     next_connection_id: AtomicU64,
     /// Open sockets, for `max_connections`.
     pub open_sockets: AtomicUsize,
+    /// The signal of every connection task, so shutdown can reach each one.
+    connections: Mutex<HashMap<u64, Arc<ConnectionSignal>>>,
+    shutting_down: AtomicBool,
 }
 
 /// Recovers a poisoned lock: a panic under it is a bug, but taking every other
@@ -98,11 +101,34 @@ impl Router {
             next_session_id: AtomicU64::new(1),
             next_connection_id: AtomicU64::new(1),
             open_sockets: AtomicUsize::new(0),
+            connections: Mutex::new(HashMap::new()),
+            shutting_down: AtomicBool::new(false),
         }
     }
 
     pub fn next_connection_id(&self) -> u64 {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Makes a connection task reachable by [`Router::shut_down_connections`]. A task
+    /// that registers after shutdown began is told at once.
+    pub fn register_connection(&self, id: u64, signal: Arc<ConnectionSignal>) {
+        lock(&self.connections).insert(id, Arc::clone(&signal));
+        if self.shutting_down.load(Ordering::Acquire) {
+            signal.shut_down();
+        }
+    }
+
+    pub fn unregister_connection(&self, id: u64) {
+        lock(&self.connections).remove(&id);
+    }
+
+    /// Tells every connection task to end, without publishing wills.
+    pub fn shut_down_connections(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        for signal in lock(&self.connections).values() {
+            signal.shut_down();
+        }
     }
 
     /// Attaches a connection to the session of `client_id`, resuming it when the

@@ -22,7 +22,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::Notify;
+use atomic_waker::AtomicWaker;
 
 use super::message::Message;
 use super::store::{Store, StoreEvent};
@@ -80,13 +80,58 @@ pub enum Enqueued {
     Skipped,
 }
 
-/// Wakes the connection task serving a session.
+/// How other tasks wake the task serving a connection: flags, and the waker of that
+/// task. Kept in the shared signal rather than as futures inside the connection task,
+/// so an idle connection's task stays small.
 #[derive(Debug, Default)]
 pub struct ConnectionSignal {
-    /// Set when new deliveries are queued or the connection must end.
-    pub notify: Notify,
+    waker: AtomicWaker,
+    /// Set when deliveries were queued since the task last looked.
+    deliveries: AtomicBool,
     /// Set when another connection took the session over.
-    pub taken_over: AtomicBool,
+    taken_over: AtomicBool,
+    /// Set when the broker shuts down.
+    shutdown: AtomicBool,
+}
+
+/// What a [`ConnectionSignal`] reports, most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signalled {
+    Shutdown,
+    TakenOver,
+    Deliveries,
+}
+
+impl ConnectionSignal {
+    pub fn deliveries_queued(&self) {
+        self.deliveries.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    pub fn take_over(&self) {
+        self.taken_over.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    pub fn shut_down(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Registers the current task for wake-ups, then reports what is set. Registering
+    /// first means a flag set after this call still wakes the task.
+    pub fn poll(&self, cx: &mut std::task::Context<'_>) -> Option<Signalled> {
+        self.waker.register(cx.waker());
+        if self.shutdown.load(Ordering::Acquire) {
+            Some(Signalled::Shutdown)
+        } else if self.taken_over.load(Ordering::Acquire) {
+            Some(Signalled::TakenOver)
+        } else if self.deliveries.swap(false, Ordering::AcqRel) {
+            Some(Signalled::Deliveries)
+        } else {
+            None
+        }
+    }
 }
 
 /// The connection a session is attached to.
@@ -98,8 +143,7 @@ pub struct ConnectionLink {
 
 impl ConnectionLink {
     pub fn take_over(&self) {
-        self.signal.taken_over.store(true, Ordering::Release);
-        self.signal.notify.notify_one();
+        self.signal.take_over();
     }
 }
 
@@ -383,7 +427,7 @@ impl Session {
             });
         }
         if let Some(link) = &state.connection {
-            link.signal.notify.notify_one();
+            link.signal.deliveries_queued();
         }
         outcome
     }

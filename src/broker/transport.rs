@@ -2,20 +2,21 @@
 //!
 //! Connections use readiness-based I/O (wait until readable, then read what is
 //! there without blocking), which lets one read fetch many packets and one write
-//! flush everything queued for a client. A TLS, WebSocket or unix-socket listener
+//! flush everything queued for a client. Readiness is polled, so the waiting task's
+//! waker lives with the socket rather than in a future inside every connection task. A TLS, WebSocket or unix-socket listener
 //! adds an implementation of this trait and an accept loop; the connection code
 //! stays the same.
 
-use std::future::Future;
 use std::io;
+use std::task::{Context, Poll};
 
 use tokio::net::TcpStream;
 
 pub trait Transport: Send + Sync + 'static {
-    /// Completes when a read may make progress.
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
-    /// Completes when a write may make progress.
-    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Ready when a read may make progress; otherwise registers `cx` for a wake-up.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Ready when a write may make progress; otherwise registers `cx` for a wake-up.
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Reads what is available; `WouldBlock` when nothing is, `Ok(0)` at end of stream.
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
     /// Writes what the stream accepts now; `WouldBlock` when it accepts nothing.
@@ -23,12 +24,12 @@ pub trait Transport: Send + Sync + 'static {
 }
 
 impl Transport for TcpStream {
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
-        TcpStream::readable(self)
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        TcpStream::poll_read_ready(self, cx)
     }
 
-    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send {
-        TcpStream::writable(self)
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        TcpStream::poll_write_ready(self, cx)
     }
 
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {

@@ -1,0 +1,90 @@
+//! Reading a process's CPU time and memory from `/proc`, and pinning threads to CPUs,
+//! so a benchmark can charge each message's cost to the broker that spent it.
+
+use std::io;
+use std::time::Duration;
+
+/// CPU time and resident memory of a process at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessSample {
+    /// User plus system time.
+    pub cpu: Duration,
+    pub rss_bytes: u64,
+}
+
+/// Samples process `pid` (Linux `/proc`).
+pub fn sample(pid: u32) -> io::Result<ProcessSample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| io::Error::other("unexpected /proc stat format"))?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 here.
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let per_second = clock_ticks_per_second();
+    let total = ticks(11) + ticks(12);
+    let cpu = Duration::from_nanos(total.saturating_mul(1_000_000_000) / per_second);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let rss_kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(0);
+    Ok(ProcessSample {
+        cpu,
+        rss_bytes: rss_kib * 1024,
+    })
+}
+
+fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|t| *t > 0).unwrap_or(100)
+}
+
+/// Pins the calling thread to one CPU.
+pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; CPU_SET writes within it for cpu < CPU_SETSIZE,
+    // which the check below guarantees; sched_setaffinity(0, ...) affects this thread.
+    unsafe {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(io::Error::other("CPU index out of range"));
+        }
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_this_process() {
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_millis(30) {
+            std::hint::black_box(0u64);
+        }
+        let sample = sample(std::process::id()).expect("readable /proc");
+        assert!(sample.rss_bytes > 0);
+        assert!(sample.cpu > Duration::ZERO);
+    }
+}
