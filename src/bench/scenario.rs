@@ -135,6 +135,8 @@ struct Flow {
     window: u64,
     progress: Notify,
     publishing_done: AtomicBool,
+    /// Subscribers still connected; publishing stops when none is left.
+    subscribers_left: AtomicU64,
     first_sent: std::sync::Mutex<Option<Instant>>,
 }
 
@@ -167,6 +169,7 @@ pub async fn run_load(addr: SocketAddr, load: &Load) -> io::Result<LoadResult> {
         window: load.window.max(1),
         progress: Notify::new(),
         publishing_done: AtomicBool::new(false),
+        subscribers_left: AtomicU64::new(load.subscribers as u64),
         first_sent: std::sync::Mutex::new(None),
     });
     let per_publisher = split(load.messages, load.publishers);
@@ -302,7 +305,8 @@ async fn publish(
             sequence += 1;
         }
         client.flush().await?;
-        if sequence == job.count && inflight == 0 {
+        let nobody_listens = flow.subscribers_left.load(Ordering::Acquire) == 0;
+        if (sequence == job.count && inflight == 0) || nobody_listens {
             return Ok((sequence, client.packets_sent + client.packets_received));
         }
         let waiting_for_window = sequence < job.count
@@ -401,6 +405,7 @@ async fn subscribe(
                 // What did not arrive counts as lost; publishers must not wait for it.
                 Err(e) if matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset) => {
                     closed = true;
+                    flow.subscribers_left.fetch_sub(1, Ordering::AcqRel);
                     flow.forgive();
                     flow.progress.notify_waiters();
                     break;

@@ -86,6 +86,13 @@ impl Broker {
         }
     }
 
+    /// A handle for reading the broker's figures, valid while and after it runs.
+    pub fn handle(&self) -> BrokerHandle {
+        BrokerHandle {
+            router: Arc::clone(&self.router),
+        }
+    }
+
     /// The addresses actually bound.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
@@ -127,6 +134,49 @@ impl Broker {
             addresses,
             stop,
             task: Some(task),
+        }
+    }
+}
+
+/// Reads a broker's figures (the numbers behind `$SYS`), for embedders and tests.
+#[derive(Clone)]
+pub struct BrokerHandle {
+    router: Arc<Router>,
+}
+
+/// The broker's figures at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BrokerFigures {
+    /// Sessions, connected or kept for a persistent client.
+    pub sessions: usize,
+    pub clients_connected: u64,
+    pub subscriptions: usize,
+    pub retained_messages: usize,
+    /// QoS 1/2 messages waiting or in flight for some client.
+    pub queued_messages: usize,
+    pub publish_received: u64,
+    pub publish_sent: u64,
+    pub publish_dropped: u64,
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+}
+
+impl BrokerHandle {
+    pub fn figures(&self) -> BrokerFigures {
+        let snapshot = self.router.snapshot();
+        let stats = &self.router.stats;
+        let get = stats::Stats::get;
+        BrokerFigures {
+            sessions: snapshot.sessions,
+            clients_connected: get(&stats.clients_connected),
+            subscriptions: snapshot.subscriptions,
+            retained_messages: snapshot.retained_count,
+            queued_messages: snapshot.queued_messages,
+            publish_received: get(&stats.publish_received),
+            publish_sent: get(&stats.publish_sent),
+            publish_dropped: get(&stats.publish_dropped),
+            bytes_received: get(&stats.bytes_received),
+            bytes_sent: get(&stats.bytes_sent),
         }
     }
 }

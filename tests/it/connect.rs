@@ -290,3 +290,32 @@ fn a_v5_session_expiry_makes_the_session_persistent() {
     let (_, connack) = RawClient::handshake(broker.addr(), persistent);
     assert!(connack.session_present);
 }
+
+#[test]
+fn connections_beyond_max_connections_are_closed_at_once() {
+    let broker = TestBroker::with_config(Config {
+        max_connections: Some(2),
+        sys_interval: 0,
+        ..Config::default()
+    });
+    let mut first = RawClient::connect(broker.addr(), "one");
+    let _second = RawClient::connect(broker.addr(), "two");
+    let mut third = RawClient::open(broker.addr());
+    third.expect_closed();
+    first.send(&Packet::Disconnect(mqttkit::protocol::Disconnect::new(
+        ReasonCode::Success,
+    )));
+    first.expect_closed();
+    // The slot is free once the first connection's task has ended, which may be a
+    // moment after its socket closed: retry until a connection is accepted.
+    let deadline = std::time::Instant::now() + crate::support::WAIT;
+    loop {
+        let (mut client, _) =
+            RawClient::handshake_or_closed(broker.addr(), Connect::new("three", 60));
+        if let Some(mut client) = client.take() {
+            client.ping();
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no slot became free");
+    }
+}

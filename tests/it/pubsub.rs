@@ -273,3 +273,29 @@ fn packets_above_max_packet_size_close_the_connection() {
     client.expect_closed();
     broker.wait_for_log("Client huge disconnected due to oversize packet.");
 }
+
+#[test]
+fn a_subscriber_that_stops_reading_gets_everything_once_it_reads_again() {
+    let broker = TestBroker::start();
+    let mut slow = RawClient::connect(broker.addr(), "slow-reader");
+    slow.subscribe(1, &[("flood", QoS::AtMostOnce)]);
+    // 8 MB, far more than the loopback socket buffers: the broker's writes to the
+    // subscriber block and must resume when the socket drains.
+    let mut publisher = RawClient::connect(broker.addr(), "flooder");
+    let payload = vec![b'x'; 1024];
+    for n in 0..8192u32 {
+        let mut body = payload.clone();
+        body[..4].copy_from_slice(&n.to_be_bytes());
+        publisher.publish("flood", &body, QoS::AtMostOnce, false, 0);
+    }
+    publisher.ping();
+    for n in 0..8192u32 {
+        let received = slow.recv_publish();
+        assert_eq!(
+            &received.payload[..4],
+            &n.to_be_bytes(),
+            "in order, none lost"
+        );
+    }
+    assert_nothing_pending(&mut slow);
+}

@@ -115,3 +115,18 @@ fn a_will_needs_no_subscriber_and_does_not_disturb_others() {
     other.send(&Packet::PingReq);
     assert!(matches!(other.recv(), Packet::PingResp));
 }
+
+#[test]
+fn no_will_is_published_when_the_broker_shuts_down() {
+    let mut broker = TestBroker::start();
+    let _client = RawClient::connect_with(broker.addr(), with_will("stays", 60, true));
+    broker.wait_for_log("New client connected");
+    broker.stop();
+    // A retained will would have reached the retained store even with no subscriber.
+    assert_eq!(broker.figures().retained_messages, 0);
+    assert_eq!(
+        broker.figures().clients_connected,
+        0,
+        "every connection was closed"
+    );
+}

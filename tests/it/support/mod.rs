@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use mqttkit::broker::{Broker, Config, LogTypes, Logger};
+use mqttkit::broker::{Broker, BrokerFigures, BrokerHandle, Config, LogTypes, Logger};
 
 pub use raw::RawClient;
 
@@ -22,6 +22,7 @@ pub const WAIT: Duration = Duration::from_secs(5);
 pub struct TestBroker {
     addr: SocketAddr,
     log: Logger,
+    handle: BrokerHandle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -52,7 +53,7 @@ impl TestBroker {
                     .await
                     .expect("bind");
                 addr_tx
-                    .send(broker.local_addrs()[0])
+                    .send((broker.local_addrs()[0], broker.handle()))
                     .expect("report address");
                 broker
                     .run(async move {
@@ -61,10 +62,11 @@ impl TestBroker {
                     .await;
             });
         });
-        let addr = addr_rx.recv_timeout(WAIT).expect("broker started");
+        let (addr, handle) = addr_rx.recv_timeout(WAIT).expect("broker started");
         TestBroker {
             addr,
             log,
+            handle,
             stop: Some(stop_tx),
             thread: Some(thread),
         }
@@ -76,6 +78,16 @@ impl TestBroker {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// The broker's figures now (they stay readable after [`TestBroker::stop`]).
+    pub fn figures(&self) -> BrokerFigures {
+        self.handle.figures()
+    }
+
+    /// Stops the broker gracefully and waits until every connection task ended.
+    pub fn stop(&mut self) {
+        self.shutdown();
     }
 
     /// The broker's log lines so far (mosquitto's wording, without timestamps).

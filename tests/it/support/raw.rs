@@ -53,6 +53,21 @@ impl RawClient {
         }
     }
 
+    /// Sends `connect`; `None` if the broker closed the socket instead of answering.
+    pub fn handshake_or_closed(
+        addr: SocketAddr,
+        connect: Connect,
+    ) -> (Option<Self>, Option<ConnAck>) {
+        let mut client = RawClient::open(addr);
+        client.version = connect.version;
+        client.send(&Packet::Connect(Box::new(connect)));
+        match client.recv_or_closed() {
+            Some(Packet::ConnAck(connack)) => (Some(client), Some(connack)),
+            Some(other) => panic!("expected CONNACK, got {other:?}"),
+            None => (None, None),
+        }
+    }
+
     /// A 3.1.1 client with a clean session, connected or the test fails.
     pub fn connect(addr: SocketAddr, client_id: &str) -> Self {
         Self::connect_with(addr, Connect::new(client_id, 60))
