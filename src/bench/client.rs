@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::protocol::{
-    Connect, FrameStatus, Packet, PacketId, Properties, ProtocolVersion, PublishHeader, QoS,
+    Ack, Connect, FrameStatus, Packet, PacketId, Properties, ProtocolVersion, PublishHeader, QoS,
     ReasonCode, Subscribe, SubscriptionOptions, TopicFilter, check_frame, encode_publish,
 };
 
@@ -112,6 +112,22 @@ impl LoadClient {
         {
             self.packets_sent += 1;
         }
+    }
+
+    /// Queues what the protocol requires in answer to a received packet: PUBACK or
+    /// PUBREC for a QoS 1 or 2 PUBLISH, PUBREL for PUBREC, PUBCOMP for PUBREL.
+    pub fn answer(&mut self, packet: &Packet) {
+        let reply = match packet {
+            Packet::Publish(publish) => match (publish.qos, publish.packet_id) {
+                (QoS::AtLeastOnce, Some(id)) => Packet::PubAck(Ack::new(id)),
+                (QoS::ExactlyOnce, Some(id)) => Packet::PubRec(Ack::new(id)),
+                _ => return,
+            },
+            Packet::PubRec(ack) => Packet::PubRel(Ack::new(ack.packet_id)),
+            Packet::PubRel(ack) => Packet::PubComp(Ack::new(ack.packet_id)),
+            _ => return,
+        };
+        self.queue(&reply);
     }
 
     /// Writes everything queued.

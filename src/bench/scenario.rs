@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::client::LoadClient;
-use crate::protocol::{Ack, Packet, PacketId, ProtocolVersion, Publish, QoS};
+use crate::protocol::{Packet, PacketId, ProtocolVersion, Publish, QoS};
 
 /// Bytes of the stamp at the front of each payload.
 pub const STAMP_LEN: usize = 20;
@@ -315,10 +315,9 @@ async fn publish(
             read = client.read_some() => {
                 read?;
                 while let Some(packet) = client.next_packet()? {
-                    match packet {
-                        Packet::PubAck(_) | Packet::PubComp(_) => inflight = inflight.saturating_sub(1),
-                        Packet::PubRec(ack) => client.queue(&Packet::PubRel(Ack::new(ack.packet_id))),
-                        _ => {}
+                    client.answer(&packet);
+                    if matches!(packet, Packet::PubAck(_) | Packet::PubComp(_)) {
+                        inflight = inflight.saturating_sub(1);
                     }
                 }
             }
@@ -416,17 +415,9 @@ async fn subscribe(
         }
         let before = tracker.delivered;
         while let Some(packet) = client.next_packet()? {
-            match packet {
-                Packet::Publish(publish) => {
-                    tracker.record(&publish, epoch);
-                    match (publish.qos, publish.packet_id) {
-                        (QoS::AtLeastOnce, Some(id)) => client.queue(&Packet::PubAck(Ack::new(id))),
-                        (QoS::ExactlyOnce, Some(id)) => client.queue(&Packet::PubRec(Ack::new(id))),
-                        _ => {}
-                    }
-                }
-                Packet::PubRel(ack) => client.queue(&Packet::PubComp(Ack::new(ack.packet_id))),
-                _ => {}
+            client.answer(&packet);
+            if let Packet::Publish(publish) = &packet {
+                tracker.record(publish, epoch);
             }
         }
         client.flush().await?;
@@ -488,18 +479,10 @@ pub async fn run_latency(
                 read = subscriber.read_some(), if !delivered => {
                     read?;
                     while let Some(packet) = subscriber.next_packet()? {
-                        match packet {
-                            Packet::Publish(publish) => {
-                                let _ = result.end_to_end.record(micros_since(start));
-                                delivered = true;
-                                match (publish.qos, publish.packet_id) {
-                                    (QoS::AtLeastOnce, Some(id)) => subscriber.queue(&Packet::PubAck(Ack::new(id))),
-                                    (QoS::ExactlyOnce, Some(id)) => subscriber.queue(&Packet::PubRec(Ack::new(id))),
-                                    _ => {}
-                                }
-                            }
-                            Packet::PubRel(ack) => subscriber.queue(&Packet::PubComp(Ack::new(ack.packet_id))),
-                            _ => {}
+                        subscriber.answer(&packet);
+                        if matches!(packet, Packet::Publish(_)) {
+                            let _ = result.end_to_end.record(micros_since(start));
+                            delivered = true;
                         }
                     }
                     subscriber.flush().await?;
@@ -507,13 +490,10 @@ pub async fn run_latency(
                 read = publisher.read_some(), if !acknowledged => {
                     read?;
                     while let Some(packet) = publisher.next_packet()? {
-                        match packet {
-                            Packet::PubAck(_) | Packet::PubComp(_) => {
-                                let _ = result.acknowledged.record(micros_since(start));
-                                acknowledged = true;
-                            }
-                            Packet::PubRec(ack) => publisher.queue(&Packet::PubRel(Ack::new(ack.packet_id))),
-                            _ => {}
+                        publisher.answer(&packet);
+                        if matches!(packet, Packet::PubAck(_) | Packet::PubComp(_)) {
+                            let _ = result.acknowledged.record(micros_since(start));
+                            acknowledged = true;
                         }
                     }
                     publisher.flush().await?;
@@ -527,9 +507,7 @@ pub async fn run_latency(
             tokio::time::timeout(Duration::from_millis(50), subscriber.read_some()).await
         {
             while let Some(packet) = subscriber.next_packet()? {
-                if let Packet::PubRel(ack) = packet {
-                    subscriber.queue(&Packet::PubComp(Ack::new(ack.packet_id)));
-                }
+                subscriber.answer(&packet);
             }
             subscriber.flush().await?;
         }

@@ -350,6 +350,37 @@ fn non_zero_u16(reader: &mut Reader<'_>, rule: &'static str) -> Result<u16, Deco
     Ok(value)
 }
 
+/// One getter per single-valued property: the value of its first occurrence.
+macro_rules! getters {
+    ($($kind:ident $name:ident: $variant:ident $(-> $ty:ty)?;)*) => {
+        $(getters!(@one $kind $name $variant $($ty)?);)*
+    };
+    (@one copied $name:ident $variant:ident $ty:ty) => {
+        pub fn $name(&self) -> Option<$ty> {
+            self.find(|p| match p {
+                Property::$variant(v) => Some(*v),
+                _ => None,
+            })
+        }
+    };
+    (@one text $name:ident $variant:ident) => {
+        pub fn $name(&self) -> Option<&str> {
+            self.find(|p| match p {
+                Property::$variant(v) => Some(v.as_str()),
+                _ => None,
+            })
+        }
+    };
+    (@one bytes $name:ident $variant:ident) => {
+        pub fn $name(&self) -> Option<&Bytes> {
+            self.find(|p| match p {
+                Property::$variant(v) => Some(v),
+                _ => None,
+            })
+        }
+    };
+}
+
 /// The property list of one packet, in wire order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Properties(Vec<Property>);
@@ -401,6 +432,19 @@ impl Properties {
         Ok(Properties(properties))
     }
 
+    /// Reads a list on MQTT 5; 3.x packets have none.
+    pub fn decode_for(
+        reader: &mut Reader<'_>,
+        version: crate::protocol::ProtocolVersion,
+        context: PropertyContext,
+    ) -> Result<Self, DecodeError> {
+        if version.is_v5() {
+            Self::decode(reader, context)
+        } else {
+            Ok(Properties::new())
+        }
+    }
+
     /// Size of the list without its length prefix.
     pub fn body_len(&self) -> usize {
         self.0.iter().map(Property::encoded_len).sum()
@@ -428,41 +472,7 @@ impl Properties {
         self.0.iter().find_map(pick)
     }
 
-    pub fn payload_format_indicator(&self) -> Option<u8> {
-        self.find(|p| match p {
-            Property::PayloadFormatIndicator(v) => Some(*v),
-            _ => None,
-        })
-    }
-
-    pub fn message_expiry_interval(&self) -> Option<u32> {
-        self.find(|p| match p {
-            Property::MessageExpiryInterval(v) => Some(*v),
-            _ => None,
-        })
-    }
-
-    pub fn content_type(&self) -> Option<&str> {
-        self.find(|p| match p {
-            Property::ContentType(v) => Some(v.as_str()),
-            _ => None,
-        })
-    }
-
-    pub fn response_topic(&self) -> Option<&str> {
-        self.find(|p| match p {
-            Property::ResponseTopic(v) => Some(v.as_str()),
-            _ => None,
-        })
-    }
-
-    pub fn correlation_data(&self) -> Option<&Bytes> {
-        self.find(|p| match p {
-            Property::CorrelationData(v) => Some(v),
-            _ => None,
-        })
-    }
-
+    /// Every identifier a server-to-client PUBLISH carries, in order.
     pub fn subscription_identifiers(&self) -> impl Iterator<Item = u32> + '_ {
         self.0.iter().filter_map(|p| match p {
             Property::SubscriptionIdentifier(v) => Some(*v),
@@ -470,95 +480,25 @@ impl Properties {
         })
     }
 
-    pub fn session_expiry_interval(&self) -> Option<u32> {
-        self.find(|p| match p {
-            Property::SessionExpiryInterval(v) => Some(*v),
-            _ => None,
-        })
-    }
-
-    pub fn assigned_client_identifier(&self) -> Option<&str> {
-        self.find(|p| match p {
-            Property::AssignedClientIdentifier(v) => Some(v.as_str()),
-            _ => None,
-        })
-    }
-
-    pub fn server_keep_alive(&self) -> Option<u16> {
-        self.find(|p| match p {
-            Property::ServerKeepAlive(v) => Some(*v),
-            _ => None,
-        })
-    }
-
-    pub fn authentication_method(&self) -> Option<&str> {
-        self.find(|p| match p {
-            Property::AuthenticationMethod(v) => Some(v.as_str()),
-            _ => None,
-        })
-    }
-
-    pub fn request_problem_information(&self) -> Option<u8> {
-        self.find(|p| match p {
-            Property::RequestProblemInformation(v) => Some(*v),
-            _ => None,
-        })
-    }
-
-    pub fn request_response_information(&self) -> Option<u8> {
-        self.find(|p| match p {
-            Property::RequestResponseInformation(v) => Some(*v),
-            _ => None,
-        })
-    }
-
-    pub fn will_delay_interval(&self) -> Option<u32> {
-        self.find(|p| match p {
-            Property::WillDelayInterval(v) => Some(*v),
-            _ => None,
-        })
-    }
-
-    pub fn reason_string(&self) -> Option<&str> {
-        self.find(|p| match p {
-            Property::ReasonString(v) => Some(v.as_str()),
-            _ => None,
-        })
-    }
-
-    pub fn receive_maximum(&self) -> Option<u16> {
-        self.find(|p| match p {
-            Property::ReceiveMaximum(v) => Some(*v),
-            _ => None,
-        })
-    }
-
-    pub fn topic_alias_maximum(&self) -> Option<u16> {
-        self.find(|p| match p {
-            Property::TopicAliasMaximum(v) => Some(*v),
-            _ => None,
-        })
-    }
-
-    pub fn topic_alias(&self) -> Option<u16> {
-        self.find(|p| match p {
-            Property::TopicAlias(v) => Some(*v),
-            _ => None,
-        })
-    }
-
-    pub fn maximum_qos(&self) -> Option<u8> {
-        self.find(|p| match p {
-            Property::MaximumQos(v) => Some(*v),
-            _ => None,
-        })
-    }
-
-    pub fn maximum_packet_size(&self) -> Option<u32> {
-        self.find(|p| match p {
-            Property::MaximumPacketSize(v) => Some(*v),
-            _ => None,
-        })
+    getters! {
+        copied payload_format_indicator: PayloadFormatIndicator -> u8;
+        copied message_expiry_interval: MessageExpiryInterval -> u32;
+        text content_type: ContentType;
+        text response_topic: ResponseTopic;
+        bytes correlation_data: CorrelationData;
+        copied session_expiry_interval: SessionExpiryInterval -> u32;
+        text assigned_client_identifier: AssignedClientIdentifier;
+        copied server_keep_alive: ServerKeepAlive -> u16;
+        text authentication_method: AuthenticationMethod;
+        copied request_problem_information: RequestProblemInformation -> u8;
+        copied request_response_information: RequestResponseInformation -> u8;
+        copied will_delay_interval: WillDelayInterval -> u32;
+        text reason_string: ReasonString;
+        copied receive_maximum: ReceiveMaximum -> u16;
+        copied topic_alias_maximum: TopicAliasMaximum -> u16;
+        copied topic_alias: TopicAlias -> u16;
+        copied maximum_qos: MaximumQos -> u8;
+        copied maximum_packet_size: MaximumPacketSize -> u32;
     }
 
     pub fn user_properties(&self) -> impl Iterator<Item = (&str, &str)> + '_ {

@@ -95,18 +95,10 @@ impl Connect {
             ));
         }
         let keep_alive = reader.u16()?;
-        let properties = if version.is_v5() {
-            Properties::decode(reader, PropertyContext::Connect)?
-        } else {
-            Properties::new()
-        };
+        let properties = Properties::decode_for(reader, version, PropertyContext::Connect)?;
         let client_id = reader.owned_string()?;
         let will = if will_flag {
-            let properties = if version.is_v5() {
-                Properties::decode(reader, PropertyContext::Will)?
-            } else {
-                Properties::new()
-            };
+            let properties = Properties::decode_for(reader, version, PropertyContext::Will)?;
             let topic = TopicName::new(reader.string()?).map_err(|_| {
                 DecodeError::Protocol("[MQTT-3.1.3-11] will topic is not a valid topic name")
             })?;

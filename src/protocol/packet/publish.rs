@@ -57,11 +57,7 @@ impl Publish {
         } else {
             Some(read_packet_id(reader)?)
         };
-        let properties = if version.is_v5() {
-            Properties::decode(reader, PropertyContext::Publish)?
-        } else {
-            Properties::new()
-        };
+        let properties = Properties::decode_for(reader, version, PropertyContext::Publish)?;
         let topic = match TopicName::new(topic) {
             Ok(topic) => topic,
             // §3.3.2.3.4: a zero-length name is how a Topic Alias is used.

@@ -90,6 +90,28 @@ fn decode_filter(reader: &mut Reader<'_>) -> Result<TopicFilter, DecodeError> {
         .map_err(|_| DecodeError::Malformed("[MQTT-4.7.1-1] invalid topic filter"))
 }
 
+/// Reads the one-byte codes that fill the rest of a SUBACK or UNSUBACK: at least
+/// one, each allowed by `allowed`.
+fn read_codes(
+    reader: &mut Reader<'_>,
+    allowed: impl Fn(ReasonCode) -> bool,
+    empty: &'static str,
+    invalid: &'static str,
+) -> Result<Vec<ReasonCode>, DecodeError> {
+    if reader.is_empty() {
+        return Err(DecodeError::Protocol(empty));
+    }
+    reader
+        .rest()
+        .iter()
+        .map(|&byte| {
+            ReasonCode::from_u8(byte)
+                .filter(|code| allowed(*code))
+                .ok_or(DecodeError::Malformed(invalid))
+        })
+        .collect()
+}
+
 /// A request to add subscriptions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscribe {
@@ -105,11 +127,7 @@ impl Subscribe {
         version: ProtocolVersion,
     ) -> Result<Subscribe, DecodeError> {
         let packet_id = read_packet_id(reader)?;
-        let properties = if version.is_v5() {
-            Properties::decode(reader, PropertyContext::Subscribe)?
-        } else {
-            Properties::new()
-        };
+        let properties = Properties::decode_for(reader, version, PropertyContext::Subscribe)?;
         if reader.is_empty() {
             return Err(DecodeError::Protocol(
                 "[MQTT-3.8.3-3] SUBSCRIBE without a topic filter",
@@ -178,31 +196,19 @@ impl SubAck {
         version: ProtocolVersion,
     ) -> Result<SubAck, DecodeError> {
         let packet_id = read_packet_id(reader)?;
-        let properties = if version.is_v5() {
-            Properties::decode(reader, PropertyContext::SubAck)?
-        } else {
-            Properties::new()
-        };
-        if reader.is_empty() {
-            return Err(DecodeError::Protocol(
-                "SUBACK without return codes (§3.9.3)",
-            ));
-        }
-        let mut codes = Vec::with_capacity(reader.remaining());
-        for &byte in reader.rest() {
-            let code = ReasonCode::from_u8(byte)
-                .filter(|code| {
-                    if version.is_v5() {
-                        ReasonContext::SubAck.allows(*code)
-                    } else {
-                        matches!(byte, 0x00..=0x02 | 0x80)
-                    }
-                })
-                .ok_or(DecodeError::Malformed(
-                    "[MQTT-3.9.3-2] invalid SUBACK return code",
-                ))?;
-            codes.push(code);
-        }
+        let properties = Properties::decode_for(reader, version, PropertyContext::SubAck)?;
+        let codes = read_codes(
+            reader,
+            |code| {
+                if version.is_v5() {
+                    ReasonContext::SubAck.allows(code)
+                } else {
+                    matches!(code as u8, 0x00..=0x02 | 0x80)
+                }
+            },
+            "SUBACK without return codes (§3.9.3)",
+            "[MQTT-3.9.3-2] invalid SUBACK return code",
+        )?;
         Ok(SubAck {
             packet_id,
             properties,
@@ -250,11 +256,7 @@ impl Unsubscribe {
         version: ProtocolVersion,
     ) -> Result<Unsubscribe, DecodeError> {
         let packet_id = read_packet_id(reader)?;
-        let properties = if version.is_v5() {
-            Properties::decode(reader, PropertyContext::Unsubscribe)?
-        } else {
-            Properties::new()
-        };
+        let properties = Properties::decode_for(reader, version, PropertyContext::Unsubscribe)?;
         if reader.is_empty() {
             return Err(DecodeError::Protocol(
                 "[MQTT-3.10.3-2] UNSUBSCRIBE without a topic filter",
@@ -324,18 +326,12 @@ impl UnsubAck {
             });
         }
         let properties = Properties::decode(reader, PropertyContext::UnsubAck)?;
-        if reader.is_empty() {
-            return Err(DecodeError::Protocol(
-                "UNSUBACK without reason codes (§3.11.3)",
-            ));
-        }
-        let mut codes = Vec::with_capacity(reader.remaining());
-        for &byte in reader.rest() {
-            let code = ReasonCode::from_u8(byte)
-                .filter(|code| ReasonContext::UnsubAck.allows(*code))
-                .ok_or(DecodeError::Malformed("invalid UNSUBACK reason code"))?;
-            codes.push(code);
-        }
+        let codes = read_codes(
+            reader,
+            |code| ReasonContext::UnsubAck.allows(code),
+            "UNSUBACK without reason codes (§3.11.3)",
+            "invalid UNSUBACK reason code",
+        )?;
         Ok(UnsubAck {
             packet_id,
             properties,
