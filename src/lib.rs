@@ -8,7 +8,7 @@
 //!   subscription index, retained messages, wills, `$SYS`, configuration and logging.
 //!   `rbroker` is a thin main over [`broker::Broker`].
 //! * [`cli`]: each binary's command line and the glue to the library.
-//! * [`bench`]: load generation and measurement against any broker.
+//! * [`bench`](mod@bench): load generation and measurement against any broker.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
