@@ -17,9 +17,15 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use mqttkit::bench::client::ConnectOptions;
+use mqttkit::bench::conn::{ConnPlan, open_connections};
+use mqttkit::bench::load::{self, Plan, Progress, Until};
 use mqttkit::bench::process::{self, ProcessSample};
-use mqttkit::bench::scenario::{Load, open_idle, run_latency, run_load};
+use mqttkit::bench::scenario::run_latency;
 use mqttkit::protocol::{ProtocolVersion, QoS};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -134,8 +140,21 @@ async fn measure(scenario: Scenario, broker: &Running, scale: f64) -> Measure {
                 _ => (1, 8, 40_000.0),
             };
             let messages = (base * scale * qos_scale(qos)) as u64;
-            let load = Load::new(publishers, subscribers, qos, messages);
-            let result = run_load(broker.addr, &load).await.expect("load run");
+            let per_publisher = messages / publishers as u64;
+            let plan = Plan::new(
+                vec![broker.addr],
+                publishers,
+                subscribers,
+                qos,
+                Until::Count(per_publisher),
+            );
+            let result = load::run(
+                &plan,
+                Arc::new(Progress::default()),
+                CancellationToken::new(),
+            )
+            .await
+            .expect("load run");
             let after = broker.sample();
             Measure {
                 primary: result.deliveries_per_second(),
@@ -159,9 +178,25 @@ async fn measure(scenario: Scenario, broker: &Running, scale: f64) -> Measure {
         }
         Scenario::Idle => {
             let count = 5000;
-            let clients = open_idle(broker.addr, ProtocolVersion::V3_1_1, count, 600)
-                .await
-                .expect("idle connections");
+            let plan = ConnPlan {
+                hosts: vec![broker.addr],
+                options: ConnectOptions {
+                    keep_alive: 600,
+                    ..ConnectOptions::default()
+                },
+                client_prefix: "bench".into(),
+                count,
+                rate: None,
+                concurrency: 64,
+                timeout: Duration::from_secs(10),
+            };
+            let opened = open_connections(&plan, Arc::default(), CancellationToken::new()).await;
+            assert_eq!(
+                opened.connected, count as u64,
+                "failures: {:?}",
+                opened.failures
+            );
+            let clients = opened.clients;
             let after = broker.sample();
             let per_connection =
                 after.rss_bytes.saturating_sub(before.rss_bytes) as f64 / count as f64;

@@ -6,7 +6,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -18,13 +18,57 @@ use crate::protocol::{
 /// Bytes reserved for each read.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// How a load client connects.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub version: ProtocolVersion,
+    pub keep_alive: u16,
+    pub username: Option<String>,
+    pub password: Option<Bytes>,
+    pub clean_start: bool,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            version: ProtocolVersion::V3_1_1,
+            keep_alive: 60,
+            username: None,
+            password: None,
+            clean_start: true,
+        }
+    }
+}
+
+/// Why a connection could not be made; `reason` groups failures in reports.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("connection refused: {}", .0.name())]
+    Refused(ReasonCode),
+    #[error("the broker answered CONNECT with {0}")]
+    Protocol(String),
+}
+
+impl ConnectError {
+    /// A short label for counting failures by kind.
+    pub fn reason(&self) -> String {
+        match self {
+            ConnectError::Io(error) => format!("{:?}", error.kind()),
+            ConnectError::Refused(code) => code.name().to_string(),
+            ConnectError::Protocol(_) => "protocol error".to_string(),
+        }
+    }
+}
+
 /// One connection of the load generator.
 pub struct LoadClient {
     stream: TcpStream,
     version: ProtocolVersion,
     read_buf: BytesMut,
     write_buf: Vec<u8>,
-    /// Packets and bytes on the wire, both directions.
+    /// Packets and bytes on the wire, both directions, since the last reset.
     pub packets_sent: u64,
     pub packets_received: u64,
     pub bytes_sent: u64,
@@ -36,18 +80,17 @@ fn protocol_error(message: impl Into<String>) -> io::Error {
 }
 
 impl LoadClient {
-    /// Connects with a clean session and waits for a successful CONNACK.
+    /// Connects and waits for a successful CONNACK.
     pub async fn connect(
         addr: SocketAddr,
         client_id: &str,
-        version: ProtocolVersion,
-        keep_alive: u16,
-    ) -> io::Result<Self> {
+        options: &ConnectOptions,
+    ) -> Result<Self, ConnectError> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let mut client = LoadClient {
             stream,
-            version,
+            version: options.version,
             read_buf: BytesMut::with_capacity(1024),
             write_buf: Vec::with_capacity(1024),
             packets_sent: 0,
@@ -56,22 +99,27 @@ impl LoadClient {
             bytes_received: 0,
         };
         let connect = Connect {
-            version,
-            ..Connect::new(client_id, keep_alive)
+            version: options.version,
+            clean_start: options.clean_start,
+            username: options.username.clone(),
+            password: options.password.clone(),
+            ..Connect::new(client_id, options.keep_alive)
         };
         client.queue(&Packet::Connect(Box::new(connect)));
         client.flush().await?;
         match client.recv().await? {
             Packet::ConnAck(connack) if connack.code == ReasonCode::Success => Ok(client),
-            Packet::ConnAck(connack) => Err(protocol_error(format!(
-                "connection refused: {}",
-                connack.code.name()
-            ))),
-            other => Err(protocol_error(format!(
-                "expected CONNACK, got {:?}",
-                other.packet_type()
-            ))),
+            Packet::ConnAck(connack) => Err(ConnectError::Refused(connack.code)),
+            other => Err(ConnectError::Protocol(format!("{:?}", other.packet_type()))),
         }
+    }
+
+    /// Zeroes the packet and byte counters, e.g. once setup is over.
+    pub fn reset_counters(&mut self) {
+        self.packets_sent = 0;
+        self.packets_received = 0;
+        self.bytes_sent = 0;
+        self.bytes_received = 0;
     }
 
     pub fn version(&self) -> ProtocolVersion {
