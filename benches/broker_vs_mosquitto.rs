@@ -24,7 +24,7 @@ use mqttkit::bench::conn::{ConnPlan, open_connections};
 use mqttkit::bench::load::{self, Plan, Progress, Until};
 use mqttkit::bench::process::{self, ProcessSample};
 use mqttkit::bench::scenario::run_latency;
-use mqttkit::protocol::{ProtocolVersion, QoS};
+use mqttkit::protocol::QoS;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,9 +165,16 @@ async fn measure(scenario: Scenario, broker: &Running, scale: f64) -> Measure {
         }
         Scenario::Latency(qos) => {
             let messages = (3000.0 * scale) as u64;
-            let result = run_latency(broker.addr, ProtocolVersion::V3_1_1, qos, messages, 64)
-                .await
-                .expect("latency run");
+            let result = run_latency(
+                broker.addr,
+                &ConnectOptions::default(),
+                qos,
+                messages,
+                64,
+                &CancellationToken::new(),
+            )
+            .await
+            .expect("latency run");
             let after = broker.sample();
             Measure {
                 primary: result.end_to_end.value_at_quantile(0.5) as f64,

@@ -1,5 +1,5 @@
-//! mqttkit: an MQTT toolkit whose binaries (`rbroker`, and later `rsub`, `rpub`,
-//! `rbench`) share this library.
+//! mqttkit: an MQTT toolkit whose binaries (`rbroker`, `rbench`, and later `rsub` and
+//! `rpub`) share this library.
 //!
 //! # Layout
 //! * [`protocol`]: the MQTT packet model for 3.1, 3.1.1 and 5.0; strict decoding,

@@ -10,6 +10,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::load::Stamp;
+
 use crate::protocol::{
     Ack, Connect, FrameStatus, Packet, PacketId, Properties, ProtocolVersion, PublishHeader, QoS,
     ReasonCode, Subscribe, SubscriptionOptions, TopicFilter, check_frame, encode_publish,
@@ -17,6 +19,23 @@ use crate::protocol::{
 
 /// Bytes reserved for each read.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// A packet as the load generator needs it: the common ones read in place without
+/// allocating, anything else decoded in full.
+#[derive(Debug)]
+pub enum Incoming {
+    Publish {
+        qos: QoS,
+        packet_id: Option<PacketId>,
+        /// The rbench stamp at the front of the payload, if there is one.
+        stamp: Option<Stamp>,
+    },
+    PubAck(PacketId),
+    PubRec(PacketId),
+    PubRel(PacketId),
+    PubComp(PacketId),
+    Other(Packet),
+}
 
 /// How a load client connects.
 #[derive(Debug, Clone)]
@@ -73,6 +92,31 @@ pub struct LoadClient {
     pub packets_received: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+}
+
+/// Reads a PUBLISH's QoS, packet id and stamp without copying it; `None` sends it
+/// to the full decoder (which also reports it if malformed).
+fn quick_publish(first_byte: u8, body: &[u8], version: ProtocolVersion) -> Option<Incoming> {
+    let qos = QoS::from_u8((first_byte >> 1) & 0x03)?;
+    let topic_len = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
+    let mut at = 2 + topic_len;
+    let packet_id = if qos == QoS::AtMostOnce {
+        None
+    } else {
+        let id = PacketId::new(u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]))?;
+        at += 2;
+        Some(id)
+    };
+    if version.is_v5() {
+        let (length, used) = crate::protocol::wire::decode_varint(body.get(at..)?).ok()??;
+        at += used + length as usize;
+    }
+    let payload = body.get(at..)?;
+    Some(Incoming::Publish {
+        qos,
+        packet_id,
+        stamp: Stamp::read(payload),
+    })
 }
 
 fn protocol_error(message: impl Into<String>) -> io::Error {
@@ -215,6 +259,64 @@ impl LoadClient {
                 Ok(Some(packet))
             }
         }
+    }
+
+    /// The next whole packet already read, PUBLISH and acknowledgements read in place.
+    pub fn next_incoming(&mut self) -> io::Result<Option<Incoming>> {
+        let header = match check_frame(&self.read_buf, usize::MAX)
+            .map_err(|e| protocol_error(e.to_string()))?
+        {
+            FrameStatus::Incomplete { .. } => return Ok(None),
+            FrameStatus::Complete(header) => header,
+        };
+        let frame = &self.read_buf[..header.frame_len()];
+        let body = &frame[header.header_len..];
+        let quick =
+            match header.packet_type() {
+                3 => quick_publish(header.first_byte, body, self.version),
+                4..=7 if body.len() >= 2 => PacketId::new(u16::from_be_bytes([body[0], body[1]]))
+                    .map(|id| match header.packet_type() {
+                        4 => Incoming::PubAck(id),
+                        5 => Incoming::PubRec(id),
+                        6 => Incoming::PubRel(id),
+                        _ => Incoming::PubComp(id),
+                    }),
+                _ => None,
+            };
+        let incoming = match quick {
+            Some(incoming) => incoming,
+            None => Incoming::Other(
+                Packet::decode(frame, self.version).map_err(|e| protocol_error(e.to_string()))?,
+            ),
+        };
+        self.read_buf.advance(header.frame_len());
+        self.packets_received += 1;
+        Ok(Some(incoming))
+    }
+
+    /// Queues what the protocol requires in answer to an [`Incoming`] packet.
+    pub fn answer_incoming(&mut self, incoming: &Incoming) {
+        let (first_byte, id) = match incoming {
+            Incoming::Publish {
+                qos: QoS::AtLeastOnce,
+                packet_id: Some(id),
+                ..
+            } => (0x40, *id),
+            Incoming::Publish {
+                qos: QoS::ExactlyOnce,
+                packet_id: Some(id),
+                ..
+            } => (0x50, *id),
+            Incoming::PubRec(id) => (0x62, *id),
+            Incoming::PubRel(id) => (0x70, *id),
+            Incoming::Other(packet) => return self.answer(packet),
+            _ => return,
+        };
+        // The two-byte form of PUBACK/PUBREC/PUBREL/PUBCOMP, valid in every version.
+        let [high, low] = id.get().to_be_bytes();
+        self.write_buf
+            .extend_from_slice(&[first_byte, 2, high, low]);
+        self.packets_sent += 1;
     }
 
     /// Reads until a whole packet arrives.

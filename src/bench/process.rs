@@ -14,23 +14,7 @@ pub struct ProcessSample {
 
 /// Samples process `pid` (Linux `/proc`).
 pub fn sample(pid: u32) -> io::Result<ProcessSample> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .ok_or_else(|| io::Error::other("unexpected /proc stat format"))?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 here.
-    let ticks = |index: usize| {
-        fields
-            .get(index)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let per_second = clock_ticks_per_second();
-    let total = ticks(11) + ticks(12);
-    let cpu = Duration::from_nanos(total.saturating_mul(1_000_000_000) / per_second);
+    let cpu = process_cpu(&pid.to_string())?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let rss_kib = status
         .lines()
@@ -48,6 +32,66 @@ pub fn sample(pid: u32) -> io::Result<ProcessSample> {
         cpu,
         rss_bytes: rss_kib * 1024,
     })
+}
+
+/// CPU time (user plus system) in `/proc/<pid>/stat`-format text.
+fn cpu_in_stat(stat: &str) -> Duration {
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let total = ticks(11) + ticks(12);
+    Duration::from_nanos(total.saturating_mul(1_000_000_000) / clock_ticks_per_second())
+}
+
+/// CPU time of one thread's `/proc/.../task/<tid>` directory: `schedstat` counts
+/// nanoseconds, `stat` only clock ticks (10 ms), so the first is used when present.
+fn thread_time(task: &std::path::Path) -> Option<Duration> {
+    if let Ok(schedstat) = std::fs::read_to_string(task.join("schedstat"))
+        && let Some(nanos) = schedstat
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+    {
+        return Some(Duration::from_nanos(nanos));
+    }
+    std::fs::read_to_string(task.join("stat"))
+        .ok()
+        .map(|stat| cpu_in_stat(&stat))
+}
+
+/// CPU time of all threads of process `pid`, to the nanosecond where the kernel
+/// keeps `schedstat`.
+fn process_cpu(pid: &str) -> io::Result<Duration> {
+    let mut total = Duration::ZERO;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        total += thread_time(&entry?.path()).unwrap_or_default();
+    }
+    Ok(total)
+}
+
+/// CPU time of this process's threads whose name starts with `prefix`, and of all
+/// its threads.
+pub fn thread_cpu(prefix: &str) -> io::Result<(Duration, Duration)> {
+    let mut named = Duration::ZERO;
+    let mut all = Duration::ZERO;
+    for entry in std::fs::read_dir("/proc/self/task")? {
+        let path = entry?.path();
+        let Some(cpu) = thread_time(&path) else {
+            continue;
+        };
+        all += cpu;
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if name.starts_with(prefix) {
+            named += cpu;
+        }
+    }
+    Ok((named, all))
 }
 
 fn clock_ticks_per_second() -> u64 {

@@ -9,9 +9,11 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
-use super::client::{ConnectOptions, LoadClient};
-use super::load::{STAMP_LEN, latency_histogram};
-use crate::protocol::{Packet, PacketId, ProtocolVersion, QoS};
+use super::client::{ConnectOptions, Incoming, LoadClient};
+use super::load::latency_histogram;
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::{PacketId, QoS};
 
 /// One-in-flight latency: publish → delivery, and publish → end of the publisher's
 /// QoS flow (PUBACK, or PUBCOMP), in microseconds.
@@ -21,33 +23,34 @@ pub struct LatencyResult {
     pub acknowledged: Histogram<u64>,
 }
 
-/// Sends `messages` one at a time from one publisher to one subscriber.
+/// Sends up to `messages` one at a time from one publisher to one subscriber, until
+/// done or `stop` is cancelled.
 pub async fn run_latency(
     addr: SocketAddr,
-    version: ProtocolVersion,
+    options: &ConnectOptions,
     qos: QoS,
     messages: u64,
     payload: usize,
+    stop: &CancellationToken,
 ) -> io::Result<LatencyResult> {
     let topic = "bench/latency";
-    let options = ConnectOptions {
-        version,
-        ..ConnectOptions::default()
-    };
-    let mut subscriber = LoadClient::connect(addr, "rbench-lat-sub", &options)
+    let mut subscriber = LoadClient::connect(addr, "rbench-lat-sub", options)
         .await
         .map_err(io::Error::other)?;
     subscriber.subscribe(topic, qos).await?;
-    let mut publisher = LoadClient::connect(addr, "rbench-lat-pub", &options)
+    let mut publisher = LoadClient::connect(addr, "rbench-lat-pub", options)
         .await
         .map_err(io::Error::other)?;
     let mut result = LatencyResult {
         end_to_end: latency_histogram(),
         acknowledged: latency_histogram(),
     };
-    let body = vec![0u8; payload.max(STAMP_LEN)];
+    let body = vec![0u8; payload];
     let mut packet_id: u16 = 0;
     for _ in 0..messages {
+        if stop.is_cancelled() {
+            break;
+        }
         let id = if qos == QoS::AtMostOnce {
             None
         } else {
@@ -63,9 +66,9 @@ pub async fn run_latency(
             tokio::select! {
                 read = subscriber.read_some(), if !delivered => {
                     read?;
-                    while let Some(packet) = subscriber.next_packet()? {
-                        subscriber.answer(&packet);
-                        if matches!(packet, Packet::Publish(_)) {
+                    while let Some(incoming) = subscriber.next_incoming()? {
+                        subscriber.answer_incoming(&incoming);
+                        if matches!(incoming, Incoming::Publish { .. }) {
                             let _ = result.end_to_end.record(micros_since(start));
                             delivered = true;
                         }
@@ -74,9 +77,9 @@ pub async fn run_latency(
                 }
                 read = publisher.read_some(), if !acknowledged => {
                     read?;
-                    while let Some(packet) = publisher.next_packet()? {
-                        publisher.answer(&packet);
-                        if matches!(packet, Packet::PubAck(_) | Packet::PubComp(_)) {
+                    while let Some(incoming) = publisher.next_incoming()? {
+                        publisher.answer_incoming(&incoming);
+                        if matches!(incoming, Incoming::PubAck(_) | Incoming::PubComp(_)) {
                             let _ = result.acknowledged.record(micros_since(start));
                             acknowledged = true;
                         }
@@ -91,8 +94,8 @@ pub async fn run_latency(
         while let Ok(Ok(())) =
             tokio::time::timeout(Duration::from_millis(50), subscriber.read_some()).await
         {
-            while let Some(packet) = subscriber.next_packet()? {
-                subscriber.answer(&packet);
+            while let Some(incoming) = subscriber.next_incoming()? {
+                subscriber.answer_incoming(&incoming);
             }
             subscriber.flush().await?;
         }

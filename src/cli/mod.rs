@@ -1,6 +1,9 @@
 //! Command lines: each binary's clap definition and the glue from parsed arguments
 //! to the library. Binaries in `src/bin/` only call into here.
 
+pub mod args;
+pub mod generate;
+pub mod rbench;
 pub mod rbroker;
 
 /// Developer diagnostics (`RUST_LOG=mqttkit=debug`), separate from the user-facing

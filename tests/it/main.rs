@@ -3,11 +3,13 @@
 
 mod support;
 
+mod cli_rbench;
 mod cli_rbroker;
 mod codec_differential;
 mod codec_golden;
 mod codec_properties;
 mod connect;
+mod generated;
 mod interop;
 mod malformed;
 mod pubsub;

@@ -1,0 +1,170 @@
+//! Argument groups shared by the client-side binaries (`#[command(flatten)]`), with
+//! mosquitto's letters: `-h` is the host and `-V` the protocol version, so help and
+//! version are long-only.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::{Args, ValueEnum};
+
+use crate::bench::client::ConnectOptions;
+use crate::protocol::{ProtocolVersion, QoS};
+
+/// MQTT protocol version, as mosquitto's `-V` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VersionArg {
+    #[value(name = "mqttv31", alias = "31")]
+    V31,
+    #[value(name = "mqttv311", alias = "311")]
+    V311,
+    #[value(name = "mqttv5", alias = "5")]
+    V5,
+}
+
+impl From<VersionArg> for ProtocolVersion {
+    fn from(value: VersionArg) -> Self {
+        match value {
+            VersionArg::V31 => ProtocolVersion::V3_1,
+            VersionArg::V311 => ProtocolVersion::V3_1_1,
+            VersionArg::V5 => ProtocolVersion::V5,
+        }
+    }
+}
+
+/// Where and how to connect.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connection")]
+pub struct ConnectArgs {
+    /// Broker host, as HOST or HOST:PORT; repeat it to spread clients round-robin
+    /// over the nodes of a cluster. Without it, rbench starts its own broker.
+    #[arg(short = 'h', long = "host", value_name = "HOST[:PORT]", global = true, action = clap::ArgAction::Append)]
+    pub hosts: Vec<String>,
+    /// Port for hosts given without one.
+    #[arg(short = 'p', long = "port", default_value_t = 1883, global = true)]
+    pub port: u16,
+    /// MQTT version: mqttv31 (31), mqttv311 (311) or mqttv5 (5).
+    #[arg(
+        short = 'V',
+        long = "protocol-version",
+        value_enum,
+        default_value = "mqttv311",
+        global = true
+    )]
+    pub protocol_version: VersionArg,
+    #[arg(short = 'u', long = "username", global = true)]
+    pub username: Option<String>,
+    /// Password; the MQTT_PASSWORD environment variable keeps it out of `ps`.
+    #[arg(
+        short = 'P',
+        long = "pw",
+        global = true,
+        env = "MQTT_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+    /// Keep-alive in seconds.
+    #[arg(short = 'k', long = "keepalive", default_value_t = 60, global = true)]
+    pub keep_alive: u16,
+}
+
+impl ConnectArgs {
+    /// The addresses of the hosts given, in order.
+    pub fn resolve(&self) -> Result<Vec<SocketAddr>, String> {
+        self.hosts
+            .iter()
+            .map(|host| {
+                let with_port = if host.parse::<SocketAddr>().is_ok()
+                    || host
+                        .rsplit_once(':')
+                        .is_some_and(|(h, p)| !h.contains(':') && p.parse::<u16>().is_ok())
+                {
+                    host.clone()
+                } else if host.contains(':') {
+                    format!("[{host}]:{}", self.port)
+                } else {
+                    format!("{host}:{}", self.port)
+                };
+                with_port
+                    .to_socket_addrs()
+                    .map_err(|e| format!("cannot resolve {host}: {e}"))?
+                    .next()
+                    .ok_or_else(|| format!("no address for {host}"))
+            })
+            .collect()
+    }
+
+    pub fn options(&self) -> ConnectOptions {
+        ConnectOptions {
+            version: self.protocol_version.into(),
+            keep_alive: self.keep_alive,
+            username: self.username.clone(),
+            password: self.password.clone().map(Bytes::from),
+            clean_start: true,
+        }
+    }
+}
+
+/// `0`, `1` or `2`.
+pub fn parse_qos(text: &str) -> Result<QoS, String> {
+    text.parse::<u8>()
+        .ok()
+        .and_then(QoS::from_u8)
+        .ok_or_else(|| format!("invalid QoS {text}: use 0, 1 or 2"))
+}
+
+/// `10`, `10s`, `500ms`, `2m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text}"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("invalid duration {text}: use ms, s, m or h")),
+    };
+    if !(seconds.is_finite() && seconds >= 0.0) {
+        return Err(format!("invalid duration {text}"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn hosts_with_and_without_ports() {
+        let args = ConnectArgs {
+            hosts: vec![
+                "127.0.0.1".into(),
+                "127.0.0.1:1884".into(),
+                "::1".into(),
+                "[::1]:9".into(),
+            ],
+            port: 1999,
+            protocol_version: VersionArg::V311,
+            username: None,
+            password: None,
+            keep_alive: 60,
+        };
+        let addrs = args.resolve().expect("resolvable");
+        let ports: Vec<u16> = addrs.iter().map(|a| a.port()).collect();
+        assert_eq!(ports, vec![1999, 1884, 1999, 9]);
+    }
+}

@@ -1,0 +1,71 @@
+//! Shell completions and man pages, rendered from the clap definitions so they
+//! cannot drift from the parsers. They are checked in under `completions/` and
+//! `man/`; a test fails when they are stale, and `MQTTKIT_BLESS=1 cargo test`
+//! rewrites them.
+
+use std::path::PathBuf;
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+/// Extra man page text for each command: roff, appended after the generated page.
+fn man_extra(name: &str) -> &'static str {
+    match name {
+        "rbroker" => {
+            r#".SH "EXIT STATUS"
+0 after SIGINT or SIGTERM; 1 when no listening socket could be opened; 3 for a usage or configuration error (as mosquitto), including \fB\-h\fR.
+.SH FILES
+A mosquitto.conf subset: listener, allow_anonymous, max_keepalive, max_inflight_messages, max_queued_messages, message_size_limit, max_packet_size, retain_available, sys_interval, max_connections, log_type, log_dest, connection_messages, and rbroker's connect_timeout.
+.SH EXAMPLES
+.nf
+rbroker \-v
+rbroker \-p 1884 \-p 1885
+rbroker \-c /etc/mosquitto/mosquitto.conf
+.fi
+"#
+        }
+        "rbench" => {
+            r#".SH "EXIT STATUS"
+0 when the run finished or was stopped with Ctrl\-C; 1 when it failed (for example, no broker to connect to); 2 for a usage error.
+.SH ENVIRONMENT
+MQTT_PASSWORD is the password when \fB\-P\fR is not given. NO_COLOR turns colour off under \fB\-\-color auto\fR.
+.SH EXAMPLES
+.nf
+rbench
+rbench \-n 100000 \-\-json
+rbench \-h 127.0.0.1 \-p 1883
+rbench conn \-c 5000 \-\-rate 1000
+rbench pubsub \-\-shape fan\-in \-c 4 \-q 1 \-\-duration 30s
+rbench pub \-h node1 \-h node2 \-c 100 \-\-rate 10000 \-t 'load/%i'
+.fi
+"#
+        }
+        _ => "",
+    }
+}
+
+/// Every generated file, relative to the repository root, with its contents.
+pub fn files() -> Vec<(PathBuf, Vec<u8>)> {
+    let commands = [
+        ("rbroker", super::rbroker::Args::command()),
+        ("rbench", super::rbench::Args::command()),
+    ];
+    let mut out = Vec::new();
+    for (name, command) in commands {
+        for (shell, file) in [
+            (Shell::Bash, format!("{name}.bash")),
+            (Shell::Zsh, format!("_{name}")),
+            (Shell::Fish, format!("{name}.fish")),
+        ] {
+            let mut buffer = Vec::new();
+            clap_complete::generate(shell, &mut command.clone(), name, &mut buffer);
+            out.push((PathBuf::from("completions").join(file), buffer));
+        }
+        let mut page = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = clap_mangen::Man::new(command.clone()).render(&mut page);
+        page.extend_from_slice(man_extra(name).as_bytes());
+        out.push((PathBuf::from("man").join(format!("{name}.1")), page));
+    }
+    out
+}
