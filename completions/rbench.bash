@@ -53,7 +53,7 @@ _rbench() {
 
     case "${cmd}" in
         rbench)
-            opts="-h -p -V -u -P -k -n -s --host --port --protocol-version --username --pw --keepalive --json --csv --color --quiet --interval --broker-pid --no-pin --messages --size --latency-messages --help --version conn pub sub pubsub help"
+            opts="-h -p -V -u -P -k -n -s --host --port --protocol-version --username --pw --keepalive --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --json --csv --color --quiet --interval --broker-pid --no-pin --messages --size --latency-messages --help --version conn pub sub pubsub help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -107,6 +107,26 @@ _rbench() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cafile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --capath)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-alpn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -147,7 +167,7 @@ _rbench() {
             return 0
             ;;
         rbench__subcmd__conn)
-            opts="-c -h -p -V -u -P -k --clients --rate --concurrency --timeout --hold --host --port --protocol-version --username --pw --keepalive --json --csv --color --quiet --interval --broker-pid --no-pin --help"
+            opts="-c -h -p -V -u -P -k --clients --rate --concurrency --timeout --hold --host --port --protocol-version --username --pw --keepalive --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --json --csv --color --quiet --interval --broker-pid --no-pin --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -222,6 +242,26 @@ _rbench() {
                     return 0
                     ;;
                 -k)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cafile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --capath)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-alpn)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -329,7 +369,7 @@ _rbench() {
             return 0
             ;;
         rbench__subcmd__pub)
-            opts="-c -t -q -s -n -h -p -V -u -P -k --clients --topic --rate --rate-per-client --inflight --qos --size --count --duration --warmup --host --port --protocol-version --username --pw --keepalive --json --csv --color --quiet --interval --broker-pid --no-pin --help"
+            opts="-c -t -q -s -n -h -p -V -u -P -k --clients --topic --rate --rate-per-client --inflight --qos --size --count --duration --warmup --host --port --protocol-version --username --pw --keepalive --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --json --csv --color --quiet --interval --broker-pid --no-pin --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -443,6 +483,26 @@ _rbench() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cafile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --capath)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-alpn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -463,7 +523,7 @@ _rbench() {
             return 0
             ;;
         rbench__subcmd__pubsub)
-            opts="-c -q -s -n -h -p -V -u -P -k --shape --clients --rate --window --inflight --qos --size --count --duration --warmup --host --port --protocol-version --username --pw --keepalive --json --csv --color --quiet --interval --broker-pid --no-pin --help"
+            opts="-c -q -s -n -h -p -V -u -P -k --shape --clients --rate --window --inflight --qos --size --count --duration --warmup --host --port --protocol-version --username --pw --keepalive --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --json --csv --color --quiet --interval --broker-pid --no-pin --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -573,6 +633,26 @@ _rbench() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cafile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --capath)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-alpn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -593,7 +673,7 @@ _rbench() {
             return 0
             ;;
         rbench__subcmd__sub)
-            opts="-c -t -q -s -n -h -p -V -u -P -k --clients --topic --qos --size --count --duration --warmup --host --port --protocol-version --username --pw --keepalive --json --csv --color --quiet --interval --broker-pid --no-pin --help"
+            opts="-c -t -q -s -n -h -p -V -u -P -k --clients --topic --qos --size --count --duration --warmup --host --port --protocol-version --username --pw --keepalive --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --json --csv --color --quiet --interval --broker-pid --no-pin --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -692,6 +772,26 @@ _rbench() {
                     return 0
                     ;;
                 -k)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cafile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --capath)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-alpn)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_rbench_global_optspecs
-    string join \n h/host= p/port= V/protocol-version= u/username= P/pw= k/keepalive= json csv color= quiet interval= broker-pid= no-pin n/messages= s/size= latency-messages= help version
+    string join \n h/host= p/port= V/protocol-version= u/username= P/pw= k/keepalive= cafile= capath= cert= key= insecure tls-use-os-certs tls-alpn= json csv color= quiet interval= broker-pid= no-pin n/messages= s/size= latency-messages= help version
 end
 
 function __fish_rbench_needs_command
@@ -25,13 +25,18 @@ function __fish_rbench_using_subcommand
 end
 
 complete -c rbench -n "__fish_rbench_needs_command" -s h -l host -d 'Broker host, as HOST or HOST:PORT; repeat it to spread clients round-robin over the nodes of a cluster. Without it, rbench starts its own broker' -r
-complete -c rbench -n "__fish_rbench_needs_command" -s p -l port -d 'Port for hosts given without one' -r
+complete -c rbench -n "__fish_rbench_needs_command" -s p -l port -d 'Port for hosts given without one [default: 1883, or 8883 with TLS]' -r
 complete -c rbench -n "__fish_rbench_needs_command" -s V -l protocol-version -d 'MQTT version: mqttv31 (31), mqttv311 (311) or mqttv5 (5)' -r -f -a "mqttv31\t''
 mqttv311\t''
 mqttv5\t''"
 complete -c rbench -n "__fish_rbench_needs_command" -s u -l username -r
 complete -c rbench -n "__fish_rbench_needs_command" -s P -l pw -d 'Password; the MQTT_PASSWORD environment variable keeps it out of `ps`' -r
 complete -c rbench -n "__fish_rbench_needs_command" -s k -l keepalive -d 'Keep-alive in seconds' -r
+complete -c rbench -n "__fish_rbench_needs_command" -l cafile -d 'PEM file of CA certificates to trust; turns TLS on' -r -F
+complete -c rbench -n "__fish_rbench_needs_command" -l capath -d 'Directory of PEM CA certificates to trust; turns TLS on' -r -F
+complete -c rbench -n "__fish_rbench_needs_command" -l cert -d 'Client certificate (PEM), with --key' -r -F
+complete -c rbench -n "__fish_rbench_needs_command" -l key -d 'Client private key (PEM), with --cert' -r -F
+complete -c rbench -n "__fish_rbench_needs_command" -l tls-alpn -d 'ALPN protocol to offer' -r
 complete -c rbench -n "__fish_rbench_needs_command" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -40,6 +45,8 @@ complete -c rbench -n "__fish_rbench_needs_command" -l broker-pid -d 'PID of the
 complete -c rbench -n "__fish_rbench_needs_command" -s n -l messages -d 'Messages per QoS level (QoS comparison)' -r
 complete -c rbench -n "__fish_rbench_needs_command" -s s -l size -d 'Payload size in bytes (QoS comparison)' -r
 complete -c rbench -n "__fish_rbench_needs_command" -l latency-messages -d 'Messages per level sent one at a time to measure latency [default: n/10, 100..=2000]' -r
+complete -c rbench -n "__fish_rbench_needs_command" -l insecure -d 'Do not check that the certificate names the host (the chain is still checked)'
+complete -c rbench -n "__fish_rbench_needs_command" -l tls-use-os-certs -d 'Trust the operating system\'s CA certificates; turns TLS on'
 complete -c rbench -n "__fish_rbench_needs_command" -l json -d 'One JSON document on stdout'
 complete -c rbench -n "__fish_rbench_needs_command" -l csv -d 'CSV on stdout'
 complete -c rbench -n "__fish_rbench_needs_command" -l quiet -d 'No progress on stderr'
@@ -57,18 +64,25 @@ complete -c rbench -n "__fish_rbench_using_subcommand conn" -l concurrency -d 'C
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l timeout -d 'Give up on one attempt after this long' -r
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l hold -d 'Keep the connections open this long after the report' -r
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -s h -l host -d 'Broker host, as HOST or HOST:PORT; repeat it to spread clients round-robin over the nodes of a cluster. Without it, rbench starts its own broker' -r
-complete -c rbench -n "__fish_rbench_using_subcommand conn" -s p -l port -d 'Port for hosts given without one' -r
+complete -c rbench -n "__fish_rbench_using_subcommand conn" -s p -l port -d 'Port for hosts given without one [default: 1883, or 8883 with TLS]' -r
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -s V -l protocol-version -d 'MQTT version: mqttv31 (31), mqttv311 (311) or mqttv5 (5)' -r -f -a "mqttv31\t''
 mqttv311\t''
 mqttv5\t''"
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -s u -l username -r
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -s P -l pw -d 'Password; the MQTT_PASSWORD environment variable keeps it out of `ps`' -r
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -s k -l keepalive -d 'Keep-alive in seconds' -r
+complete -c rbench -n "__fish_rbench_using_subcommand conn" -l cafile -d 'PEM file of CA certificates to trust; turns TLS on' -r -F
+complete -c rbench -n "__fish_rbench_using_subcommand conn" -l capath -d 'Directory of PEM CA certificates to trust; turns TLS on' -r -F
+complete -c rbench -n "__fish_rbench_using_subcommand conn" -l cert -d 'Client certificate (PEM), with --key' -r -F
+complete -c rbench -n "__fish_rbench_using_subcommand conn" -l key -d 'Client private key (PEM), with --cert' -r -F
+complete -c rbench -n "__fish_rbench_using_subcommand conn" -l tls-alpn -d 'ALPN protocol to offer' -r
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l interval -d 'Time between progress lines when stderr is not a terminal' -r
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l broker-pid -d 'PID of the measured broker on this machine, to report its CPU time and memory' -r
+complete -c rbench -n "__fish_rbench_using_subcommand conn" -l insecure -d 'Do not check that the certificate names the host (the chain is still checked)'
+complete -c rbench -n "__fish_rbench_using_subcommand conn" -l tls-use-os-certs -d 'Trust the operating system\'s CA certificates; turns TLS on'
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l json -d 'One JSON document on stdout'
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l csv -d 'CSV on stdout'
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l quiet -d 'No progress on stderr'
@@ -85,18 +99,25 @@ complete -c rbench -n "__fish_rbench_using_subcommand pub" -s n -l count -d 'Mes
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l duration -d 'How long to run after the warm-up [default: 10s]' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l warmup -d 'Time at the start that is not counted' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -s h -l host -d 'Broker host, as HOST or HOST:PORT; repeat it to spread clients round-robin over the nodes of a cluster. Without it, rbench starts its own broker' -r
-complete -c rbench -n "__fish_rbench_using_subcommand pub" -s p -l port -d 'Port for hosts given without one' -r
+complete -c rbench -n "__fish_rbench_using_subcommand pub" -s p -l port -d 'Port for hosts given without one [default: 1883, or 8883 with TLS]' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -s V -l protocol-version -d 'MQTT version: mqttv31 (31), mqttv311 (311) or mqttv5 (5)' -r -f -a "mqttv31\t''
 mqttv311\t''
 mqttv5\t''"
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -s u -l username -r
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -s P -l pw -d 'Password; the MQTT_PASSWORD environment variable keeps it out of `ps`' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -s k -l keepalive -d 'Keep-alive in seconds' -r
+complete -c rbench -n "__fish_rbench_using_subcommand pub" -l cafile -d 'PEM file of CA certificates to trust; turns TLS on' -r -F
+complete -c rbench -n "__fish_rbench_using_subcommand pub" -l capath -d 'Directory of PEM CA certificates to trust; turns TLS on' -r -F
+complete -c rbench -n "__fish_rbench_using_subcommand pub" -l cert -d 'Client certificate (PEM), with --key' -r -F
+complete -c rbench -n "__fish_rbench_using_subcommand pub" -l key -d 'Client private key (PEM), with --cert' -r -F
+complete -c rbench -n "__fish_rbench_using_subcommand pub" -l tls-alpn -d 'ALPN protocol to offer' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l interval -d 'Time between progress lines when stderr is not a terminal' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l broker-pid -d 'PID of the measured broker on this machine, to report its CPU time and memory' -r
+complete -c rbench -n "__fish_rbench_using_subcommand pub" -l insecure -d 'Do not check that the certificate names the host (the chain is still checked)'
+complete -c rbench -n "__fish_rbench_using_subcommand pub" -l tls-use-os-certs -d 'Trust the operating system\'s CA certificates; turns TLS on'
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l json -d 'One JSON document on stdout'
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l csv -d 'CSV on stdout'
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l quiet -d 'No progress on stderr'
@@ -110,18 +131,25 @@ complete -c rbench -n "__fish_rbench_using_subcommand sub" -s n -l count -d 'Mes
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l duration -d 'How long to run after the warm-up [default: 10s]' -r
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l warmup -d 'Time at the start that is not counted' -r
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -s h -l host -d 'Broker host, as HOST or HOST:PORT; repeat it to spread clients round-robin over the nodes of a cluster. Without it, rbench starts its own broker' -r
-complete -c rbench -n "__fish_rbench_using_subcommand sub" -s p -l port -d 'Port for hosts given without one' -r
+complete -c rbench -n "__fish_rbench_using_subcommand sub" -s p -l port -d 'Port for hosts given without one [default: 1883, or 8883 with TLS]' -r
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -s V -l protocol-version -d 'MQTT version: mqttv31 (31), mqttv311 (311) or mqttv5 (5)' -r -f -a "mqttv31\t''
 mqttv311\t''
 mqttv5\t''"
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -s u -l username -r
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -s P -l pw -d 'Password; the MQTT_PASSWORD environment variable keeps it out of `ps`' -r
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -s k -l keepalive -d 'Keep-alive in seconds' -r
+complete -c rbench -n "__fish_rbench_using_subcommand sub" -l cafile -d 'PEM file of CA certificates to trust; turns TLS on' -r -F
+complete -c rbench -n "__fish_rbench_using_subcommand sub" -l capath -d 'Directory of PEM CA certificates to trust; turns TLS on' -r -F
+complete -c rbench -n "__fish_rbench_using_subcommand sub" -l cert -d 'Client certificate (PEM), with --key' -r -F
+complete -c rbench -n "__fish_rbench_using_subcommand sub" -l key -d 'Client private key (PEM), with --cert' -r -F
+complete -c rbench -n "__fish_rbench_using_subcommand sub" -l tls-alpn -d 'ALPN protocol to offer' -r
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l interval -d 'Time between progress lines when stderr is not a terminal' -r
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l broker-pid -d 'PID of the measured broker on this machine, to report its CPU time and memory' -r
+complete -c rbench -n "__fish_rbench_using_subcommand sub" -l insecure -d 'Do not check that the certificate names the host (the chain is still checked)'
+complete -c rbench -n "__fish_rbench_using_subcommand sub" -l tls-use-os-certs -d 'Trust the operating system\'s CA certificates; turns TLS on'
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l json -d 'One JSON document on stdout'
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l csv -d 'CSV on stdout'
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l quiet -d 'No progress on stderr'
@@ -140,18 +168,25 @@ complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -s n -l count -d '
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l duration -d 'How long to run after the warm-up [default: 10s]' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l warmup -d 'Time at the start that is not counted' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -s h -l host -d 'Broker host, as HOST or HOST:PORT; repeat it to spread clients round-robin over the nodes of a cluster. Without it, rbench starts its own broker' -r
-complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -s p -l port -d 'Port for hosts given without one' -r
+complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -s p -l port -d 'Port for hosts given without one [default: 1883, or 8883 with TLS]' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -s V -l protocol-version -d 'MQTT version: mqttv31 (31), mqttv311 (311) or mqttv5 (5)' -r -f -a "mqttv31\t''
 mqttv311\t''
 mqttv5\t''"
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -s u -l username -r
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -s P -l pw -d 'Password; the MQTT_PASSWORD environment variable keeps it out of `ps`' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -s k -l keepalive -d 'Keep-alive in seconds' -r
+complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l cafile -d 'PEM file of CA certificates to trust; turns TLS on' -r -F
+complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l capath -d 'Directory of PEM CA certificates to trust; turns TLS on' -r -F
+complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l cert -d 'Client certificate (PEM), with --key' -r -F
+complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l key -d 'Client private key (PEM), with --cert' -r -F
+complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l tls-alpn -d 'ALPN protocol to offer' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l interval -d 'Time between progress lines when stderr is not a terminal' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l broker-pid -d 'PID of the measured broker on this machine, to report its CPU time and memory' -r
+complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l insecure -d 'Do not check that the certificate names the host (the chain is still checked)'
+complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l tls-use-os-certs -d 'Trust the operating system\'s CA certificates; turns TLS on'
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l json -d 'One JSON document on stdout'
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l csv -d 'CSV on stdout'
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l quiet -d 'No progress on stderr'

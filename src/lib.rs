@@ -8,6 +8,7 @@
 //!   subscription index, retained messages, wills, `$SYS`, configuration and logging.
 //!   `rbroker` is a thin main over [`broker::Broker`].
 //! * [`cli`]: each binary's command line and the glue to the library.
+//! * [`client`]: client-side connection settings (TLS) shared by the binaries.
 //! * [`bench`](mod@bench): load generation and measurement against any broker.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -15,4 +16,5 @@
 pub mod bench;
 pub mod broker;
 pub mod cli;
+pub mod client;
 pub mod protocol;

@@ -3,11 +3,14 @@
 //! per message than the broker it measures: packets are queued into one buffer and
 //! written together, and one read decodes every packet it brought.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::load::Stamp;
@@ -37,6 +40,14 @@ pub enum Incoming {
     Other(Packet),
 }
 
+/// TLS for load clients: the configuration and the name to verify for each address.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub config: Arc<rustls::ClientConfig>,
+    /// The host name each broker address was given as.
+    pub names: Arc<HashMap<SocketAddr, String>>,
+}
+
 /// How a load client connects.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -45,6 +56,7 @@ pub struct ConnectOptions {
     pub username: Option<String>,
     pub password: Option<Bytes>,
     pub clean_start: bool,
+    pub tls: Option<TlsSettings>,
 }
 
 impl Default for ConnectOptions {
@@ -55,9 +67,15 @@ impl Default for ConnectOptions {
             username: None,
             password: None,
             clean_start: true,
+            tls: None,
         }
     }
 }
+
+/// A byte stream a load client speaks over: TCP, or TLS on TCP.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// Why a connection could not be made; `reason` groups failures in reports.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +101,7 @@ impl ConnectError {
 
 /// One connection of the load generator.
 pub struct LoadClient {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     version: ProtocolVersion,
     read_buf: BytesMut,
     write_buf: Vec<u8>,
@@ -130,8 +148,23 @@ impl LoadClient {
         client_id: &str,
         options: &ConnectOptions,
     ) -> Result<Self, ConnectError> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let stream: Box<dyn Stream> = match &options.tls {
+            None => Box::new(tcp),
+            Some(tls) => {
+                let name = tls
+                    .names
+                    .get(&addr)
+                    .cloned()
+                    .unwrap_or_else(|| addr.ip().to_string());
+                let name = ServerName::try_from(name).map_err(|e| {
+                    ConnectError::Io(io::Error::new(io::ErrorKind::InvalidInput, e))
+                })?;
+                let connector = tokio_rustls::TlsConnector::from(Arc::clone(&tls.config));
+                Box::new(connector.connect(name, tcp).await?)
+            }
+        };
         let mut client = LoadClient {
             stream,
             version: options.version,

@@ -3,12 +3,15 @@
 //! version are long-only.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 
-use crate::bench::client::ConnectOptions;
+use crate::bench::client::{ConnectOptions, TlsSettings};
+use crate::client::tls::TlsOptions;
 use crate::protocol::{ProtocolVersion, QoS};
 
 /// MQTT protocol version, as mosquitto's `-V` takes it.
@@ -40,9 +43,9 @@ pub struct ConnectArgs {
     /// over the nodes of a cluster. Without it, rbench starts its own broker.
     #[arg(short = 'h', long = "host", value_name = "HOST[:PORT]", global = true, action = clap::ArgAction::Append)]
     pub hosts: Vec<String>,
-    /// Port for hosts given without one.
-    #[arg(short = 'p', long = "port", default_value_t = 1883, global = true)]
-    pub port: u16,
+    /// Port for hosts given without one [default: 1883, or 8883 with TLS].
+    #[arg(short = 'p', long = "port", global = true)]
+    pub port: Option<u16>,
     /// MQTT version: mqttv31 (31), mqttv311 (311) or mqttv5 (5).
     #[arg(
         short = 'V',
@@ -66,11 +69,64 @@ pub struct ConnectArgs {
     /// Keep-alive in seconds.
     #[arg(short = 'k', long = "keepalive", default_value_t = 60, global = true)]
     pub keep_alive: u16,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// TLS, with mosquitto_sub's options.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "TLS")]
+pub struct TlsArgs {
+    /// PEM file of CA certificates to trust; turns TLS on.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub cafile: Option<PathBuf>,
+    /// Directory of PEM CA certificates to trust; turns TLS on.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub capath: Option<PathBuf>,
+    /// Client certificate (PEM), with --key.
+    #[arg(long, global = true, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM), with --cert.
+    #[arg(long, global = true, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Do not check that the certificate names the host (the chain is still checked).
+    #[arg(long, global = true)]
+    pub insecure: bool,
+    /// Trust the operating system's CA certificates; turns TLS on.
+    #[arg(long = "tls-use-os-certs", global = true)]
+    pub use_os_certs: bool,
+    /// ALPN protocol to offer.
+    #[arg(long = "tls-alpn", global = true, value_name = "PROTOCOL")]
+    pub alpn: Option<String>,
+}
+
+impl TlsArgs {
+    pub fn options(&self) -> TlsOptions {
+        TlsOptions {
+            cafile: self.cafile.clone(),
+            capath: self.capath.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            insecure: self.insecure,
+            use_os_certs: self.use_os_certs,
+            alpn: self.alpn.clone(),
+        }
+    }
 }
 
 impl ConnectArgs {
-    /// The addresses of the hosts given, in order.
-    pub fn resolve(&self) -> Result<Vec<SocketAddr>, String> {
+    /// The port for hosts given without one.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(if self.tls.options().enabled() {
+            8883
+        } else {
+            1883
+        })
+    }
+
+    /// The addresses of the hosts given, in order, each with the name it was given as.
+    pub fn resolve(&self) -> Result<Vec<(SocketAddr, String)>, String> {
+        let port = self.port();
         self.hosts
             .iter()
             .map(|host| {
@@ -81,27 +137,45 @@ impl ConnectArgs {
                 {
                     host.clone()
                 } else if host.contains(':') {
-                    format!("[{host}]:{}", self.port)
+                    format!("[{host}]:{port}")
                 } else {
-                    format!("{host}:{}", self.port)
+                    format!("{host}:{port}")
                 };
-                with_port
+                let addr = with_port
                     .to_socket_addrs()
                     .map_err(|e| format!("cannot resolve {host}: {e}"))?
                     .next()
-                    .ok_or_else(|| format!("no address for {host}"))
+                    .ok_or_else(|| format!("no address for {host}"))?;
+                let name = with_port
+                    .rsplit_once(':')
+                    .map_or(host.as_str(), |(name, _)| name)
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string();
+                Ok((addr, name))
             })
             .collect()
     }
 
-    pub fn options(&self) -> ConnectOptions {
-        ConnectOptions {
+    /// Connection options for `hosts` (as [`ConnectArgs::resolve`] returns them).
+    pub fn options(&self, hosts: &[(SocketAddr, String)]) -> Result<ConnectOptions, String> {
+        let tls = self
+            .tls
+            .options()
+            .client_config()
+            .map_err(|e| e.to_string())?
+            .map(|config| TlsSettings {
+                config,
+                names: Arc::new(hosts.iter().cloned().collect()),
+            });
+        Ok(ConnectOptions {
             version: self.protocol_version.into(),
             keep_alive: self.keep_alive,
             username: self.username.clone(),
             password: self.password.clone().map(Bytes::from),
             clean_start: true,
-        }
+            tls,
+        })
     }
 }
 
@@ -157,14 +231,17 @@ mod tests {
                 "::1".into(),
                 "[::1]:9".into(),
             ],
-            port: 1999,
+            port: Some(1999),
             protocol_version: VersionArg::V311,
             username: None,
             password: None,
             keep_alive: 60,
+            tls: TlsArgs::default(),
         };
         let addrs = args.resolve().expect("resolvable");
-        let ports: Vec<u16> = addrs.iter().map(|a| a.port()).collect();
+        let ports: Vec<u16> = addrs.iter().map(|(a, _)| a.port()).collect();
         assert_eq!(ports, vec![1999, 1884, 1999, 9]);
+        let names: Vec<&str> = addrs.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(names, vec!["127.0.0.1", "127.0.0.1", "::1", "::1"]);
     }
 }

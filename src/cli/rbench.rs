@@ -368,6 +368,9 @@ async fn run(args: Args, pin: bool) -> Result<(), String> {
             interrupted.cancel();
         }
     });
+    if args.connect.hosts.is_empty() && args.connect.tls.options().enabled() {
+        return Err("the embedded broker does not serve TLS yet: give -h for a TLS broker".into());
+    }
     let broker = if args.connect.hosts.is_empty() {
         Some(
             EmbeddedBroker::start(pin)
@@ -376,10 +379,11 @@ async fn run(args: Args, pin: bool) -> Result<(), String> {
     } else {
         None
     };
-    let hosts: Vec<SocketAddr> = match &broker {
-        Some(broker) => vec![broker.addr()],
+    let named: Vec<(SocketAddr, String)> = match &broker {
+        Some(broker) => vec![(broker.addr(), broker.addr().ip().to_string())],
         None => args.connect.resolve()?,
     };
+    let hosts: Vec<SocketAddr> = named.iter().map(|(addr, _)| *addr).collect();
     let context = Context {
         broker: if broker.is_some() {
             "embedded".into()
@@ -406,7 +410,7 @@ async fn run(args: Args, pin: bool) -> Result<(), String> {
         embedded: broker.is_some(),
         broker_pid: args.output.broker_pid,
     };
-    let options = args.connect.options();
+    let options = args.connect.options(&named)?;
     let result = match &args.mode {
         None => qos_comparison(&args, &hosts, &options, &context, &display, &meter, &stop).await,
         Some(Mode::Conn(conn)) => {

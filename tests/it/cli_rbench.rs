@@ -303,3 +303,68 @@ fn ctrl_c_stops_and_reports_what_was_measured() {
         "later levels were not started: {text}"
     );
 }
+
+#[test]
+fn tls_to_a_mosquitto_tls_listener() {
+    if !available("tls_to_a_mosquitto_tls_listener") {
+        return;
+    }
+    let certs = crate::support::certs::Certs::generate();
+    let mosquitto = Mosquitto::start(&format!(
+        "cafile {}\ncertfile {}\nkeyfile {}",
+        certs.ca.display(),
+        certs.server_cert.display(),
+        certs.server_key.display()
+    ));
+    let port = mosquitto.port.to_string();
+    let ca = certs.ca.display().to_string();
+    let report = json(&[
+        "pubsub",
+        "-h",
+        "localhost",
+        "-p",
+        &port,
+        "--cafile",
+        &ca,
+        "-q",
+        "1",
+        "-n",
+        "100",
+    ]);
+    assert_eq!(report["delivered"], 100);
+    // The certificate names localhost, not 127.0.0.1: refused, unless --insecure.
+    let refused = Command::new(env!("CARGO_BIN_EXE_rbench"))
+        .args([
+            "pubsub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "--cafile",
+            &ca,
+            "-n",
+            "10",
+            "--quiet",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("certificate"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let insecure = json(&[
+        "pubsub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "--cafile",
+        &ca,
+        "--insecure",
+        "-n",
+        "100",
+    ]);
+    assert_eq!(insecure["delivered"], 100);
+}

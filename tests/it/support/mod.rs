@@ -4,6 +4,7 @@
 //! Every wait has a deadline and fails the test when it passes; nothing sleeps and
 //! hopes.
 
+pub mod certs;
 pub mod mosquitto;
 pub mod raw;
 
