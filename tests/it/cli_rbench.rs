@@ -368,3 +368,26 @@ fn tls_to_a_mosquitto_tls_listener() {
     ]);
     assert_eq!(insecure["delivered"], 100);
 }
+
+#[test]
+fn several_hosts_take_clients_in_turn() {
+    let first = TestBroker::start();
+    let second = TestBroker::start();
+    let (a, b) = (
+        format!("127.0.0.1:{}", first.port()),
+        format!("127.0.0.1:{}", second.port()),
+    );
+    // Pair i connects both its clients to host i mod 2.
+    let report = json(&[
+        "pubsub", "--shape", "pairs", "-c", "2", "-h", &a, "-h", &b, "-n", "50",
+    ]);
+    assert_eq!(report["delivered"], 100);
+    first.wait_for_log("as rbench-pub-0 ");
+    second.wait_for_log("as rbench-pub-1 ");
+    assert!(
+        !first
+            .log_lines()
+            .iter()
+            .any(|l| l.contains("as rbench-pub-1 "))
+    );
+}
