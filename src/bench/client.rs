@@ -369,6 +369,7 @@ impl LoadClient {
             packet_id: PacketId::MIN,
             properties: Properties::new(),
             filters: vec![(filter, SubscriptionOptions::new(qos))],
+            rejected: Vec::new(),
         }));
         self.flush().await?;
         match self.recv().await? {

@@ -81,6 +81,12 @@ pub struct Config {
     pub connection_messages: bool,
     /// Time allowed between accepting a socket and receiving its CONNECT.
     pub connect_timeout: Duration,
+    /// Topic aliases an MQTT 5 client may use (mosquitto's `max_topic_alias`).
+    pub max_topic_alias: u16,
+    /// Whether `$share/...` subscriptions are accepted (rbroker option).
+    pub shared_subscription_available: bool,
+    /// Whether MQTT 5 Subscription Identifiers are accepted (rbroker option).
+    pub subscription_identifier_available: bool,
 }
 
 impl Default for Config {
@@ -100,6 +106,9 @@ impl Default for Config {
             log_dest: LogDest::Stderr,
             connection_messages: true,
             connect_timeout: Duration::from_secs(10),
+            max_topic_alias: 10,
+            shared_subscription_available: true,
+            subscription_identifier_available: true,
         }
     }
 }
@@ -249,6 +258,15 @@ impl Config {
                 };
             }
             "connection_messages" => self.connection_messages = parse_bool(key, values)?,
+            "max_topic_alias" => {
+                self.max_topic_alias = parse_number(key, values, 0, 65535)? as u16;
+            }
+            "shared_subscription_available" => {
+                self.shared_subscription_available = parse_bool(key, values)?;
+            }
+            "subscription_identifier_available" => {
+                self.subscription_identifier_available = parse_bool(key, values)?;
+            }
             "connect_timeout" => {
                 self.connect_timeout = Duration::from_secs(parse_number(key, values, 1, 3600)?);
             }
@@ -286,7 +304,6 @@ const PLANNED: &[&str] = &[
     "bind_interface",
     "mount_point",
     "max_qos",
-    "max_topic_alias",
     "per_listener_settings",
     "allow_zero_length_clientid",
     "auto_id_prefix",

@@ -35,9 +35,7 @@ impl RetainedStore {
     pub fn set(&mut self, message: &Arc<Message>) {
         let topic = message.topic.as_str();
         if message.payload.is_empty() {
-            if Self::remove(&mut self.root, topic) {
-                self.count -= 1;
-            }
+            self.remove(topic);
             return;
         }
         let mut node = &mut self.root;
@@ -49,7 +47,23 @@ impl RetainedStore {
         }
     }
 
-    fn remove(node: &mut Node, topic: &str) -> bool {
+    /// Deletes the retained message of `topic`, if any.
+    pub fn remove(&mut self, topic: &str) {
+        if Self::remove_from(&mut self.root, topic) {
+            self.count -= 1;
+        }
+    }
+
+    /// Deletes every retained message that expired before `now`.
+    pub fn purge_expired(&mut self, now: std::time::Instant) {
+        let mut all = Vec::new();
+        self.all(&mut all);
+        for message in all.iter().filter(|m| m.is_expired(now)) {
+            self.remove(message.topic.as_str());
+        }
+    }
+
+    fn remove_from(node: &mut Node, topic: &str) -> bool {
         let (level, rest) = match topic.split_once('/') {
             Some((level, rest)) => (level, Some(rest)),
             None => (topic, None),
@@ -58,7 +72,7 @@ impl RetainedStore {
             return false;
         };
         let removed = match rest {
-            Some(rest) => Self::remove(child, rest),
+            Some(rest) => Self::remove_from(child, rest),
             None => child.message.take().is_some(),
         };
         if child.is_empty() {

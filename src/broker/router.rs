@@ -19,6 +19,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
 
 use super::config::Config;
 use super::log::Logger;
@@ -36,6 +37,8 @@ pub struct Subscriber {
     pub session: Arc<Session>,
     pub options: SubscriptionOptions,
     pub subscription_id: Option<u32>,
+    /// The filter, for a shared subscription (`$share/...`).
+    pub shared: Option<Arc<TopicFilter>>,
 }
 
 /// A session one message goes to, after merging overlapping subscriptions.
@@ -44,6 +47,27 @@ struct Target {
     qos: QoS,
     retain_as_published: bool,
     subscription_ids: Vec<u32>,
+    shared: Option<Arc<TopicFilter>>,
+}
+
+/// What routing one message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routed {
+    /// Sessions with a matching subscription.
+    pub matched: usize,
+    /// Sessions that took it (not dropped for a full queue).
+    pub queued: usize,
+}
+
+/// A will that waits (MQTT 5 Will Delay Interval).
+pub struct DelayedWill {
+    pub message: Arc<Message>,
+    pub delay: Duration,
+}
+
+/// Whether a subscriber's session has a connection: shared groups prefer those.
+fn connected(subscriber: &Subscriber) -> bool {
+    subscriber.session.lock().connection.is_some()
 }
 
 thread_local! {
@@ -151,6 +175,9 @@ impl Router {
             if !clean_start && state.persistent {
                 state.connection = Some(link);
                 state.persistent = persistent;
+                state.epoch += 1;
+                // A reconnect cancels a delayed will (v5 §3.1.3.2.2).
+                state.pending_will = None;
                 drop(state);
                 self.store.record(StoreEvent::SessionOpened { client_id });
                 return OpenedSession {
@@ -170,6 +197,7 @@ impl Router {
             persistent,
         );
         state.connection = Some(link);
+        state.epoch = 1;
         let id = self.next_session_id.fetch_add(1, Ordering::Relaxed);
         let session = Arc::new(Session::new(id, Arc::clone(&client_id), state));
         sessions.insert(client_id, Arc::clone(&session));
@@ -185,20 +213,96 @@ impl Router {
         }
     }
 
-    /// Detaches connection `connection_id` from its session; a session that does not
-    /// outlive its connection is discarded. Does nothing if another connection has
-    /// taken the session over meanwhile.
-    pub fn close_session(&self, session: &Arc<Session>, connection_id: u64) {
+    /// Detaches connection `connection_id` from its session when its connection
+    /// ends. A session that does not outlive the connection (not persistent, or an
+    /// expiry of zero) ends now; a persistent one is kept for `expiry` (`None`: for
+    /// ever) and then discarded. A `will` with a delay waits for the earlier of its
+    /// delay and the end of the session, and is cancelled if the client comes back.
+    pub fn close_session(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        connection_id: u64,
+        expiry: Option<Duration>,
+        will: Option<DelayedWill>,
+    ) {
         let mut sessions = lock(&self.sessions);
         let mut state = session.lock();
         if !state.is_connected_to(connection_id) {
+            // Taken over: resumed by the new connection (the will is cancelled), or
+            // ended by its clean start (the session is over: the will goes now).
+            let ended = state.removed;
+            drop(state);
+            drop(sessions);
+            if let Some(will) = will.filter(|_| ended) {
+                self.publish(will.message);
+            }
             return;
         }
         state.detach();
-        if state.persistent {
+        if !state.persistent || expiry == Some(Duration::ZERO) {
+            drop(state);
+            if sessions
+                .get(&session.client_id)
+                .is_some_and(|registered| Arc::ptr_eq(registered, session))
+            {
+                sessions.remove(&session.client_id);
+            }
+            self.discard(session);
+            drop(sessions);
+            if let Some(will) = will {
+                self.publish(will.message);
+            }
             return;
         }
+        state.expiry = expiry;
+        let epoch = state.epoch;
+        if let Some(will) = &will {
+            state.pending_will = Some(Arc::clone(&will.message));
+        }
         drop(state);
+        drop(sessions);
+        if let Some(will) = will {
+            let delay = expiry.map_or(will.delay, |expiry| expiry.min(will.delay));
+            let (router, session) = (Arc::clone(self), Arc::clone(session));
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                router.send_delayed_will(&session, epoch);
+            });
+        }
+        if let Some(expiry) = expiry {
+            let (router, session) = (Arc::clone(self), Arc::clone(session));
+            tokio::spawn(async move {
+                tokio::time::sleep(expiry).await;
+                router.expire(&session, epoch);
+            });
+        }
+    }
+
+    /// Publishes a delayed will if the client has not come back since `epoch`.
+    fn send_delayed_will(&self, session: &Arc<Session>, epoch: u64) {
+        let will = {
+            let mut state = session.lock();
+            if state.epoch != epoch || state.connection.is_some() {
+                return;
+            }
+            state.pending_will.take()
+        };
+        if let Some(will) = will {
+            self.publish(will);
+        }
+    }
+
+    /// Ends a persistent session whose expiry interval passed without a reconnect
+    /// [MQTT-3.1.2-23]: its subscriptions and queued messages go, and a will still
+    /// waiting for its delay is sent.
+    fn expire(&self, session: &Arc<Session>, epoch: u64) {
+        let mut sessions = lock(&self.sessions);
+        {
+            let state = session.lock();
+            if state.epoch != epoch || state.connection.is_some() || state.removed {
+                return;
+            }
+        }
         if sessions
             .get(&session.client_id)
             .is_some_and(|registered| Arc::ptr_eq(registered, session))
@@ -206,19 +310,23 @@ impl Router {
             sessions.remove(&session.client_id);
         }
         self.discard(session);
+        self.stats.sessions_expired.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Removes a session's subscriptions; marks it removed so a subscribe racing
+    /// Ends a session: removes its subscriptions, hands its unacknowledged shared
+    /// messages to other members of their groups, and sends a will still waiting for
+    /// its delay (the session ended first). Marks it removed so a subscribe racing
     /// with this undoes itself.
     fn discard(&self, session: &Arc<Session>) {
-        let filters: Vec<TopicFilter> = {
+        let (filters, shared, will) = {
             let mut state = session.lock();
             state.removed = true;
-            state
+            let filters: Vec<TopicFilter> = state
                 .subscriptions
                 .drain()
                 .map(|(filter, _)| filter)
-                .collect()
+                .collect();
+            (filters, state.take_shared(), state.pending_will.take())
         };
         if !filters.is_empty() {
             let mut index = self
@@ -229,14 +337,41 @@ impl Router {
                 index.remove(filter, session.id);
             }
         }
+        for delivery in shared {
+            self.hand_back(session.id, delivery);
+        }
         self.store.record(StoreEvent::SessionRemoved {
             client_id: &session.client_id,
         });
+        if let Some(will) = will {
+            self.publish(will);
+        }
+    }
+
+    /// Gives a shared-subscription message that session `leaving` did not
+    /// acknowledge to another member of the same group, if there is one.
+    fn hand_back(&self, leaving: u64, delivery: Delivery) {
+        let Some(filter) = delivery.shared.clone() else {
+            return;
+        };
+        let member = {
+            let index = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
+            index
+                .shared_member(&filter, connected, leaving)
+                .map(|subscriber| (Arc::clone(&subscriber.session), subscriber.options.qos))
+        };
+        if let Some((session, granted)) = member {
+            let delivery = Delivery {
+                qos: granted.min(delivery.message.qos),
+                ..delivery
+            };
+            self.report(&session, session.deliver(delivery, &self.store));
+        }
     }
 
     /// Routes a message to every matching subscription and, if it is retained,
-    /// stores it. Returns the number of sessions it was queued for.
-    pub fn publish(&self, message: Arc<Message>) -> usize {
+    /// stores it.
+    pub fn publish(&self, message: Arc<Message>) -> Routed {
         let mut targets = TARGETS.with(|cell| std::mem::take(&mut *cell.borrow_mut()));
         {
             let retained = if message.retain && self.config.retain_available {
@@ -248,7 +383,7 @@ impl Router {
                 None
             };
             let index = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
-            index.for_each_match(message.topic.as_str(), |subscriber| {
+            index.for_each_match(message.topic.as_str(), connected, |subscriber| {
                 if subscriber.options.no_local && subscriber.session.id == message.origin {
                     return;
                 }
@@ -257,27 +392,31 @@ impl Router {
                     qos: subscriber.options.qos.min(message.qos),
                     retain_as_published: subscriber.options.retain_as_published,
                     subscription_ids: subscriber.subscription_id.into_iter().collect(),
+                    shared: subscriber.shared.clone(),
                 });
             });
             drop(index);
             drop(retained);
         }
         merge_overlapping(&mut targets);
-        let delivered = targets.len();
+        let mut routed = Routed {
+            matched: targets.len(),
+            queued: 0,
+        };
         for target in targets.drain(..) {
             let delivery = Delivery {
                 message: Arc::clone(&message),
                 qos: target.qos,
                 retain: target.retain_as_published && message.retain,
                 subscription_ids: target.subscription_ids,
+                shared: target.shared,
             };
-            self.report(
-                &target.session,
-                target.session.deliver(delivery, &self.store),
-            );
+            let outcome = target.session.deliver(delivery, &self.store);
+            routed.queued += usize::from(outcome != Enqueued::Dropped);
+            self.report(&target.session, outcome);
         }
         TARGETS.with(|cell| *cell.borrow_mut() = targets);
-        delivered
+        routed
     }
 
     fn report(&self, session: &Session, outcome: Enqueued) {
@@ -302,7 +441,7 @@ impl Router {
         options: SubscriptionOptions,
         subscription_id: Option<u32>,
     ) -> bool {
-        let retained = lock(&self.retained);
+        let mut retained = lock(&self.retained);
         let existed = {
             let mut index = self
                 .subscriptions
@@ -312,6 +451,7 @@ impl Router {
                 session: Arc::clone(session),
                 options,
                 subscription_id,
+                shared: filter.share_group().map(|_| Arc::new(filter.clone())),
             };
             index.insert(filter, session.id, subscriber).is_some()
         };
@@ -346,12 +486,20 @@ impl Router {
         if send_retained {
             let mut messages = Vec::new();
             retained.matches(filter.filter(), &mut messages);
+            let now = std::time::Instant::now();
+            let (expired, messages): (Vec<_>, Vec<_>) =
+                messages.into_iter().partition(|m| m.is_expired(now));
+            for message in expired {
+                // [MQTT-3.3.2-5]: an expired retained message is deleted, not sent.
+                retained.remove(message.topic.as_str());
+            }
             for message in messages {
                 let delivery = Delivery {
                     qos: options.qos.min(message.qos),
                     message,
                     retain: true,
                     subscription_ids: subscription_id.into_iter().collect(),
+                    shared: None,
                 };
                 self.report(session, session.deliver(delivery, &self.store));
             }
@@ -376,6 +524,11 @@ impl Router {
             });
         }
         existed
+    }
+
+    /// Deletes retained messages whose Message Expiry Interval passed [MQTT-3.3.2-5].
+    pub fn purge_expired_retained(&self) {
+        lock(&self.retained).purge_expired(std::time::Instant::now());
     }
 
     /// Figures for `$SYS`.

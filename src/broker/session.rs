@@ -48,6 +48,9 @@ pub struct Delivery {
     pub retain: bool,
     /// MQTT 5 identifiers of the matching subscriptions.
     pub subscription_ids: Vec<u32>,
+    /// The shared subscription it was chosen through, if any: a member that leaves
+    /// hands such messages back to its group.
+    pub shared: Option<Arc<TopicFilter>>,
 }
 
 /// A QoS 1/2 PUBLISH the client has not finished acknowledging.
@@ -166,6 +169,15 @@ pub struct SessionState {
     pub connection: Option<ConnectionLink>,
     /// Whether the session outlives its connection.
     pub persistent: bool,
+    /// How long a persistent session is kept after its connection ends; `None` is
+    /// for ever (3.x, or MQTT 5's 0xFFFFFFFF).
+    pub expiry: Option<std::time::Duration>,
+    /// Counts attachments, so a timer started for one absence can tell that the
+    /// client came back meanwhile.
+    pub epoch: u64,
+    /// A will waiting for its Will Delay Interval; a reconnect cancels it, the end of
+    /// the session sends it.
+    pub pending_will: Option<Arc<Message>>,
     /// Messages dropped because the queue was full.
     pub dropped: u64,
     /// Set by the first drop and cleared once the queue accepts again, so the drop
@@ -198,6 +210,9 @@ impl SessionState {
             subscriptions: HashMap::new(),
             connection: None,
             persistent,
+            expiry: None,
+            epoch: 0,
+            pending_will: None,
             dropped: 0,
             dropping: false,
             removed: false,
@@ -259,9 +274,37 @@ impl SessionState {
         Some(delivery)
     }
 
+    /// Sets the in-flight window: the broker's limit, lowered to what the client
+    /// accepts (MQTT 5 Receive Maximum) [MQTT-3.3.4-9].
+    pub fn set_receive_maximum(&mut self, broker: u16, client: u16) {
+        let broker = if broker == 0 {
+            usize::from(u16::MAX)
+        } else {
+            usize::from(broker)
+        };
+        self.max_inflight = broker.min(usize::from(client.max(1)));
+    }
+
     /// The next PUBLISH to write, if the in-flight window allows one. QoS 1/2 messages
     /// enter the window here; messages behind a blocked one wait, keeping order.
-    pub fn next_publish(&mut self) -> Option<Outgoing> {
+    /// Messages that expired while queued [MQTT-3.3.2-5], or that `accept` refuses
+    /// (too large for the client [MQTT-3.1.2-25]), are dropped as if delivered.
+    pub fn next_publish(
+        &mut self,
+        now: std::time::Instant,
+        accept: impl Fn(&Delivery) -> bool,
+    ) -> Option<Outgoing> {
+        loop {
+            let front = self.pending.front()?;
+            if front.message.is_expired(now) || !accept(front) {
+                self.pop_pending();
+                continue;
+            }
+            return self.next_acceptable();
+        }
+    }
+
+    fn next_acceptable(&mut self) -> Option<Outgoing> {
         let front = self.pending.front()?;
         if front.qos == QoS::AtMostOnce {
             let delivery = self.pop_pending()?;
@@ -353,6 +396,17 @@ impl SessionState {
         None
     }
 
+    /// Whether an incoming QoS 2 message with this id awaits PUBREL.
+    pub fn awaiting_release(&self, packet_id: PacketId) -> bool {
+        self.incoming_qos2.contains(&packet_id)
+    }
+
+    /// Incoming QoS 2 messages awaiting PUBREL: what counts against the broker's
+    /// Receive Maximum.
+    pub fn awaiting_release_count(&self) -> usize {
+        self.incoming_qos2.len()
+    }
+
     /// An incoming QoS 2 PUBLISH: true the first time its id is seen, false for a
     /// re-sent one before PUBREL, which must not be delivered again [MQTT-4.3.3-10].
     pub fn receive_qos2(&mut self, packet_id: PacketId) -> bool {
@@ -372,6 +426,33 @@ impl SessionState {
             }
             None => false,
         }
+    }
+
+    /// Takes the QoS 1/2 messages that reached this session through a shared
+    /// subscription and were not acknowledged, so the group can deliver them to
+    /// another member.
+    pub fn take_shared(&mut self) -> Vec<Delivery> {
+        let mut taken = Vec::new();
+        self.pending.retain(|d| {
+            let shared = d.shared.is_some() && d.qos != QoS::AtMostOnce;
+            if shared {
+                taken.push(d.clone());
+            }
+            !shared
+        });
+        self.pending_reliable = self
+            .pending
+            .iter()
+            .filter(|d| d.qos != QoS::AtMostOnce)
+            .count();
+        self.inflight.retain(|(_, state)| match state {
+            InFlight::Published(d) if d.shared.is_some() => {
+                taken.push(d.clone());
+                false
+            }
+            _ => true,
+        });
+        taken
     }
 
     /// Forgets what only made sense for a connection that ended: QoS 0 messages still
@@ -450,6 +531,7 @@ mod tests {
             qos,
             retain: false,
             subscription_ids: Vec::new(),
+            shared: None,
         }
     }
 
@@ -476,13 +558,27 @@ mod tests {
             state.enqueue(delivery(QoS::AtLeastOnce));
         }
         state.enqueue(delivery(QoS::AtMostOnce));
-        assert_eq!(publish_id(state.next_publish()), Some(1));
-        assert_eq!(publish_id(state.next_publish()), Some(2));
-        assert!(state.next_publish().is_none(), "window of 2 is full");
-        assert!(state.puback(PacketId::new(1).expect("id")));
-        assert_eq!(publish_id(state.next_publish()), Some(3));
         assert_eq!(
-            publish_id(state.next_publish()),
+            publish_id(state.next_publish(std::time::Instant::now(), |_| true)),
+            Some(1)
+        );
+        assert_eq!(
+            publish_id(state.next_publish(std::time::Instant::now(), |_| true)),
+            Some(2)
+        );
+        assert!(
+            state
+                .next_publish(std::time::Instant::now(), |_| true)
+                .is_none(),
+            "window of 2 is full"
+        );
+        assert!(state.puback(PacketId::new(1).expect("id")));
+        assert_eq!(
+            publish_id(state.next_publish(std::time::Instant::now(), |_| true)),
+            Some(3)
+        );
+        assert_eq!(
+            publish_id(state.next_publish(std::time::Instant::now(), |_| true)),
             None,
             "QoS 0 after the window opens"
         );
@@ -500,7 +596,7 @@ mod tests {
         }
         assert_eq!(state.enqueue(delivery(QoS::AtLeastOnce)), Enqueued::Dropped);
         assert_eq!(state.dropped, 1);
-        state.next_publish();
+        state.next_publish(std::time::Instant::now(), |_| true);
         assert_eq!(
             state.enqueue(delivery(QoS::AtLeastOnce)),
             Enqueued::Dropped,
@@ -527,7 +623,11 @@ mod tests {
         };
         assert_eq!(state.enqueue(big), Enqueued::Dropped);
         for _ in 0..100 {
-            assert!(state.next_publish().is_some());
+            assert!(
+                state
+                    .next_publish(std::time::Instant::now(), |_| true)
+                    .is_some()
+            );
         }
         assert_eq!(state.pending_qos0_bytes, 0);
     }
@@ -545,8 +645,8 @@ mod tests {
         let mut state = online(10, 10);
         state.enqueue(delivery(QoS::ExactlyOnce));
         state.enqueue(delivery(QoS::ExactlyOnce));
-        publish_id(state.next_publish());
-        publish_id(state.next_publish());
+        publish_id(state.next_publish(std::time::Instant::now(), |_| true));
+        publish_id(state.next_publish(std::time::Instant::now(), |_| true));
         assert!(state.pubrec(PacketId::new(1).expect("id")));
         assert!(
             !state.pubcomp(PacketId::new(2).expect("id")),
@@ -569,11 +669,17 @@ mod tests {
         state.enqueue(delivery(QoS::AtLeastOnce));
         state.enqueue(delivery(QoS::AtLeastOnce));
         state.enqueue(delivery(QoS::AtLeastOnce));
-        assert_eq!(publish_id(state.next_publish()), Some(u16::MAX));
-        assert_eq!(publish_id(state.next_publish()), Some(1));
+        assert_eq!(
+            publish_id(state.next_publish(std::time::Instant::now(), |_| true)),
+            Some(u16::MAX)
+        );
+        assert_eq!(
+            publish_id(state.next_publish(std::time::Instant::now(), |_| true)),
+            Some(1)
+        );
         state.last_packet_id = u16::MAX - 1;
         assert_eq!(
-            publish_id(state.next_publish()),
+            publish_id(state.next_publish(std::time::Instant::now(), |_| true)),
             Some(2),
             "65535 and 1 are in flight"
         );

@@ -24,6 +24,8 @@ pub struct Stats {
     /// Sockets accepted (`load/sockets`) and CONNECTs accepted (`load/connections`).
     pub sockets_accepted: AtomicU64,
     pub connections_accepted: AtomicU64,
+    /// Persistent sessions discarded because their expiry interval passed.
+    pub sessions_expired: AtomicU64,
 }
 
 /// Counts one connection gathered since its last flush.

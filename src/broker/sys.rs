@@ -81,6 +81,7 @@ impl SysTree {
         let interval = now.duration_since(self.last_update).as_secs_f64().max(1.0);
         self.last_update = now;
         let stats = &router.stats;
+        router.purge_expired_retained();
         let snapshot = router.snapshot();
         let get = Stats::get;
         let connected = get(&stats.clients_connected) as usize;
@@ -96,7 +97,7 @@ impl SysTree {
             ("clients/disconnected", disconnected.to_string()),
             ("clients/active", connected.to_string()),
             ("clients/connected", connected.to_string()),
-            ("clients/expired", "0".to_string()),
+            ("clients/expired", get(&stats.sessions_expired).to_string()),
             ("clients/maximum", get(&stats.clients_maximum).to_string()),
             ("messages/stored", stored.to_string()),
             (

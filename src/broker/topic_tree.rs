@@ -28,6 +28,31 @@ struct SharedGroup<V> {
     cursor: AtomicUsize,
 }
 
+impl<V> SharedGroup<V> {
+    /// The next member in turn that is `available` (and not `excluded`); if none
+    /// is, the next member in turn that is not excluded.
+    fn next_member(
+        &self,
+        available: &impl Fn(&V) -> bool,
+        excluded: Option<SubscriberId>,
+    ) -> Option<&V> {
+        let count = self.members.len();
+        if count == 0 {
+            return None;
+        }
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed);
+        let candidates = || {
+            (0..count)
+                .map(|step| &self.members[(start + step) % count])
+                .filter(|(id, _)| Some(*id) != excluded)
+        };
+        candidates()
+            .find(|(_, value)| available(value))
+            .or_else(|| candidates().next())
+            .map(|(_, value)| value)
+    }
+}
+
 /// The subscriptions attached to one filter position.
 #[derive(Debug)]
 struct Slot<V> {
@@ -91,14 +116,13 @@ impl<V> Slot<V> {
         }
     }
 
-    fn visit(&self, visit: &mut impl FnMut(&V)) {
+    fn visit(&self, available: &impl Fn(&V) -> bool, visit: &mut impl FnMut(&V)) {
         for (_, value) in &self.subscribers {
             visit(value);
         }
         for group in &self.groups {
-            if !group.members.is_empty() {
-                let turn = group.cursor.fetch_add(1, Ordering::Relaxed);
-                visit(&group.members[turn % group.members.len()].1);
+            if let Some(member) = group.next_member(available, None) {
+                visit(member);
             }
         }
     }
@@ -238,11 +262,52 @@ impl<V> SubscriptionTree<V> {
     }
 
     /// Calls `visit` for every subscription matching `topic` (a subscriber with
-    /// several matching filters is visited once per filter; one member per shared
-    /// group).
-    pub fn for_each_match(&self, topic: &str, mut visit: impl FnMut(&V)) {
+    /// several matching filters is visited once per filter), and for one member of
+    /// each matching shared group: the next in turn that is `available`.
+    pub fn for_each_match(
+        &self,
+        topic: &str,
+        available: impl Fn(&V) -> bool,
+        mut visit: impl FnMut(&V),
+    ) {
         let reserved = topic.starts_with('$');
-        Self::walk(&self.root, Some(topic), true, reserved, &mut visit);
+        Self::walk(
+            &self.root,
+            Some(topic),
+            true,
+            reserved,
+            &available,
+            &mut visit,
+        );
+    }
+
+    /// The next available member of the shared group of `filter`, other than `excluded`.
+    pub fn shared_member(
+        &self,
+        filter: &TopicFilter,
+        available: impl Fn(&V) -> bool,
+        excluded: SubscriberId,
+    ) -> Option<&V> {
+        let group = filter.share_group()?;
+        let mut node = &self.root;
+        let mut rest = Some(filter.filter());
+        let slot = loop {
+            let Some(text) = rest else { break &node.exact };
+            let (level, tail) = next_level(text);
+            if level == "#" {
+                break &node.multi;
+            }
+            node = if level == "+" {
+                node.plus.as_deref()?
+            } else {
+                node.literal.get(level)?
+            };
+            rest = tail;
+        };
+        slot.groups
+            .iter()
+            .find(|g| &*g.name == group)?
+            .next_member(&available, Some(excluded))
     }
 
     fn walk(
@@ -250,23 +315,24 @@ impl<V> SubscriptionTree<V> {
         rest: Option<&str>,
         root: bool,
         reserved: bool,
+        available: &impl Fn(&V) -> bool,
         visit: &mut impl FnMut(&V),
     ) {
         // [MQTT-4.7.2-1]: `#` and `+` at the first level do not match `$` topics.
         let wildcards = !(root && reserved);
         if wildcards {
-            node.multi.visit(visit);
+            node.multi.visit(available, visit);
         }
         let Some(text) = rest else {
-            node.exact.visit(visit);
+            node.exact.visit(available, visit);
             return;
         };
         let (level, tail) = next_level(text);
         if let Some(child) = node.literal.get(level) {
-            Self::walk(child, tail, false, reserved, visit);
+            Self::walk(child, tail, false, reserved, available, visit);
         }
         if wildcards && let Some(child) = node.plus.as_deref() {
-            Self::walk(child, tail, false, reserved, visit);
+            Self::walk(child, tail, false, reserved, available, visit);
         }
     }
 }
@@ -283,7 +349,7 @@ mod tests {
 
     fn matched(tree: &SubscriptionTree<String>, topic: &str) -> Vec<String> {
         let mut names = Vec::new();
-        tree.for_each_match(topic, |name| names.push(name.clone()));
+        tree.for_each_match(topic, |_| true, |name| names.push(name.clone()));
         names.sort();
         names
     }
@@ -337,6 +403,22 @@ mod tests {
             .collect();
         assert_eq!(members.iter().filter(|n| n.as_str() == "m1").count(), 2);
         assert_eq!(members.iter().filter(|n| n.as_str() == "m2").count(), 2);
+        // Members that are not available are passed over while another one is.
+        let mut picked = Vec::new();
+        for _ in 0..3 {
+            tree.for_each_match(
+                "t/x",
+                |name: &String| name != "m1",
+                |name| picked.push(name.clone()),
+            );
+        }
+        assert_eq!(picked.iter().filter(|n| n.as_str() == "m1").count(), 0);
+        assert_eq!(
+            tree.shared_member(&filter("$share/g/t/#"), |_| true, 2)
+                .map(String::as_str),
+            Some("m1"),
+            "another member than the one leaving"
+        );
         tree.remove(&filter("$share/g/t/#"), 1);
         tree.remove(&filter("$share/g/t/#"), 2);
         assert_eq!(matched(&tree, "t/x"), vec!["plain"]);

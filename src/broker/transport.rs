@@ -21,6 +21,8 @@ pub trait Transport: Send + Sync + 'static {
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
     /// Writes what the stream accepts now; `WouldBlock` when it accepts nothing.
     fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
+    /// Closes the sending direction, so the peer reads what was sent, then the end.
+    fn shutdown_write(&self) -> io::Result<()>;
 }
 
 impl Transport for TcpStream {
@@ -38,5 +40,9 @@ impl Transport for TcpStream {
 
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         TcpStream::try_write(self, buf)
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        socket2::SockRef::from(self).shutdown(std::net::Shutdown::Write)
     }
 }

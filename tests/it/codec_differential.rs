@@ -182,6 +182,7 @@ fn to_ours(packet: theirs::Packet) -> Packet {
                     )
                 })
                 .collect(),
+            rejected: Vec::new(),
         }),
         theirs::Packet::SubAck(s) => Packet::SubAck(SubAck {
             packet_id: pid(s.pkid),

@@ -294,6 +294,7 @@ fn golden_cases() -> Vec<Case> {
                     (filter("a/b"), SubscriptionOptions::new(QoS::AtMostOnce)),
                     (filter("c/+"), SubscriptionOptions::new(QoS::ExactlyOnce)),
                 ],
+                rejected: Vec::new(),
             }),
         },
         Case {
@@ -317,6 +318,7 @@ fn golden_cases() -> Vec<Case> {
                         retain_handling: RetainHandling::SendIfNew,
                     },
                 )],
+                rejected: Vec::new(),
             }),
         },
         Case {

@@ -272,6 +272,7 @@ pub(crate) fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
                 packet_id: id,
                 properties: only_v5(version, props),
                 filters,
+                rejected: Vec::new(),
             })
         });
     let suback_code = if v5 {

@@ -53,6 +53,7 @@ fn retained_delivery_uses_the_lower_qos_and_follows_the_suback() {
                 mqttkit::protocol::TopicFilter::new("q/#").expect("filter"),
                 mqttkit::protocol::SubscriptionOptions::new(sub_qos),
             )],
+            rejected: Vec::new(),
         }));
         assert!(
             matches!(subscriber.recv(), Packet::SubAck(_)),

@@ -17,7 +17,7 @@ pub use connect::{ConnAck, Connect, Will};
 pub use control::{Auth, Disconnect};
 pub use publish::{Publish, PublishHeader, encode_publish, publish_len};
 pub use subscribe::{
-    RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
+    RejectedFilter, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
 };
 
 use bytes::BufMut;

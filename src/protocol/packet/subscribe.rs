@@ -112,13 +112,24 @@ fn read_codes(
         .collect()
 }
 
+/// A filter an MQTT 5 SUBSCRIBE named that is not a valid topic filter. MQTT 5 lets
+/// the server answer it alone with SUBACK 0x8F (§3.9.3); 3.x refuses the packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedFilter {
+    /// Its place among all the filters of the packet.
+    pub position: usize,
+    pub filter: String,
+}
+
 /// A request to add subscriptions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscribe {
     pub packet_id: PacketId,
     pub properties: Properties,
-    /// At least one entry [MQTT-3.8.3-3].
+    /// The valid entries, in order [MQTT-3.8.3-3].
     pub filters: Vec<(TopicFilter, SubscriptionOptions)>,
+    /// MQTT 5 entries whose filter is invalid; never encoded.
+    pub rejected: Vec<RejectedFilter>,
 }
 
 impl Subscribe {
@@ -134,9 +145,26 @@ impl Subscribe {
             ));
         }
         let mut filters = Vec::new();
+        let mut rejected = Vec::new();
         while !reader.is_empty() {
-            let filter = decode_filter(reader)?;
+            let position = filters.len() + rejected.len();
+            let text = reader.string()?;
             let options = SubscriptionOptions::decode(reader.u8()?, version)?;
+            let filter = match TopicFilter::new(text) {
+                Ok(filter) => filter,
+                Err(_) if version.is_v5() => {
+                    rejected.push(RejectedFilter {
+                        position,
+                        filter: text.to_string(),
+                    });
+                    continue;
+                }
+                Err(_) => {
+                    return Err(DecodeError::Malformed(
+                        "[MQTT-4.7.1-1] invalid topic filter",
+                    ));
+                }
+            };
             if options.no_local && filter.share_group().is_some() {
                 return Err(DecodeError::Protocol(
                     "[MQTT-3.8.3-4] No Local on a shared subscription",
@@ -148,6 +176,7 @@ impl Subscribe {
             packet_id,
             properties,
             filters,
+            rejected,
         })
     }
 

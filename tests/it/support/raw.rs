@@ -185,6 +185,7 @@ impl RawClient {
                     )
                 })
                 .collect(),
+            rejected: Vec::new(),
         }));
         match self.recv() {
             Packet::SubAck(suback) => suback,

@@ -25,16 +25,19 @@ use std::task::Poll;
 
 use tokio::time::{Instant, Sleep};
 
+mod handle;
+mod v5;
+
 use super::message::Message;
-use super::router::Router;
-use super::session::{ConnectionLink, ConnectionSignal, Outgoing, Session, Signalled};
+use super::router::{DelayedWill, Router};
+use super::session::{ConnectionSignal, Delivery, Outgoing, Session, Signalled};
 use super::stats::ConnectionCounts;
 use super::transport::Transport;
 use crate::protocol::{
-    Ack, ConnAck, Connect, DecodeError, FrameStatus, Packet, PacketId, Properties, Property,
-    ProtocolVersion, Publish, PublishHeader, QoS, ReasonCode, SubAck, Subscribe, UnsubAck,
-    Unsubscribe, Will, check_frame, encode_publish,
+    DecodeError, Disconnect, FrameStatus, Packet, ProtocolVersion, PublishHeader, ReasonCode, Will,
+    check_frame, encode_publish, publish_len,
 };
+use v5::V5;
 
 /// Bytes read per system call.
 const READ_CHUNK: usize = 64 * 1024;
@@ -55,13 +58,14 @@ thread_local! {
 }
 
 /// Adds to this thread's pending traffic counts.
-fn count(update: impl FnOnce(&mut ConnectionCounts)) {
+pub(super) fn count(update: impl FnOnce(&mut ConnectionCounts)) {
     COUNTS.with(|counts| update(&mut counts.borrow_mut()));
 }
 
-/// Why a connection ended: decides the log line and whether the will is published.
+/// Why a connection ended: decides the log line, whether the will is published, and
+/// the reason code an MQTT 5 DISCONNECT reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
+pub(super) enum End {
     /// DISCONNECT received; `with_will` for MQTT 5 reason 0x04.
     Disconnect {
         with_will: bool,
@@ -69,11 +73,9 @@ enum End {
     /// The peer closed the socket without DISCONNECT.
     Closed,
     KeepAliveExpired,
-    ProtocolError {
-        malformed: bool,
-    },
-    /// A packet above the size limit was announced.
-    OversizePacket,
+    /// A rule broken: Malformed Packet (0x81), Protocol Error (0x82), or one of MQTT
+    /// 5's specific reasons (0x93, 0x94, 0x95, 0x9A, ...).
+    Violation(ReasonCode),
     SocketError,
     TakenOver,
     Shutdown,
@@ -91,18 +93,28 @@ impl End {
             End::Disconnect { with_will } => with_will,
             End::Closed
             | End::KeepAliveExpired
-            | End::ProtocolError { .. }
-            | End::OversizePacket
+            | End::Violation(_)
             | End::SocketError
             | End::TakenOver => true,
             End::Shutdown | End::ConnectTimeout | End::Refused => false,
+        }
+    }
+
+    /// The reason an MQTT 5 DISCONNECT from the broker reports (§3.14.2.1).
+    fn disconnect_reason(self) -> Option<ReasonCode> {
+        match self {
+            End::Violation(reason) => Some(reason),
+            End::KeepAliveExpired => Some(ReasonCode::KeepAliveTimeout),
+            End::TakenOver => Some(ReasonCode::SessionTakenOver),
+            End::Shutdown => Some(ReasonCode::ServerShuttingDown),
+            _ => None,
         }
     }
 }
 
 /// A reset or broken connection is the peer going away (mosquitto's CONN_LOST); other
 /// errors are socket errors.
-fn lost(error: &io::Error) -> End {
+pub(super) fn lost(error: &io::Error) -> End {
     match error.kind() {
         io::ErrorKind::ConnectionReset
         | io::ErrorKind::BrokenPipe
@@ -155,6 +167,8 @@ struct Client {
     /// Boxed: most clients have none, and every idle connection carries this field.
     will: Option<Box<Will>>,
     keep_alive: u16,
+    /// MQTT 5 state; `None` on 3.x connections.
+    v5: Option<Box<V5>>,
 }
 
 /// Serves one accepted socket until it closes or the broker shuts down.
@@ -170,7 +184,7 @@ pub(crate) async fn serve<T: Transport>(
         .router
         .register_connection(connection.id, Arc::clone(&connection.signal));
     let end = connection.run(&transport).await;
-    connection.finish(&transport, end);
+    connection.finish(&transport, end).await;
     connection.router.unregister_connection(connection.id);
 }
 
@@ -341,7 +355,7 @@ impl Connection {
                 // [MQTT-3.1.0-1]: the first byte already tells whether this is a
                 // CONNECT; anything else is refused before its body arrives.
                 if data.get(consumed).is_some_and(|first| first >> 4 != 1) {
-                    return Err(End::ProtocolError { malformed: false });
+                    return Err(End::Violation(ReasonCode::ProtocolError));
                 }
                 self.router.config.connect_packet_limit()
             };
@@ -361,11 +375,11 @@ impl Connection {
                         max,
                         "refusing an oversize packet"
                     );
-                    return Err(End::OversizePacket);
+                    return Err(End::Violation(ReasonCode::PacketTooLarge));
                 }
                 Err(error) => {
                     tracing::debug!(client = self.client_id(), %error, "refusing packet");
-                    return Err(End::ProtocolError { malformed: true });
+                    return Err(End::Violation(ReasonCode::MalformedPacket));
                 }
             }
         }
@@ -375,17 +389,21 @@ impl Connection {
         if self.client.is_none() {
             return match Packet::decode(frame, ProtocolVersion::V3_1_1) {
                 Ok(Packet::Connect(connect)) => self.on_connect(*connect),
-                Ok(_) => Err(End::ProtocolError { malformed: false }),
+                Ok(_) => Err(End::Violation(ReasonCode::ProtocolError)),
                 Err(DecodeError::UnsupportedProtocolVersion(_)) => {
                     // [MQTT-3.1.2-2]: CONNACK 0x01, then close.
                     self.version = ProtocolVersion::V3_1_1;
                     self.refuse("<unknown>", ReasonCode::UnsupportedProtocolVersion)
                 }
+                Err(error) if connect_level(frame) == Some(5) => {
+                    // MQTT 5 lets a bad CONNECT be answered with its reason (§4.13.1).
+                    tracing::debug!(peer = %self.peer, %error, "refusing CONNECT");
+                    self.version = ProtocolVersion::V5;
+                    self.refuse("<unknown>", error.reason_code())
+                }
                 Err(error) => {
                     tracing::debug!(peer = %self.peer, %error, "refusing CONNECT");
-                    Err(End::ProtocolError {
-                        malformed: matches!(error, DecodeError::Malformed(_)),
-                    })
+                    Err(End::Violation(error.reason_code()))
                 }
             };
         }
@@ -393,9 +411,7 @@ impl Connection {
             Ok(packet) => self.handle(packet),
             Err(error) => {
                 tracing::debug!(client = self.client_id(), %error, "refusing packet");
-                Err(End::ProtocolError {
-                    malformed: matches!(error, DecodeError::Malformed(_)),
-                })
+                Err(End::Violation(error.reason_code()))
             }
         }
     }
@@ -405,352 +421,6 @@ impl Connection {
             Ok(()) => count(|c| c.packets_sent += 1),
             Err(error) => tracing::error!(%error, "could not encode a packet the broker built"),
         }
-    }
-
-    fn refuse(&mut self, client_id: &str, code: ReasonCode) -> Result<(), End> {
-        self.send(&Packet::ConnAck(ConnAck::new(code, false)));
-        let wire_code = if self.version.is_v5() {
-            code as u8
-        } else {
-            code.to_v3_connack()
-        };
-        self.router.log.debug(format_args!(
-            "Sending CONNACK to {client_id} (0, {wire_code})"
-        ));
-        Err(End::Refused)
-    }
-
-    fn on_connect(&mut self, connect: Connect) -> Result<(), End> {
-        let router = Arc::clone(&self.router);
-        let config = &router.config;
-        let log = &router.log;
-        self.version = connect.version;
-        let v5 = connect.version.is_v5();
-
-        let assigned = connect.client_id.is_empty();
-        let client_id = if assigned {
-            // [MQTT-3.1.3-8]: an empty id needs a clean session in 3.1.1; 3.1 needs an id.
-            if connect.version == ProtocolVersion::V3_1 || (!v5 && !connect.clean_start) {
-                return self.refuse("<unknown>", ReasonCode::ClientIdentifierNotValid);
-            }
-            // [MQTT-3.1.3-6]: a unique id, in mosquitto's form.
-            format!(
-                "auto-{}",
-                uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase()
-            )
-        } else {
-            connect.client_id.clone()
-        };
-        if connect.username.is_none() && !config.anonymous_allowed() {
-            log.not_authorised(&client_id);
-            return self.refuse(&client_id, ReasonCode::NotAuthorized);
-        }
-        let mut keep_alive = connect.keep_alive;
-        let mut server_keep_alive = None;
-        if config.max_keepalive < u16::MAX && (keep_alive == 0 || keep_alive > config.max_keepalive)
-        {
-            if !v5 {
-                // mosquitto 2.0.12+: 3.x clients cannot be told a keep-alive, so they are refused.
-                return self.refuse(&client_id, ReasonCode::ClientIdentifierNotValid);
-            }
-            keep_alive = config.max_keepalive;
-            server_keep_alive = Some(keep_alive);
-        }
-        let persistent = if v5 {
-            connect.properties.session_expiry_interval().unwrap_or(0) > 0
-        } else {
-            !connect.clean_start
-        };
-        let link = ConnectionLink {
-            id: self.id,
-            signal: Arc::clone(&self.signal),
-        };
-        let opened = router.open_session(&client_id, connect.clean_start, persistent, link);
-        if let Some(previous) = &opened.previous {
-            log.taken_over(&client_id);
-            previous.take_over();
-        }
-        router.stats.client_connected();
-        log.client_connected(
-            self.peer,
-            &client_id,
-            connect.version,
-            connect.clean_start,
-            connect.keep_alive,
-            connect.username.as_deref(),
-        );
-        log.will(
-            connect
-                .will
-                .as_ref()
-                .map(|w| (w.payload.len(), w.retain, w.qos, w.topic.as_str())),
-        );
-
-        let mut connack = ConnAck::new(ReasonCode::Success, opened.present);
-        if v5 {
-            let props = &mut connack.properties;
-            if assigned {
-                props.push(Property::AssignedClientIdentifier(client_id.clone()));
-            }
-            if config.max_inflight_messages > 0 {
-                props.push(Property::ReceiveMaximum(config.max_inflight_messages));
-            }
-            if let Some(size) = config.max_packet_size {
-                props.push(Property::MaximumPacketSize(
-                    u32::try_from(size).unwrap_or(u32::MAX),
-                ));
-            }
-            if !config.retain_available {
-                props.push(Property::RetainAvailable(0));
-            }
-            if let Some(seconds) = server_keep_alive {
-                props.push(Property::ServerKeepAlive(seconds));
-            }
-        }
-        self.send(&Packet::ConnAck(connack));
-        log.debug(format_args!(
-            "Sending CONNACK to {client_id} ({}, 0)",
-            u8::from(opened.present)
-        ));
-        let replay = opened.session.lock().replay();
-        self.client = Some(Client {
-            session: opened.session,
-            will: connect.will.map(Box::new),
-            keep_alive,
-        });
-        // [MQTT-4.4.0-1]: unacknowledged messages are re-sent, in order, with DUP.
-        for outgoing in replay {
-            self.write_outgoing(outgoing);
-        }
-        Ok(())
-    }
-
-    fn session(&self) -> Result<Arc<Session>, End> {
-        self.client
-            .as_ref()
-            .map(|c| Arc::clone(&c.session))
-            .ok_or(End::ProtocolError { malformed: false })
-    }
-
-    fn handle(&mut self, packet: Packet) -> Result<(), End> {
-        let log = Arc::clone(&self.router);
-        let log = &log.log;
-        match packet {
-            // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
-            Packet::Connect(_) => Err(End::ProtocolError { malformed: false }),
-            Packet::Publish(publish) => self.on_publish(publish),
-            Packet::PubAck(ack) => {
-                log.debug(format_args!(
-                    "Received PUBACK from {} (Mid: {}, RC:{})",
-                    self.client_id(),
-                    ack.packet_id,
-                    ack.reason as u8
-                ));
-                self.session()?.lock().puback(ack.packet_id);
-                Ok(())
-            }
-            Packet::PubRec(ack) => {
-                log.debug(format_args!(
-                    "Received PUBREC from {} (Mid: {})",
-                    self.client_id(),
-                    ack.packet_id
-                ));
-                let known = self.session()?.lock().pubrec(ack.packet_id);
-                self.send_release(ack.packet_id, known);
-                Ok(())
-            }
-            Packet::PubRel(ack) => {
-                log.debug(format_args!(
-                    "Received PUBREL from {} (Mid: {})",
-                    self.client_id(),
-                    ack.packet_id
-                ));
-                let known = self.session()?.lock().release_qos2(ack.packet_id);
-                // [MQTT-4.3.3-11] (5.0): PUBCOMP even for an unknown id, with 0x92.
-                let reason = if known || !self.version.is_v5() {
-                    ReasonCode::Success
-                } else {
-                    ReasonCode::PacketIdentifierNotFound
-                };
-                self.send(&Packet::PubComp(Ack::with_reason(ack.packet_id, reason)));
-                log.debug(format_args!(
-                    "Sending PUBCOMP to {} (m{})",
-                    self.client_id(),
-                    ack.packet_id
-                ));
-                Ok(())
-            }
-            Packet::PubComp(ack) => {
-                log.debug(format_args!(
-                    "Received PUBCOMP from {} (Mid: {}, RC:{})",
-                    self.client_id(),
-                    ack.packet_id,
-                    ack.reason as u8
-                ));
-                self.session()?.lock().pubcomp(ack.packet_id);
-                Ok(())
-            }
-            Packet::Subscribe(subscribe) => self.on_subscribe(subscribe),
-            Packet::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe),
-            Packet::PingReq => {
-                log.debug(format_args!("Received PINGREQ from {}", self.client_id()));
-                self.send(&Packet::PingResp);
-                log.debug(format_args!("Sending PINGRESP to {}", self.client_id()));
-                Ok(())
-            }
-            Packet::Disconnect(disconnect) => {
-                log.debug(format_args!(
-                    "Received DISCONNECT from {}",
-                    self.client_id()
-                ));
-                Err(End::Disconnect {
-                    with_will: disconnect.reason == ReasonCode::DisconnectWithWillMessage,
-                })
-            }
-            // AUTH without an authentication method in CONNECT is a protocol error;
-            // the others are packets only a server sends.
-            Packet::Auth(_)
-            | Packet::ConnAck(_)
-            | Packet::SubAck(_)
-            | Packet::UnsubAck(_)
-            | Packet::PingResp => Err(End::ProtocolError { malformed: false }),
-        }
-    }
-
-    fn send_release(&mut self, packet_id: PacketId, known: bool) {
-        let reason = if known || !self.version.is_v5() {
-            ReasonCode::Success
-        } else {
-            ReasonCode::PacketIdentifierNotFound
-        };
-        self.send(&Packet::PubRel(Ack::with_reason(packet_id, reason)));
-        self.router.log.debug(format_args!(
-            "Sending PUBREL to {} (m{packet_id})",
-            self.client_id()
-        ));
-    }
-
-    fn on_publish(&mut self, publish: Publish) -> Result<(), End> {
-        let router = Arc::clone(&self.router);
-        let session = self.session()?;
-        router.log.received_publish(&session.client_id, &publish);
-        let size = publish.payload.len() as u64;
-        count(|c| {
-            c.publish_received += 1;
-            c.publish_bytes_received += size;
-        });
-        // No Topic Alias Maximum is advertised, so a client may not use aliases (§3.3.2.3.4).
-        if publish.topic.is_empty() {
-            return Err(End::ProtocolError { malformed: false });
-        }
-        if publish.retain && !router.config.retain_available {
-            return Err(End::ProtocolError { malformed: false });
-        }
-        // Oversized payloads are acknowledged and dropped, as mosquitto does; clients
-        // may not write into `$SYS` (acknowledged and dropped, as mosquitto does).
-        let accepted = router
-            .config
-            .message_size_limit
-            .is_none_or(|limit| publish.payload.len() <= limit)
-            && !publish.topic.as_str().starts_with("$SYS");
-        let packet_id = publish.packet_id;
-        let qos = publish.qos;
-        let route = |publish: Publish| {
-            if accepted {
-                router.publish(Arc::new(Message::from_publish(publish, session.id)));
-            }
-        };
-        match (qos, packet_id) {
-            (QoS::AtMostOnce, _) => route(publish),
-            (QoS::AtLeastOnce, Some(id)) => {
-                route(publish);
-                self.send(&Packet::PubAck(Ack::new(id)));
-                router.log.debug(format_args!(
-                    "Sending PUBACK to {} (m{id}, rc0)",
-                    session.client_id
-                ));
-            }
-            (QoS::ExactlyOnce, Some(id)) => {
-                // Routed on first receipt (the spec's "Method B"); a copy re-sent before
-                // PUBREL is acknowledged but not delivered again [MQTT-4.3.3-10].
-                if session.lock().receive_qos2(id) {
-                    route(publish);
-                }
-                self.send(&Packet::PubRec(Ack::new(id)));
-                router.log.debug(format_args!(
-                    "Sending PUBREC to {} (m{id}, rc0)",
-                    session.client_id
-                ));
-            }
-            // The decoder guarantees a packet id for QoS 1 and 2.
-            _ => return Err(End::ProtocolError { malformed: true }),
-        }
-        Ok(())
-    }
-
-    fn on_subscribe(&mut self, subscribe: Subscribe) -> Result<(), End> {
-        let router = Arc::clone(&self.router);
-        let session = self.session()?;
-        router.log.debug(format_args!(
-            "Received SUBSCRIBE from {}",
-            session.client_id
-        ));
-        let subscription_id = subscribe.properties.subscription_identifiers().next();
-        let mut codes = Vec::with_capacity(subscribe.filters.len());
-        for (filter, options) in &subscribe.filters {
-            router.subscribe(&session, filter, *options, subscription_id);
-            router
-                .log
-                .subscribed(&session.client_id, filter.as_str(), options.qos);
-            codes.push(match options.qos {
-                QoS::AtMostOnce => ReasonCode::Success,
-                QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
-                QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
-            });
-        }
-        // SUBACK is written now; the retained messages queued above follow it.
-        self.send(&Packet::SubAck(SubAck {
-            packet_id: subscribe.packet_id,
-            properties: Properties::new(),
-            codes,
-        }));
-        router
-            .log
-            .debug(format_args!("Sending SUBACK to {}", session.client_id));
-        Ok(())
-    }
-
-    fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) -> Result<(), End> {
-        let router = Arc::clone(&self.router);
-        let session = self.session()?;
-        router.log.debug(format_args!(
-            "Received UNSUBSCRIBE from {}",
-            session.client_id
-        ));
-        let mut codes = Vec::with_capacity(unsubscribe.filters.len());
-        for filter in &unsubscribe.filters {
-            let existed = router.unsubscribe(&session, filter);
-            router.log.unsubscribed(&session.client_id, filter.as_str());
-            codes.push(if existed {
-                ReasonCode::Success
-            } else {
-                ReasonCode::NoSubscriptionExisted
-            });
-        }
-        // [MQTT-3.10.4-4] [MQTT-3.10.4-5]: UNSUBACK even when nothing was subscribed.
-        self.send(&Packet::UnsubAck(UnsubAck {
-            packet_id: unsubscribe.packet_id,
-            properties: Properties::new(),
-            codes: if self.version.is_v5() {
-                codes
-            } else {
-                Vec::new()
-            },
-        }));
-        router
-            .log
-            .debug(format_args!("Sending UNSUBACK to {}", session.client_id));
-        Ok(())
     }
 
     /// Moves deliveries from the session into the write buffer, up to the high-water
@@ -763,12 +433,34 @@ impl Connection {
         if !state.is_connected_to(self.id) {
             return;
         }
+        let now = std::time::Instant::now();
         while self.out.len() - self.written < WRITE_HIGH_WATER {
-            match state.next_publish() {
+            let fits = |delivery: &Delivery| self.fits(delivery, now);
+            match state.next_publish(now, fits) {
                 Some(outgoing) => self.write_outgoing(outgoing),
                 None => break,
             }
         }
+    }
+
+    /// Whether a delivery fits the client's Maximum Packet Size [MQTT-3.1.2-24]
+    /// (counting the largest topic alias property it could carry).
+    fn fits(&self, delivery: &Delivery, now: std::time::Instant) -> bool {
+        let Some(v5) = self.client.as_ref().and_then(|c| c.v5.as_deref()) else {
+            return true;
+        };
+        let Some(limit) = v5.max_packet_size else {
+            return true;
+        };
+        let properties = v5::outgoing_properties(delivery, now, None);
+        let size = publish_len(
+            self.version,
+            delivery.qos,
+            delivery.message.topic.as_str(),
+            &properties,
+            delivery.message.payload.len(),
+        ) + v5.alias_overhead();
+        size <= limit as usize
     }
 
     fn write_outgoing(&mut self, outgoing: Outgoing) {
@@ -790,24 +482,19 @@ impl Connection {
             retain: delivery.retain,
             packet_id,
         };
-        let with_ids;
-        let properties = if self.version.is_v5() && !delivery.subscription_ids.is_empty() {
-            let mut props = message.properties.clone();
-            for id in &delivery.subscription_ids {
-                props.push(Property::SubscriptionIdentifier(*id));
-            }
-            with_ids = props;
-            &with_ids
-        } else {
-            &message.properties
-        };
         let topic = message.topic.as_str();
+        let (send_topic, alias) = match self.client.as_mut().and_then(|c| c.v5.as_deref_mut()) {
+            Some(v5) => v5.outgoing_alias(topic),
+            None => (true, None),
+        };
+        let properties = v5::outgoing_properties(&delivery, std::time::Instant::now(), alias);
+        let wire_topic = if send_topic { topic } else { "" };
         if let Err(error) = encode_publish(
             &mut self.out,
             self.version,
             header,
-            topic,
-            properties,
+            wire_topic,
+            &properties,
             &message.payload,
         ) {
             tracing::error!(%error, "could not encode a PUBLISH");
@@ -861,16 +548,30 @@ impl Connection {
         Ok(())
     }
 
-    /// Logs the end, publishes the will when due, and releases the session.
-    fn finish<T: Transport>(&mut self, transport: &T, end: End) {
-        // Best effort: a refusal CONNACK or the last acknowledgements.
-        let _ = self.flush(transport);
+    /// Logs the end, tells an MQTT 5 client why (DISCONNECT with a reason code, then
+    /// a half-close so it can read it rather than a reset), publishes the will when
+    /// due, and releases the session.
+    async fn finish<T: Transport>(&mut self, transport: &T, end: End) {
+        // [MQTT-3.14.0-1]: no DISCONNECT before a CONNACK.
+        if self.version.is_v5()
+            && self.client.is_some()
+            && let Some(reason) = end.disconnect_reason()
+        {
+            self.send(&Packet::Disconnect(Disconnect::new(reason)));
+        }
+        let last_words = self.written < self.out.len();
+        self.flush_for(transport, LINGER).await;
+        if last_words || matches!(end, End::Refused) {
+            linger(transport).await;
+        }
         self.flush_counts();
         let log = &self.router.log;
         let Some(client) = self.client.take() else {
             match end {
-                End::ProtocolError { malformed } => log.protocol_error("<unknown>", malformed),
-                End::OversizePacket => log.oversize_packet("<unknown>"),
+                End::Violation(ReasonCode::PacketTooLarge) => log.oversize_packet("<unknown>"),
+                End::Violation(reason) => {
+                    log.protocol_error("<unknown>", reason == ReasonCode::MalformedPacket)
+                }
                 End::ConnectTimeout => log.keep_alive_expired("<unknown>"),
                 _ => {}
             }
@@ -881,26 +582,89 @@ impl Connection {
             End::Disconnect { .. } => log.disconnected(client_id),
             End::Closed => log.closed_connection(client_id),
             End::KeepAliveExpired => log.keep_alive_expired(client_id),
-            End::ProtocolError { malformed } => log.protocol_error(client_id, malformed),
-            End::OversizePacket => log.oversize_packet(client_id),
+            End::Violation(ReasonCode::PacketTooLarge) => log.oversize_packet(client_id),
+            End::Violation(reason) => {
+                log.protocol_error(client_id, reason == ReasonCode::MalformedPacket)
+            }
             End::SocketError => log.socket_error(client_id),
             End::TakenOver | End::Shutdown | End::ConnectTimeout | End::Refused => {}
         }
+        let mut delayed = None;
         if end.sends_will()
             && let Some(will) = client.will
         {
             let will = *will;
+            let delay = will.properties.will_delay_interval().unwrap_or(0);
             let mut properties = will.properties;
             // Will Delay belongs to the CONNECT, not to the PUBLISH.
             properties.remove(0x18);
-            let message = Message {
+            let message = Arc::new(Message {
                 properties,
                 origin: client.session.id,
                 ..Message::new(will.topic, will.payload, will.qos, will.retain)
-            };
-            self.router.publish(Arc::new(message));
+            });
+            if delay == 0 {
+                self.router.publish(message);
+            } else {
+                delayed = Some(DelayedWill {
+                    message,
+                    delay: Duration::from_secs(u64::from(delay)),
+                });
+            }
         }
-        self.router.close_session(&client.session, self.id);
+        let expiry = client.v5.as_ref().and_then(|v5| v5.session_expiry());
+        self.router
+            .close_session(&client.session, self.id, expiry, delayed);
         self.router.stats.client_disconnected();
     }
+
+    /// Writes what is buffered, waiting up to `limit` for the socket to take it.
+    async fn flush_for<T: Transport>(&mut self, transport: &T, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.written < self.out.len() {
+            if self.flush(transport).is_err() {
+                return;
+            }
+            if self.written == self.out.len() {
+                return;
+            }
+            let writable = std::future::poll_fn(|cx| transport.poll_write_ready(cx));
+            if tokio::time::timeout_at(deadline, writable).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// How long a connection lingers after its last packet for the peer to read it.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Half-closes the connection and reads (and discards) what the peer still sends,
+/// until it closes or `LINGER` passes: closing with unread data would reset the
+/// connection and could destroy the last packet before the peer reads it.
+async fn linger<T: Transport>(transport: &T) {
+    let _ = transport.shutdown_write();
+    let deadline = Instant::now() + LINGER;
+    let mut scratch = [0u8; 4096];
+    let mut budget: usize = 64 * 1024;
+    while budget > 0 {
+        let readable = std::future::poll_fn(|cx| transport.poll_read_ready(cx));
+        match tokio::time::timeout_at(deadline, readable).await {
+            Ok(Ok(())) => match transport.try_read(&mut scratch) {
+                Ok(0) => return,
+                Ok(read) => budget = budget.saturating_sub(read),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            },
+            _ => return,
+        }
+    }
+}
+
+/// The protocol level of a CONNECT frame, read without decoding it.
+fn connect_level(frame: &[u8]) -> Option<u8> {
+    let (_, varint_len) = crate::protocol::wire::decode_varint(frame.get(1..)?).ok()??;
+    let body = frame.get(1 + varint_len..)?;
+    let name_len = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
+    body.get(2 + name_len).copied()
 }

@@ -1,0 +1,535 @@
+//! What a connection does with each packet it receives: the CONNECT handshake, the
+//! QoS flows, SUBSCRIBE and UNSUBSCRIBE, DISCONNECT, and MQTT 5's additions (topic
+//! aliases, receive maximum, payload format, reason codes per acknowledgement).
+//!
+//! Handlers return `Err(End)` to end the connection; `finish` turns that into the log
+//! line, the will and, on MQTT 5, a DISCONNECT with the reason code.
+
+use std::sync::Arc;
+
+use super::v5::V5;
+use super::{Client, Connection, End};
+use crate::broker::message::Message;
+use crate::broker::session::{ConnectionLink, Session};
+use crate::protocol::{
+    Ack, ConnAck, Connect, Packet, PacketId, Properties, Property, ProtocolVersion, Publish, QoS,
+    ReasonCode, SubAck, Subscribe, UnsubAck, Unsubscribe,
+};
+
+impl Connection {
+    /// Answers CONNECT with a refusal, then ends the connection.
+    pub(super) fn refuse(&mut self, client_id: &str, code: ReasonCode) -> Result<(), End> {
+        self.send(&Packet::ConnAck(ConnAck::new(code, false)));
+        let wire_code = if self.version.is_v5() {
+            code as u8
+        } else {
+            code.to_v3_connack()
+        };
+        self.router.log.debug(format_args!(
+            "Sending CONNACK to {client_id} (0, {wire_code})"
+        ));
+        Err(End::Refused)
+    }
+
+    pub(super) fn on_connect(&mut self, connect: Connect) -> Result<(), End> {
+        let router = Arc::clone(&self.router);
+        let config = &router.config;
+        let log = &router.log;
+        self.version = connect.version;
+        let v5 = connect.version.is_v5();
+
+        let assigned = connect.client_id.is_empty();
+        let client_id = if assigned {
+            // [MQTT-3.1.3-8]: an empty id needs a clean session in 3.1.1; 3.1 needs an id.
+            if connect.version == ProtocolVersion::V3_1 || (!v5 && !connect.clean_start) {
+                return self.refuse("<unknown>", ReasonCode::ClientIdentifierNotValid);
+            }
+            // [MQTT-3.1.3-6]: a unique id, in mosquitto's form.
+            format!(
+                "auto-{}",
+                uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase()
+            )
+        } else {
+            connect.client_id.clone()
+        };
+        // No enhanced authentication method is supported [MQTT-4.12.0-1].
+        if connect.properties.authentication_method().is_some() {
+            return self.refuse(&client_id, ReasonCode::BadAuthenticationMethod);
+        }
+        if connect.username.is_none() && !config.anonymous_allowed() {
+            log.not_authorised(&client_id);
+            return self.refuse(&client_id, ReasonCode::NotAuthorized);
+        }
+        let mut keep_alive = connect.keep_alive;
+        let mut server_keep_alive = None;
+        if config.max_keepalive < u16::MAX && (keep_alive == 0 || keep_alive > config.max_keepalive)
+        {
+            if !v5 {
+                // mosquitto 2.0.12+: 3.x clients cannot be told a keep-alive, so they are refused.
+                return self.refuse(&client_id, ReasonCode::ClientIdentifierNotValid);
+            }
+            // [MQTT-3.2.2-21]: the client must use the Server Keep Alive.
+            keep_alive = config.max_keepalive;
+            server_keep_alive = Some(keep_alive);
+        }
+        let state_v5 = v5.then(|| Box::new(V5::from_connect(&connect.properties)));
+        let persistent = match &state_v5 {
+            Some(state) => state.session_expiry != 0,
+            None => !connect.clean_start,
+        };
+        let link = ConnectionLink {
+            id: self.id,
+            signal: Arc::clone(&self.signal),
+        };
+        let opened = router.open_session(&client_id, connect.clean_start, persistent, link);
+        if let Some(previous) = &opened.previous {
+            log.taken_over(&client_id);
+            previous.take_over();
+        }
+        // [MQTT-3.3.4-9]: never more unacknowledged PUBLISHes than the client allows.
+        opened.session.lock().set_receive_maximum(
+            config.max_inflight_messages,
+            connect.properties.receive_maximum().unwrap_or(u16::MAX),
+        );
+        router.stats.client_connected();
+        log.client_connected(
+            self.peer,
+            &client_id,
+            connect.version,
+            connect.clean_start,
+            connect.keep_alive,
+            connect.username.as_deref(),
+        );
+        log.will(
+            connect
+                .will
+                .as_ref()
+                .map(|w| (w.payload.len(), w.retain, w.qos, w.topic.as_str())),
+        );
+
+        let mut connack = ConnAck::new(ReasonCode::Success, opened.present);
+        if v5 {
+            let props = &mut connack.properties;
+            if assigned {
+                // [MQTT-3.2.2-16]
+                props.push(Property::AssignedClientIdentifier(client_id.clone()));
+            }
+            if config.max_inflight_messages > 0 {
+                props.push(Property::ReceiveMaximum(config.max_inflight_messages));
+            }
+            if let Some(size) = config.max_packet_size {
+                props.push(Property::MaximumPacketSize(
+                    u32::try_from(size).unwrap_or(u32::MAX),
+                ));
+            }
+            if config.max_topic_alias > 0 {
+                props.push(Property::TopicAliasMaximum(config.max_topic_alias));
+            }
+            if !config.retain_available {
+                props.push(Property::RetainAvailable(0));
+            }
+            if !config.shared_subscription_available {
+                props.push(Property::SharedSubscriptionAvailable(0));
+            }
+            if !config.subscription_identifier_available {
+                props.push(Property::SubscriptionIdentifierAvailable(0));
+            }
+            if let Some(seconds) = server_keep_alive {
+                props.push(Property::ServerKeepAlive(seconds));
+            }
+        }
+        self.send(&Packet::ConnAck(connack));
+        log.debug(format_args!(
+            "Sending CONNACK to {client_id} ({}, 0)",
+            u8::from(opened.present)
+        ));
+        let replay = opened.session.lock().replay();
+        self.client = Some(Client {
+            session: opened.session,
+            will: connect.will.map(Box::new),
+            keep_alive,
+            v5: state_v5,
+        });
+        // [MQTT-4.4.0-1]: unacknowledged messages are re-sent, in order, with DUP.
+        for outgoing in replay {
+            self.write_outgoing(outgoing);
+        }
+        Ok(())
+    }
+
+    pub(super) fn session(&self) -> Result<Arc<Session>, End> {
+        self.client
+            .as_ref()
+            .map(|c| Arc::clone(&c.session))
+            .ok_or(End::Violation(ReasonCode::ProtocolError))
+    }
+
+    fn v5_mut(&mut self) -> Option<&mut V5> {
+        self.client.as_mut().and_then(|c| c.v5.as_deref_mut())
+    }
+
+    /// Whether a Reason String may go on acknowledgements [MQTT-3.1.2-29].
+    fn problem_information(&self) -> bool {
+        self.client
+            .as_ref()
+            .and_then(|c| c.v5.as_ref())
+            .is_some_and(|v5| v5.problem_information)
+    }
+
+    pub(super) fn handle(&mut self, packet: Packet) -> Result<(), End> {
+        let router = Arc::clone(&self.router);
+        let log = &router.log;
+        match packet {
+            // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
+            Packet::Connect(_) => Err(End::Violation(ReasonCode::ProtocolError)),
+            Packet::Publish(publish) => self.on_publish(publish),
+            Packet::PubAck(ack) => {
+                log.debug(format_args!(
+                    "Received PUBACK from {} (Mid: {}, RC:{})",
+                    self.client_id(),
+                    ack.packet_id,
+                    ack.reason as u8
+                ));
+                self.session()?.lock().puback(ack.packet_id);
+                Ok(())
+            }
+            Packet::PubRec(ack) => {
+                log.debug(format_args!(
+                    "Received PUBREC from {} (Mid: {})",
+                    self.client_id(),
+                    ack.packet_id
+                ));
+                let session = self.session()?;
+                let known = session.lock().pubrec(ack.packet_id);
+                // v5: a PUBREC with an error code ends the flow; no PUBREL follows.
+                if ack.reason.is_error() {
+                    session.lock().pubcomp(ack.packet_id);
+                    return Ok(());
+                }
+                self.send_release(ack.packet_id, known);
+                Ok(())
+            }
+            Packet::PubRel(ack) => {
+                log.debug(format_args!(
+                    "Received PUBREL from {} (Mid: {})",
+                    self.client_id(),
+                    ack.packet_id
+                ));
+                let known = self.session()?.lock().release_qos2(ack.packet_id);
+                // [MQTT-4.3.3-11] (5.0): PUBCOMP even for an unknown id, with 0x92.
+                let reason = if known || !self.version.is_v5() {
+                    ReasonCode::Success
+                } else {
+                    ReasonCode::PacketIdentifierNotFound
+                };
+                self.send(&Packet::PubComp(Ack::with_reason(ack.packet_id, reason)));
+                log.debug(format_args!(
+                    "Sending PUBCOMP to {} (m{})",
+                    self.client_id(),
+                    ack.packet_id
+                ));
+                Ok(())
+            }
+            Packet::PubComp(ack) => {
+                log.debug(format_args!(
+                    "Received PUBCOMP from {} (Mid: {}, RC:{})",
+                    self.client_id(),
+                    ack.packet_id,
+                    ack.reason as u8
+                ));
+                self.session()?.lock().pubcomp(ack.packet_id);
+                Ok(())
+            }
+            Packet::Subscribe(subscribe) => self.on_subscribe(subscribe),
+            Packet::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe),
+            Packet::PingReq => {
+                log.debug(format_args!("Received PINGREQ from {}", self.client_id()));
+                self.send(&Packet::PingResp);
+                log.debug(format_args!("Sending PINGRESP to {}", self.client_id()));
+                Ok(())
+            }
+            Packet::Disconnect(disconnect) => {
+                log.debug(format_args!(
+                    "Received DISCONNECT from {}",
+                    self.client_id()
+                ));
+                if let Some(state) = self.v5_mut() {
+                    state
+                        .update_expiry(disconnect.properties.session_expiry_interval())
+                        .map_err(End::Violation)?;
+                }
+                Err(End::Disconnect {
+                    with_will: disconnect.reason == ReasonCode::DisconnectWithWillMessage,
+                })
+            }
+            // AUTH without an authentication method in CONNECT is a protocol error
+            // (§4.12); the others are packets only a server sends.
+            Packet::Auth(_)
+            | Packet::ConnAck(_)
+            | Packet::SubAck(_)
+            | Packet::UnsubAck(_)
+            | Packet::PingResp => Err(End::Violation(ReasonCode::ProtocolError)),
+        }
+    }
+
+    pub(super) fn send_release(&mut self, packet_id: PacketId, known: bool) {
+        let reason = if known || !self.version.is_v5() {
+            ReasonCode::Success
+        } else {
+            ReasonCode::PacketIdentifierNotFound
+        };
+        self.send(&Packet::PubRel(Ack::with_reason(packet_id, reason)));
+        self.router.log.debug(format_args!(
+            "Sending PUBREL to {} (m{packet_id})",
+            self.client_id()
+        ));
+    }
+
+    fn on_publish(&mut self, mut publish: Publish) -> Result<(), End> {
+        let router = Arc::clone(&self.router);
+        let config = &router.config;
+        let session = self.session()?;
+        let v5 = self.version.is_v5();
+        if let Some(state) = self.v5_mut() {
+            // [MQTT-3.3.4-6]: only the server puts Subscription Identifiers in a PUBLISH.
+            if publish
+                .properties
+                .subscription_identifiers()
+                .next()
+                .is_some()
+            {
+                return Err(End::Violation(ReasonCode::ProtocolError));
+            }
+            let alias = publish.properties.topic_alias();
+            let topic = std::mem::replace(
+                &mut publish.topic,
+                crate::protocol::TopicName::alias_placeholder(),
+            );
+            publish.topic = state
+                .resolve_topic(topic, alias, config.max_topic_alias)
+                .map_err(End::Violation)?;
+        }
+        router.log.received_publish(&session.client_id, &publish);
+        let size = publish.payload.len() as u64;
+        super::count(|c| {
+            c.publish_received += 1;
+            c.publish_bytes_received += size;
+        });
+        if publish.topic.is_empty() {
+            return Err(End::Violation(ReasonCode::ProtocolError));
+        }
+        if publish.retain && !config.retain_available {
+            // v5 §3.2.2.3.5: 0x9A; 3.x has no code, the connection just ends.
+            return Err(End::Violation(if v5 {
+                ReasonCode::RetainNotSupported
+            } else {
+                ReasonCode::ProtocolError
+            }));
+        }
+        // What the acknowledgement says, and whether the message is routed at all.
+        let mut refusal = None;
+        if config
+            .message_size_limit
+            .is_some_and(|limit| publish.payload.len() > limit)
+        {
+            // Acknowledged and dropped, as mosquitto does (v5: 0x95, as mosquitto).
+            refusal = Some((
+                ReasonCode::PacketTooLarge,
+                "payload above message_size_limit",
+            ));
+        } else if v5
+            && publish.properties.payload_format_indicator() == Some(1)
+            && std::str::from_utf8(&publish.payload).is_err()
+        {
+            // [MQTT-3.3.2-4]: a payload said to be UTF-8 must be.
+            refusal = Some((
+                ReasonCode::PayloadFormatInvalid,
+                "payload is not valid UTF-8",
+            ));
+        } else if publish.topic.as_str().starts_with("$SYS") {
+            // Clients may not write into $SYS: acknowledged and dropped, as mosquitto.
+            refusal = Some((ReasonCode::Success, ""));
+        }
+        let packet_id = publish.packet_id;
+        let qos = publish.qos;
+        let route = |publish: Publish| -> ReasonCode {
+            if let Some((code, _)) = refusal {
+                return code;
+            }
+            let routed = router.publish(Arc::new(Message::from_publish(publish, session.id)));
+            if routed.matched == 0 {
+                ReasonCode::NoMatchingSubscribers
+            } else if routed.queued == 0 {
+                ReasonCode::QuotaExceeded
+            } else {
+                ReasonCode::Success
+            }
+        };
+        match (qos, packet_id) {
+            (QoS::AtMostOnce, _) => {
+                route(publish);
+            }
+            (QoS::AtLeastOnce, Some(id)) => {
+                let reason = route(publish);
+                self.acknowledge(id, reason, refusal.map(|(_, text)| text), false);
+            }
+            (QoS::ExactlyOnce, Some(id)) => {
+                // Routed on first receipt (the spec's "Method B"); a copy re-sent before
+                // PUBREL is acknowledged but not delivered again [MQTT-4.3.3-10].
+                let state = session.lock();
+                let first = !state.awaiting_release(id);
+                if first
+                    && v5
+                    && config.max_inflight_messages > 0
+                    && state.awaiting_release_count() >= usize::from(config.max_inflight_messages)
+                {
+                    // v5 §3.3.4: more unacknowledged QoS 2 than Receive Maximum allows.
+                    return Err(End::Violation(ReasonCode::ReceiveMaximumExceeded));
+                }
+                let reason = if first {
+                    drop(state);
+                    let reason = route(publish);
+                    // A refused QoS 2 message ends its flow at PUBREC (v5 §4.3.3).
+                    if !reason.is_error() {
+                        session.lock().receive_qos2(id);
+                    }
+                    reason
+                } else {
+                    ReasonCode::Success
+                };
+                self.acknowledge(id, reason, refusal.map(|(_, text)| text), true);
+            }
+            // The decoder guarantees a packet id for QoS 1 and 2.
+            _ => return Err(End::Violation(ReasonCode::MalformedPacket)),
+        }
+        Ok(())
+    }
+
+    /// Writes PUBACK (or PUBREC) with a reason code on MQTT 5, and a Reason String
+    /// when the client allows problem information.
+    fn acknowledge(
+        &mut self,
+        packet_id: PacketId,
+        reason: ReasonCode,
+        text: Option<&str>,
+        exactly_once: bool,
+    ) {
+        let mut ack = Ack::with_reason(
+            packet_id,
+            if self.version.is_v5() {
+                reason
+            } else {
+                ReasonCode::Success
+            },
+        );
+        if let Some(text) =
+            text.filter(|t| !t.is_empty() && reason.is_error() && self.problem_information())
+        {
+            ack.properties
+                .push(Property::ReasonString(text.to_string()));
+        }
+        let name = if exactly_once { "PUBREC" } else { "PUBACK" };
+        self.send(&if exactly_once {
+            Packet::PubRec(ack)
+        } else {
+            Packet::PubAck(ack)
+        });
+        self.router.log.debug(format_args!(
+            "Sending {name} to {} (m{packet_id}, rc{})",
+            self.client_id(),
+            if self.version.is_v5() {
+                reason as u8
+            } else {
+                0
+            }
+        ));
+    }
+
+    fn on_subscribe(&mut self, subscribe: Subscribe) -> Result<(), End> {
+        let router = Arc::clone(&self.router);
+        let config = &router.config;
+        let session = self.session()?;
+        router.log.debug(format_args!(
+            "Received SUBSCRIBE from {}",
+            session.client_id
+        ));
+        let subscription_id = subscribe.properties.subscription_identifiers().next();
+        let total = subscribe.filters.len() + subscribe.rejected.len();
+        let mut codes: Vec<Option<ReasonCode>> = vec![None; total];
+        for rejected in &subscribe.rejected {
+            // v5: an invalid filter gets 0x8F on its own (§3.9.3).
+            codes[rejected.position] = Some(ReasonCode::TopicFilterInvalid);
+            router
+                .log
+                .debug(format_args!("\t{} (invalid)", rejected.filter));
+        }
+        let ids_refused = subscription_id.is_some() && !config.subscription_identifier_available;
+        let mut slots = codes.iter_mut().filter(|c| c.is_none());
+        for (filter, options) in &subscribe.filters {
+            let code = if ids_refused {
+                ReasonCode::SubscriptionIdentifiersNotSupported
+            } else if filter.share_group().is_some() && !config.shared_subscription_available {
+                ReasonCode::SharedSubscriptionsNotSupported
+            } else {
+                router.subscribe(&session, filter, *options, subscription_id);
+                router
+                    .log
+                    .subscribed(&session.client_id, filter.as_str(), options.qos);
+                match options.qos {
+                    QoS::AtMostOnce => ReasonCode::Success,
+                    QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
+                    QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+                }
+            };
+            if let Some(slot) = slots.next() {
+                *slot = Some(code);
+            }
+        }
+        // SUBACK is written now; the retained messages queued above follow it.
+        self.send(&Packet::SubAck(SubAck {
+            packet_id: subscribe.packet_id,
+            properties: Properties::new(),
+            codes: codes
+                .into_iter()
+                .map(|c| c.unwrap_or(ReasonCode::UnspecifiedError))
+                .collect(),
+        }));
+        router
+            .log
+            .debug(format_args!("Sending SUBACK to {}", session.client_id));
+        Ok(())
+    }
+
+    fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) -> Result<(), End> {
+        let router = Arc::clone(&self.router);
+        let session = self.session()?;
+        router.log.debug(format_args!(
+            "Received UNSUBSCRIBE from {}",
+            session.client_id
+        ));
+        let mut codes = Vec::with_capacity(unsubscribe.filters.len());
+        for filter in &unsubscribe.filters {
+            let existed = router.unsubscribe(&session, filter);
+            router.log.unsubscribed(&session.client_id, filter.as_str());
+            codes.push(if existed {
+                ReasonCode::Success
+            } else {
+                ReasonCode::NoSubscriptionExisted
+            });
+        }
+        // [MQTT-3.10.4-4] [MQTT-3.10.4-5]: UNSUBACK even when nothing was subscribed.
+        self.send(&Packet::UnsubAck(UnsubAck {
+            packet_id: unsubscribe.packet_id,
+            properties: Properties::new(),
+            codes: if self.version.is_v5() {
+                codes
+            } else {
+                Vec::new()
+            },
+        }));
+        router
+            .log
+            .debug(format_args!("Sending UNSUBACK to {}", session.client_id));
+        Ok(())
+    }
+}
