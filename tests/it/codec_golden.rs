@@ -502,7 +502,7 @@ fn bad_inputs() -> Vec<(&'static str, &'static [ProtocolVersion], Vec<u8>, Expec
         pkt(0x10, &body)
     };
     vec![
-        ("packet type 0 is reserved", ALL, pkt(0x00, &[]), Malformed),
+        ("packet type 0 is reserved", ALL, pkt(0x00, &[]), Protocol),
         (
             "[MQTT-2.2.2-2] PINGREQ with flags",
             ALL,

@@ -10,15 +10,8 @@ use std::time::Duration;
 use mqttkit::broker::Config;
 use mqttkit::protocol::{Packet, ProtocolVersion, QoS};
 
+use crate::support::raw::frame as packet;
 use crate::support::{RawClient, TestBroker};
-
-/// A packet whose remaining length is computed from its body.
-fn packet(first_byte: u8, body: &[u8]) -> Vec<u8> {
-    let mut bytes = vec![first_byte];
-    mqttkit::protocol::wire::put_varint(&mut bytes, body.len() as u32);
-    bytes.extend_from_slice(body);
-    bytes
-}
 
 fn assert_broker_serves(broker: &TestBroker, canary: &mut RawClient, case: &str) {
     canary.send(&Packet::PingReq);

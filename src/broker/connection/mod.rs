@@ -548,9 +548,9 @@ impl Connection {
         Ok(())
     }
 
-    /// Logs the end, tells an MQTT 5 client why (DISCONNECT with a reason code, then
-    /// a half-close so it can read it rather than a reset), publishes the will when
-    /// due, and releases the session.
+    /// Ends the connection: tells an MQTT 5 client why (DISCONNECT with a reason
+    /// code, then a half-close so it can read it rather than a reset), releases the
+    /// session, then lingers so the last packet is read before the socket closes.
     async fn finish<T: Transport>(&mut self, transport: &T, end: End) {
         // [MQTT-3.14.0-1]: no DISCONNECT before a CONNACK.
         if self.version.is_v5()
@@ -561,9 +561,18 @@ impl Connection {
         }
         let last_words = self.written < self.out.len();
         self.flush_for(transport, LINGER).await;
-        if last_words || matches!(end, End::Refused) {
+        let lingers = last_words || matches!(end, End::Refused);
+        if lingers {
+            let _ = transport.shutdown_write();
+        }
+        self.release(end);
+        if lingers {
             linger(transport).await;
         }
+    }
+
+    /// Logs the end, publishes the will when due and releases the session.
+    fn release(&mut self, end: End) {
         self.flush_counts();
         let log = &self.router.log;
         let Some(client) = self.client.take() else {
@@ -639,11 +648,10 @@ impl Connection {
 /// How long a connection lingers after its last packet for the peer to read it.
 const LINGER: Duration = Duration::from_secs(1);
 
-/// Half-closes the connection and reads (and discards) what the peer still sends,
+/// After a half-close, reads (and discards) what the peer still sends,
 /// until it closes or `LINGER` passes: closing with unread data would reset the
 /// connection and could destroy the last packet before the peer reads it.
 async fn linger<T: Transport>(transport: &T) {
-    let _ = transport.shutdown_write();
     let deadline = Instant::now() + LINGER;
     let mut scratch = [0u8; 4096];
     let mut budget: usize = 64 * 1024;

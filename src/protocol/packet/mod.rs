@@ -157,7 +157,8 @@ impl Packet {
             ));
         }
         let packet_type = PacketType::from_u8(first_byte >> 4)
-            .ok_or(DecodeError::Malformed("packet type 0 is reserved"))?;
+            // Reserved, so a rule broken rather than bad grammar: 0x82, as mosquitto.
+            .ok_or(DecodeError::Protocol("packet type 0 is reserved"))?;
         let flags = first_byte & 0x0f;
         if packet_type != PacketType::Publish {
             check_flags(packet_type, flags)?;

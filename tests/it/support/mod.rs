@@ -7,6 +7,7 @@
 pub mod certs;
 pub mod mosquitto;
 pub mod raw;
+pub mod target;
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;

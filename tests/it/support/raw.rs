@@ -7,14 +7,50 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mqttkit::protocol::{
-    Ack, ConnAck, Connect, FrameStatus, Packet, PacketId, Properties, ProtocolVersion, Publish,
-    QoS, ReasonCode, SubAck, Subscribe, SubscriptionOptions, TopicFilter, TopicName, check_frame,
+    Ack, ConnAck, Connect, Disconnect, FrameStatus, Packet, PacketId, Properties, Property,
+    ProtocolVersion, Publish, QoS, ReasonCode, SubAck, Subscribe, SubscriptionOptions, TopicFilter,
+    TopicName, check_frame,
 };
 
 use super::WAIT;
 
 pub fn pid(id: u16) -> PacketId {
     PacketId::new(id).expect("non-zero packet id")
+}
+
+/// A packet's bytes from its first byte and body; the remaining length is computed.
+pub fn frame(first_byte: u8, body: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![first_byte];
+    mqttkit::protocol::wire::put_varint(&mut bytes, body.len() as u32);
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// An MQTT 5 CONNECT with a clean start, keep-alive 60 and `properties`.
+pub fn connect_v5(client_id: &str, properties: impl IntoIterator<Item = Property>) -> Connect {
+    Connect {
+        version: ProtocolVersion::V5,
+        properties: properties.into_iter().collect(),
+        ..Connect::new(client_id, 60)
+    }
+}
+
+/// A PUBLISH of `payload` on `topic` with `properties`; QoS 1 and 2 use packet id 1.
+pub fn publish_v5(
+    topic: &str,
+    payload: &[u8],
+    qos: QoS,
+    properties: impl IntoIterator<Item = Property>,
+) -> Publish {
+    Publish {
+        qos,
+        packet_id: (qos != QoS::AtMostOnce).then(|| pid(1)),
+        properties: properties.into_iter().collect(),
+        ..Publish::new(
+            TopicName::new(topic).expect("valid topic"),
+            Bytes::copy_from_slice(payload),
+        )
+    }
 }
 
 pub struct RawClient {
@@ -27,6 +63,8 @@ pub struct RawClient {
 enum Read1 {
     Packet(Packet),
     Closed,
+    /// The connection was reset: whatever the broker sent last may be lost.
+    Reset,
     TimedOut,
 }
 
@@ -114,7 +152,7 @@ impl RawClient {
                     return Read1::TimedOut;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return Read1::Closed,
+                Err(_) => return Read1::Reset,
             }
         }
     }
@@ -123,7 +161,9 @@ impl RawClient {
     pub fn recv(&mut self) -> Packet {
         match self.read_packet(WAIT) {
             Read1::Packet(packet) => packet,
-            Read1::Closed => panic!("connection closed while waiting for a packet"),
+            Read1::Closed | Read1::Reset => {
+                panic!("connection closed while waiting for a packet")
+            }
             Read1::TimedOut => panic!("no packet within {WAIT:?}"),
         }
     }
@@ -132,7 +172,7 @@ impl RawClient {
     pub fn recv_or_closed(&mut self) -> Option<Packet> {
         match self.read_packet(WAIT) {
             Read1::Packet(packet) => Some(packet),
-            Read1::Closed => None,
+            Read1::Closed | Read1::Reset => None,
             Read1::TimedOut => panic!("neither a packet nor a close within {WAIT:?}"),
         }
     }
@@ -149,7 +189,7 @@ impl RawClient {
     /// the connection stays open.
     pub fn expect_closed(&mut self) {
         match self.read_packet(WAIT) {
-            Read1::Closed => {}
+            Read1::Closed | Read1::Reset => {}
             Read1::Packet(packet) => panic!("expected the connection to close, got {packet:?}"),
             Read1::TimedOut => panic!("connection still open after {WAIT:?}"),
         }
@@ -157,19 +197,128 @@ impl RawClient {
 
     /// Waits for a close, allowing packets before it; returns them.
     pub fn packets_until_closed(&mut self) -> Vec<Packet> {
+        self.packets_until_closed_within(WAIT)
+    }
+
+    /// [`RawClient::packets_until_closed`] with `wait` for each packet or the close.
+    pub fn packets_until_closed_within(&mut self, wait: Duration) -> Vec<Packet> {
         let mut packets = Vec::new();
         loop {
-            match self.read_packet(WAIT) {
-                Read1::Closed => return packets,
+            match self.read_packet(wait) {
+                Read1::Closed | Read1::Reset => return packets,
                 Read1::Packet(packet) => packets.push(packet),
-                Read1::TimedOut => panic!("connection still open after {WAIT:?}; got {packets:?}"),
+                Read1::TimedOut => panic!("connection still open after {wait:?}; got {packets:?}"),
             }
+        }
+    }
+
+    /// Expects an MQTT 5 DISCONNECT followed by an orderly close (FIN, not a
+    /// reset, so the client could read it); returns the DISCONNECT.
+    pub fn expect_disconnect(&mut self) -> Disconnect {
+        let disconnect = match self.read_packet(WAIT) {
+            Read1::Packet(Packet::Disconnect(disconnect)) => disconnect,
+            Read1::Packet(other) => panic!("expected DISCONNECT, got {other:?}"),
+            Read1::Closed | Read1::Reset => panic!("closed without a DISCONNECT"),
+            Read1::TimedOut => panic!("no DISCONNECT within {WAIT:?}"),
+        };
+        match self.read_packet(WAIT) {
+            Read1::Closed => disconnect,
+            Read1::Reset => panic!("reset after {disconnect:?} instead of an orderly close"),
+            Read1::Packet(other) => panic!("{other:?} after {disconnect:?}"),
+            Read1::TimedOut => panic!("still open {WAIT:?} after {disconnect:?}"),
+        }
+    }
+
+    /// The reason of the DISCONNECT the broker sends before closing, or `None` if
+    /// it closed without one.
+    pub fn disconnect_reason(&mut self) -> Option<ReasonCode> {
+        match self.packets_until_closed().as_slice() {
+            [] => None,
+            [Packet::Disconnect(disconnect)] => Some(disconnect.reason),
+            other => panic!("expected DISCONNECT then close, got {other:?}"),
+        }
+    }
+
+    /// The next packet if one arrives within `wait`; fails if the connection closes.
+    pub fn recv_within(&mut self, wait: Duration) -> Option<Packet> {
+        match self.read_packet(wait) {
+            Read1::Packet(packet) => Some(packet),
+            Read1::TimedOut => None,
+            Read1::Closed | Read1::Reset => panic!("connection closed while waiting for a packet"),
         }
     }
 
     /// True if the connection is still open after `wait` and nothing arrived.
     pub fn is_open_and_quiet(&mut self, wait: Duration) -> bool {
         matches!(self.read_packet(wait), Read1::TimedOut)
+    }
+
+    /// An MQTT 5 client with a clean start and `properties` on its CONNECT.
+    pub fn handshake_v5(
+        addr: SocketAddr,
+        client_id: &str,
+        properties: impl IntoIterator<Item = Property>,
+    ) -> (Self, ConnAck) {
+        Self::handshake(addr, connect_v5(client_id, properties))
+    }
+
+    /// An MQTT 5 client, connected or the test fails.
+    pub fn connect_v5(
+        addr: SocketAddr,
+        client_id: &str,
+        properties: impl IntoIterator<Item = Property>,
+    ) -> Self {
+        Self::connect_with(addr, connect_v5(client_id, properties))
+    }
+
+    /// Subscribes with full MQTT 5 options and SUBSCRIBE properties.
+    pub fn subscribe_with(
+        &mut self,
+        packet_id: u16,
+        properties: impl IntoIterator<Item = Property>,
+        filters: &[(&str, SubscriptionOptions)],
+    ) -> SubAck {
+        self.send(&Packet::Subscribe(Subscribe {
+            packet_id: pid(packet_id),
+            properties: properties.into_iter().collect(),
+            filters: filters
+                .iter()
+                .map(|(f, options)| (TopicFilter::new(*f).expect("valid filter"), *options))
+                .collect(),
+            rejected: Vec::new(),
+        }));
+        match self.recv() {
+            Packet::SubAck(suback) => suback,
+            other => panic!("expected SUBACK, got {other:?}"),
+        }
+    }
+
+    /// Sends `publish` and returns its first acknowledgement (PUBACK or PUBREC),
+    /// completing a QoS 2 flow the broker accepted. `None` at QoS 0.
+    pub fn publish_packet(&mut self, publish: Publish) -> Option<Ack> {
+        let qos = publish.qos;
+        self.send(&Packet::Publish(publish));
+        match qos {
+            QoS::AtMostOnce => None,
+            QoS::AtLeastOnce => match self.recv() {
+                Packet::PubAck(ack) => Some(ack),
+                other => panic!("expected PUBACK, got {other:?}"),
+            },
+            QoS::ExactlyOnce => {
+                let ack = match self.recv() {
+                    Packet::PubRec(ack) => ack,
+                    other => panic!("expected PUBREC, got {other:?}"),
+                };
+                if !ack.reason.is_error() {
+                    self.send(&Packet::PubRel(Ack::new(ack.packet_id)));
+                    match self.recv() {
+                        Packet::PubComp(done) => assert_eq!(done.packet_id, ack.packet_id),
+                        other => panic!("expected PUBCOMP, got {other:?}"),
+                    }
+                }
+                Some(ack)
+            }
+        }
     }
 
     pub fn subscribe(&mut self, packet_id: u16, filters: &[(&str, QoS)]) -> SubAck {
@@ -249,6 +398,13 @@ impl RawClient {
             Packet::PingResp => {}
             other => panic!("expected PINGRESP, got {other:?}"),
         }
+    }
+
+    /// Sends `disconnect` and waits for the broker to close the connection, so
+    /// the broker has finished with the session when this returns.
+    pub fn disconnect_and_wait(mut self, disconnect: Disconnect) {
+        self.send(&Packet::Disconnect(disconnect));
+        self.expect_closed();
     }
 
     pub fn disconnect(mut self) {

@@ -1,0 +1,56 @@
+//! The broker a scenario runs against: rbroker in-process or a real mosquitto,
+//! both started from the same mosquitto.conf lines, so one scenario shows what
+//! each broker does and that the expectation matches mosquitto where it should.
+
+use std::net::SocketAddr;
+
+use mqttkit::broker::Config;
+
+use super::TestBroker;
+use super::mosquitto::{Mosquitto, available};
+
+pub enum Target {
+    Rbroker(TestBroker),
+    Mosquitto(Mosquitto),
+}
+
+impl Target {
+    /// rbroker configured by `conf` (mosquitto.conf syntax), `$SYS` off unless set.
+    pub fn rbroker(conf: &str) -> Target {
+        let mut config = Config {
+            sys_interval: 0,
+            ..Config::default()
+        };
+        config
+            .apply_text(conf, "test configuration")
+            .expect("valid test configuration");
+        Target::Rbroker(TestBroker::with_config(config))
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Target::Rbroker(broker) => broker.addr(),
+            Target::Mosquitto(mosquitto) => SocketAddr::from(([127, 0, 0, 1], mosquitto.port)),
+        }
+    }
+
+    pub fn is_mosquitto(&self) -> bool {
+        matches!(self, Target::Mosquitto(_))
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Target::Rbroker(_) => "rbroker",
+            Target::Mosquitto(_) => "mosquitto",
+        }
+    }
+}
+
+/// Runs `scenario` against rbroker, then against mosquitto when it is installed
+/// (required under `MQTTKIT_REQUIRE_MOSQUITTO=1`). `conf` configures both.
+pub fn on_both(test: &str, conf: &str, scenario: impl Fn(&Target)) {
+    scenario(&Target::rbroker(conf));
+    if available(test) {
+        scenario(&Target::Mosquitto(Mosquitto::start(conf)));
+    }
+}
