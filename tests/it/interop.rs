@@ -8,7 +8,7 @@
 use mqttkit::broker::Config;
 
 use crate::support::TestBroker;
-use crate::support::mosquitto::{Mosquitto, Tool, available, run};
+use crate::support::mosquitto::{Mosquitto, available, messages, publish, run, subscriber};
 
 /// Runs `scenario` against rbroker and then against mosquitto.
 fn against_both(test: &str, scenario: impl Fn(&str, &str)) {
@@ -19,33 +19,6 @@ fn against_both(test: &str, scenario: impl Fn(&str, &str)) {
     scenario("rbroker", &rbroker.port().to_string());
     let mosquitto = Mosquitto::start("");
     scenario("mosquitto", &mosquitto.port.to_string());
-}
-
-fn subscriber(port: &str, args: &[&str]) -> Tool {
-    let mut full = vec!["-p", port, "-d"];
-    full.extend_from_slice(args);
-    let mut tool = Tool::spawn("mosquitto_sub", &full);
-    tool.wait_for("received SUBACK");
-    tool
-}
-
-fn publish(port: &str, args: &[&str]) {
-    let mut full = vec!["-p", port];
-    full.extend_from_slice(args);
-    let (status, lines) = run("mosquitto_pub", &full);
-    assert!(
-        status.success(),
-        "mosquitto_pub {args:?}: {status} {lines:?}"
-    );
-}
-
-/// Output lines that are messages, not `-d` debug lines.
-fn messages(lines: &[String]) -> Vec<&str> {
-    lines
-        .iter()
-        .map(String::as_str)
-        .filter(|l| !l.starts_with("Client ") && !l.starts_with("Subscribed"))
-        .collect()
 }
 
 #[test]

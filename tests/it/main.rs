@@ -16,6 +16,7 @@ mod pubsub;
 mod retain;
 mod session;
 mod sys;
+mod v5_clients;
 mod v5_connection;
 mod v5_errors;
 mod v5_messages;

@@ -6,6 +6,7 @@
 
 pub mod certs;
 pub mod mosquitto;
+pub mod paho;
 pub mod raw;
 pub mod target;
 

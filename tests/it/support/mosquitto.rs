@@ -191,3 +191,32 @@ impl Drop for Tool {
 pub fn run(program: &str, args: &[&str]) -> (ExitStatus, Vec<String>) {
     Tool::spawn(program, args).finish()
 }
+
+/// mosquitto_sub with `-d`, once its SUBACK arrived.
+pub fn subscriber(port: &str, args: &[&str]) -> Tool {
+    let mut full = vec!["-p", port, "-d"];
+    full.extend_from_slice(args);
+    let mut tool = Tool::spawn("mosquitto_sub", &full);
+    tool.wait_for("received SUBACK");
+    tool
+}
+
+/// Runs mosquitto_pub to completion; fails the test unless it succeeds.
+pub fn publish(port: &str, args: &[&str]) {
+    let mut full = vec!["-p", port];
+    full.extend_from_slice(args);
+    let (status, lines) = run("mosquitto_pub", &full);
+    assert!(
+        status.success(),
+        "mosquitto_pub {args:?}: {status} {lines:?}"
+    );
+}
+
+/// Output lines that are messages, not `-d` debug lines.
+pub fn messages(lines: &[String]) -> Vec<&str> {
+    lines
+        .iter()
+        .map(String::as_str)
+        .filter(|l| !l.starts_with("Client ") && !l.starts_with("Subscribed"))
+        .collect()
+}

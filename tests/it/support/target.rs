@@ -38,6 +38,11 @@ impl Target {
         matches!(self, Target::Mosquitto(_))
     }
 
+    /// The port, as the client tools take it.
+    pub fn port(&self) -> String {
+        self.addr().port().to_string()
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Target::Rbroker(_) => "rbroker",
@@ -53,4 +58,15 @@ pub fn on_both(test: &str, conf: &str, scenario: impl Fn(&Target)) {
     if available(test) {
         scenario(&Target::Mosquitto(Mosquitto::start(conf)));
     }
+}
+
+/// Runs `scenario` against rbroker and then mosquitto, for scenarios driven by
+/// mosquitto's client tools: skipped (with the reason printed) when they are not
+/// installed, mandatory under `MQTTKIT_REQUIRE_MOSQUITTO=1`.
+pub fn with_mosquitto_tools(test: &str, conf: &str, scenario: impl Fn(&Target)) {
+    if !available(test) {
+        return;
+    }
+    scenario(&Target::rbroker(conf));
+    scenario(&Target::Mosquitto(Mosquitto::start(conf)));
 }
