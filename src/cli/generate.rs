@@ -15,7 +15,7 @@ fn man_extra(name: &str) -> &'static str {
             r#".SH "EXIT STATUS"
 0 after SIGINT or SIGTERM; 1 when no listening socket could be opened; 3 for a usage or configuration error (as mosquitto), including \fB\-h\fR.
 .SH FILES
-A mosquitto.conf subset: listener, allow_anonymous, max_keepalive, max_inflight_messages, max_queued_messages, message_size_limit, max_packet_size, retain_available, sys_interval, max_connections, log_type, log_dest, connection_messages, and rbroker's connect_timeout.
+A mosquitto.conf subset: listener, allow_anonymous, max_keepalive, max_inflight_messages, max_queued_messages, message_size_limit, max_packet_size, max_topic_alias, retain_available, sys_interval, max_connections, log_type, log_dest, connection_messages, and rbroker's connect_timeout, shared_subscription_available and subscription_identifier_available.
 .SH EXAMPLES
 .nf
 rbroker \-v
