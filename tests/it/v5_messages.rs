@@ -103,14 +103,11 @@ fn a_payload_that_is_not_the_utf8_it_claims_is_refused_with_0x99() {
                 QoS::AtLeastOnce,
                 utf8,
             ));
-            let mut topics = Vec::new();
-            while let Some(packet) = subscriber.recv_within(QUIET) {
-                let Packet::Publish(publish) = packet else {
-                    panic!("{name}: {packet:?}")
-                };
-                subscriber.acknowledge(&publish);
-                topics.push(publish.topic.as_str().to_string());
-            }
+            let topics: Vec<String> = subscriber
+                .drain_publishes(QUIET)
+                .iter()
+                .map(|publish| publish.topic.as_str().to_string())
+                .collect();
             let expected: &[&str] = if target.is_mosquitto() {
                 &["pfi/bad", "pfi/bad", "pfi/bad", "pfi/binary", "pfi/text"]
             } else {
@@ -313,15 +310,14 @@ fn one_publish_carries_every_matching_subscription_identifier() {
             if target.is_mosquitto() {
                 // mosquitto 2.0 sends a copy per matching subscription, each with
                 // its own identifier (§3.3.4 allows this too).
-                let mut copies = Vec::new();
-                while let Some(packet) = client.recv_within(QUIET) {
-                    let Packet::Publish(publish) = packet else {
-                        panic!("{name}: {packet:?}")
-                    };
-                    client.acknowledge(&publish);
-                    let ids: Vec<u32> = publish.properties.subscription_identifiers().collect();
-                    copies.push((ids, publish.qos));
-                }
+                let mut copies: Vec<(Vec<u32>, QoS)> = client
+                    .drain_publishes(QUIET)
+                    .iter()
+                    .map(|publish| {
+                        let ids = publish.properties.subscription_identifiers().collect();
+                        (ids, publish.qos)
+                    })
+                    .collect();
                 copies.sort();
                 let expected = vec![
                     (vec![], QoS::AtMostOnce),
@@ -396,18 +392,13 @@ fn shared_subscriptions_take_turns_and_leave_others_alone() {
             for job in 0..6u8 {
                 publisher.publish_packet(publish_v5("jobs/t", &[b'0' + job], QoS::AtLeastOnce, []));
             }
-            let mut shares = Vec::new();
-            for member in &mut members {
-                let mut got = Vec::new();
-                while let Some(packet) = member.recv_within(QUIET) {
-                    let Packet::Publish(publish) = packet else {
-                        panic!("{name}: {packet:?}")
-                    };
-                    member.acknowledge(&publish);
-                    got.push(publish.payload[0]);
-                }
-                shares.push(got);
-            }
+            let shares: Vec<Vec<u8>> = members
+                .iter_mut()
+                .map(|member| {
+                    let received = member.drain_publishes(QUIET);
+                    received.iter().map(|publish| publish.payload[0]).collect()
+                })
+                .collect();
             assert_eq!(
                 shares,
                 [b"024".to_vec(), b"135".to_vec()],

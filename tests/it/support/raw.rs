@@ -248,6 +248,20 @@ impl RawClient {
         }
     }
 
+    /// Every PUBLISH that arrives until none has for `quiet`, each acknowledged as
+    /// its QoS requires; fails on any other packet.
+    pub fn drain_publishes(&mut self, quiet: Duration) -> Vec<Publish> {
+        let mut received = Vec::new();
+        while let Some(packet) = self.recv_within(quiet) {
+            let Packet::Publish(publish) = packet else {
+                panic!("expected PUBLISH, got {packet:?}")
+            };
+            self.acknowledge(&publish);
+            received.push(publish);
+        }
+        received
+    }
+
     /// True if the connection is still open after `wait` and nothing arrived.
     pub fn is_open_and_quiet(&mut self, wait: Duration) -> bool {
         matches!(self.read_packet(wait), Read1::TimedOut)
