@@ -653,7 +653,9 @@ const LINGER: Duration = Duration::from_secs(1);
 /// connection and could destroy the last packet before the peer reads it.
 async fn linger<T: Transport>(transport: &T) {
     let deadline = Instant::now() + LINGER;
-    let mut scratch = [0u8; 4096];
+    // On the heap, and only while lingering: an array here would be part of every
+    // connection task's future, 4 KiB more per idle connection.
+    let mut scratch = vec![0u8; 4096];
     let mut budget: usize = 64 * 1024;
     while budget > 0 {
         let readable = std::future::poll_fn(|cx| transport.poll_read_ready(cx));
