@@ -53,7 +53,7 @@ _rbench() {
 
     case "${cmd}" in
         rbench)
-            opts="-h -p -V -u -P -k -n -s --host --port --protocol-version --username --pw --keepalive --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --json --csv --color --quiet --interval --broker-pid --no-pin --messages --size --latency-messages --help --version conn pub sub pubsub help"
+            opts="-h -p -V -u -P -k -n -s --host --port --protocol-version --username --pw --keepalive --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --tls-version --json --csv --color --quiet --interval --broker-pid --no-pin --messages --size --latency-messages --help --version conn pub sub pubsub help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -127,6 +127,10 @@ _rbench() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --tls-version)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -167,7 +171,7 @@ _rbench() {
             return 0
             ;;
         rbench__subcmd__conn)
-            opts="-c -h -p -V -u -P -k --clients --rate --concurrency --timeout --hold --host --port --protocol-version --username --pw --keepalive --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --json --csv --color --quiet --interval --broker-pid --no-pin --help"
+            opts="-c -h -p -V -u -P -k --clients --rate --concurrency --timeout --hold --host --port --protocol-version --username --pw --keepalive --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --tls-version --json --csv --color --quiet --interval --broker-pid --no-pin --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -262,6 +266,10 @@ _rbench() {
                     return 0
                     ;;
                 --tls-alpn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-version)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -369,7 +377,7 @@ _rbench() {
             return 0
             ;;
         rbench__subcmd__pub)
-            opts="-c -t -q -s -n -h -p -V -u -P -k --clients --topic --rate --rate-per-client --inflight --qos --size --count --duration --warmup --host --port --protocol-version --username --pw --keepalive --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --json --csv --color --quiet --interval --broker-pid --no-pin --help"
+            opts="-c -t -q -s -n -h -p -V -u -P -k --clients --topic --rate --rate-per-client --inflight --qos --size --count --duration --warmup --host --port --protocol-version --username --pw --keepalive --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --tls-version --json --csv --color --quiet --interval --broker-pid --no-pin --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -503,6 +511,10 @@ _rbench() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --tls-version)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -523,7 +535,7 @@ _rbench() {
             return 0
             ;;
         rbench__subcmd__pubsub)
-            opts="-c -q -s -n -h -p -V -u -P -k --shape --clients --rate --window --inflight --qos --size --count --duration --warmup --host --port --protocol-version --username --pw --keepalive --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --json --csv --color --quiet --interval --broker-pid --no-pin --help"
+            opts="-c -q -s -n -h -p -V -u -P -k --shape --clients --rate --window --inflight --qos --size --count --duration --warmup --host --port --protocol-version --username --pw --keepalive --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --tls-version --json --csv --color --quiet --interval --broker-pid --no-pin --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -653,6 +665,10 @@ _rbench() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --tls-version)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -673,7 +689,7 @@ _rbench() {
             return 0
             ;;
         rbench__subcmd__sub)
-            opts="-c -t -q -s -n -h -p -V -u -P -k --clients --topic --qos --size --count --duration --warmup --host --port --protocol-version --username --pw --keepalive --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --json --csv --color --quiet --interval --broker-pid --no-pin --help"
+            opts="-c -t -q -s -n -h -p -V -u -P -k --clients --topic --qos --size --count --duration --warmup --host --port --protocol-version --username --pw --keepalive --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --tls-version --json --csv --color --quiet --interval --broker-pid --no-pin --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -792,6 +808,10 @@ _rbench() {
                     return 0
                     ;;
                 --tls-alpn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-version)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

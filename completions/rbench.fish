@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_rbench_global_optspecs
-    string join \n h/host= p/port= V/protocol-version= u/username= P/pw= k/keepalive= cafile= capath= cert= key= insecure tls-use-os-certs tls-alpn= json csv color= quiet interval= broker-pid= no-pin n/messages= s/size= latency-messages= help version
+    string join \n h/host= p/port= V/protocol-version= u/username= P/pw= k/keepalive= cafile= capath= cert= key= insecure tls-use-os-certs tls-alpn= tls-version= json csv color= quiet interval= broker-pid= no-pin n/messages= s/size= latency-messages= help version
 end
 
 function __fish_rbench_needs_command
@@ -37,6 +37,7 @@ complete -c rbench -n "__fish_rbench_needs_command" -l capath -d 'Directory of P
 complete -c rbench -n "__fish_rbench_needs_command" -l cert -d 'Client certificate (PEM), with --key' -r -F
 complete -c rbench -n "__fish_rbench_needs_command" -l key -d 'Client private key (PEM), with --cert' -r -F
 complete -c rbench -n "__fish_rbench_needs_command" -l tls-alpn -d 'ALPN protocol to offer' -r
+complete -c rbench -n "__fish_rbench_needs_command" -l tls-version -d 'Lowest TLS version: tlsv1.2 (default) or tlsv1.3' -r
 complete -c rbench -n "__fish_rbench_needs_command" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -76,6 +77,7 @@ complete -c rbench -n "__fish_rbench_using_subcommand conn" -l capath -d 'Direct
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l cert -d 'Client certificate (PEM), with --key' -r -F
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l key -d 'Client private key (PEM), with --cert' -r -F
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l tls-alpn -d 'ALPN protocol to offer' -r
+complete -c rbench -n "__fish_rbench_using_subcommand conn" -l tls-version -d 'Lowest TLS version: tlsv1.2 (default) or tlsv1.3' -r
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -111,6 +113,7 @@ complete -c rbench -n "__fish_rbench_using_subcommand pub" -l capath -d 'Directo
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l cert -d 'Client certificate (PEM), with --key' -r -F
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l key -d 'Client private key (PEM), with --cert' -r -F
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l tls-alpn -d 'ALPN protocol to offer' -r
+complete -c rbench -n "__fish_rbench_using_subcommand pub" -l tls-version -d 'Lowest TLS version: tlsv1.2 (default) or tlsv1.3' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -143,6 +146,7 @@ complete -c rbench -n "__fish_rbench_using_subcommand sub" -l capath -d 'Directo
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l cert -d 'Client certificate (PEM), with --key' -r -F
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l key -d 'Client private key (PEM), with --cert' -r -F
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l tls-alpn -d 'ALPN protocol to offer' -r
+complete -c rbench -n "__fish_rbench_using_subcommand sub" -l tls-version -d 'Lowest TLS version: tlsv1.2 (default) or tlsv1.3' -r
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -180,6 +184,7 @@ complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l capath -d 'Dire
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l cert -d 'Client certificate (PEM), with --key' -r -F
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l key -d 'Client private key (PEM), with --cert' -r -F
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l tls-alpn -d 'ALPN protocol to offer' -r
+complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l tls-version -d 'Lowest TLS version: tlsv1.2 (default) or tlsv1.3' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t''
 always\t''
 never\t''"

@@ -78,16 +78,16 @@ pub struct ConnectArgs {
 #[command(next_help_heading = "TLS")]
 pub struct TlsArgs {
     /// PEM file of CA certificates to trust; turns TLS on.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", allow_hyphen_values = true)]
     pub cafile: Option<PathBuf>,
     /// Directory of PEM CA certificates to trust; turns TLS on.
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", allow_hyphen_values = true)]
     pub capath: Option<PathBuf>,
     /// Client certificate (PEM), with --key.
-    #[arg(long, global = true, value_name = "FILE", requires = "key")]
+    #[arg(long, global = true, value_name = "FILE", allow_hyphen_values = true)]
     pub cert: Option<PathBuf>,
     /// Client private key (PEM), with --cert.
-    #[arg(long, global = true, value_name = "FILE", requires = "cert")]
+    #[arg(long, global = true, value_name = "FILE", allow_hyphen_values = true)]
     pub key: Option<PathBuf>,
     /// Do not check that the certificate names the host (the chain is still checked).
     #[arg(long, global = true)]
@@ -96,8 +96,22 @@ pub struct TlsArgs {
     #[arg(long = "tls-use-os-certs", global = true)]
     pub use_os_certs: bool,
     /// ALPN protocol to offer.
-    #[arg(long = "tls-alpn", global = true, value_name = "PROTOCOL")]
+    #[arg(
+        long = "tls-alpn",
+        global = true,
+        value_name = "PROTOCOL",
+        allow_hyphen_values = true
+    )]
     pub alpn: Option<String>,
+    /// Lowest TLS version: tlsv1.2 (default) or tlsv1.3.
+    #[arg(
+        id = "tls_version",
+        long = "tls-version",
+        global = true,
+        value_name = "VERSION",
+        allow_hyphen_values = true
+    )]
+    pub version: Option<String>,
 }
 
 impl TlsArgs {
@@ -110,6 +124,7 @@ impl TlsArgs {
             insecure: self.insecure,
             use_os_certs: self.use_os_certs,
             alpn: self.alpn.clone(),
+            version: self.version.clone(),
         }
     }
 }

@@ -40,6 +40,38 @@ rbench pub \-h node1 \-h node2 \-c 100 \-\-rate 10000 \-t 'load/%i'
 .fi
 "#
         }
+        "rsub" => {
+            r#".SH "EXIT STATUS"
+As mosquitto_sub: 0 when done (\fB\-C\fR reached, \fB\-E\fR, Ctrl\-C or SIGTERM after connecting); 1 for a usage error or a failed connection; the CONNACK return code (3.1/3.1.1) or reason code (5.0) when the broker refuses; 8 for a TLS error; 27 when \fB\-W\fR passes.
+.SH FILES
+\fI$XDG_CONFIG_HOME/rsub\fR, else \fI~/.config/rsub\fR; when there is none, mosquitto_sub's file in the same place. One option a line, read before the command line.
+.SH ENVIRONMENT
+MQTT_PASSWORD is the password when neither \fB\-P\fR nor \fB\-\-pw\-file\fR is given. NO_COLOR turns colour off under \fB\-\-color auto\fR.
+.SH EXAMPLES
+.nf
+rsub \-t 'sensors/#' \-v
+rsub \-t 'a/#' \-C 10 \-F '%I %t %p'
+rsub \-V 5 \-t 'a/#' \-F %j \-\-pretty
+rsub \-\-json \-t 'a/#' | rpub \-\-json \-h other
+.fi
+"#
+        }
+        "rpub" => {
+            r#".SH "EXIT STATUS"
+As mosquitto_pub: 0 when every message was sent (and acknowledged at QoS 1 and 2); 1 for a usage error or a failed connection; the CONNACK return code (3.1/3.1.1) or reason code (5.0) when the broker refuses; 7 when the connection is lost; 8 for a TLS error.
+.SH FILES
+\fI$XDG_CONFIG_HOME/rpub\fR, else \fI~/.config/rpub\fR; when there is none, mosquitto_pub's file in the same place. One option a line, read before the command line.
+.SH ENVIRONMENT
+MQTT_PASSWORD is the password when neither \fB\-P\fR nor \fB\-\-pw\-file\fR is given. NO_COLOR turns colour off under \fB\-\-color auto\fR.
+.SH EXAMPLES
+.nf
+rpub \-t sensors/temp \-m 21.5
+rpub \-t status \-r \-q 1 \-m online
+seq 1000 | rpub \-t numbers \-l \-q 1
+rsub \-\-json \-t 'a/#' | rpub \-\-json \-h other
+.fi
+"#
+        }
         _ => "",
     }
 }
@@ -49,6 +81,8 @@ pub fn files() -> Vec<(PathBuf, Vec<u8>)> {
     let commands = [
         ("rbroker", super::rbroker::Args::command()),
         ("rbench", super::rbench::Args::command()),
+        ("rsub", super::rsub::Args::command()),
+        ("rpub", super::rpub::Args::command()),
     ];
     let mut out = Vec::new();
     for (name, command) in commands {

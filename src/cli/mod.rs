@@ -3,8 +3,12 @@
 
 pub mod args;
 pub mod generate;
+pub mod mosquitto;
 pub mod rbench;
 pub mod rbroker;
+pub mod rpub;
+pub mod rsub;
+pub mod session;
 
 /// Developer diagnostics (`RUST_LOG=mqttkit=debug`), separate from the user-facing
 /// log lines that mirror mosquitto's. Off unless asked for.

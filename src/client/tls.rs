@@ -23,6 +23,8 @@ pub struct TlsOptions {
     pub insecure: bool,
     pub use_os_certs: bool,
     pub alpn: Option<String>,
+    /// `--tls-version`: `tlsv1.3` allows only TLS 1.3, `tlsv1.2` TLS 1.2 and up.
+    pub version: Option<String>,
 }
 
 /// Why TLS could not be set up.
@@ -38,6 +40,8 @@ pub enum TlsError {
     NoRoots,
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("unsupported TLS version {0}: rustls speaks tlsv1.2 and tlsv1.3")]
+    Version(String),
 }
 
 impl TlsOptions {
@@ -76,8 +80,13 @@ impl TlsOptions {
             return Err(TlsError::NoRoots);
         }
         let roots = Arc::new(roots);
+        let versions: &[&rustls::SupportedProtocolVersion] = match self.version.as_deref() {
+            None | Some("tlsv1.2") => rustls::DEFAULT_VERSIONS,
+            Some("tlsv1.3") => &[&rustls::version::TLS13],
+            Some(other) => return Err(TlsError::Version(other.to_string())),
+        };
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()?;
+            .with_protocol_versions(versions)?;
         let verifier =
             WebPkiServerVerifier::builder_with_provider(Arc::clone(&roots), Arc::clone(&provider))
                 .build()

@@ -145,6 +145,11 @@ impl Property {
         }
     }
 
+    /// Whether a packet of `context` may carry this property (§2.2.2.2).
+    pub fn is_allowed_in(&self, context: PropertyContext) -> bool {
+        self.allowed_in() & context.bit() != 0
+    }
+
     /// The packets that may carry this property (§2.2.2.2, table 2-4).
     fn allowed_in(&self) -> u16 {
         match self {

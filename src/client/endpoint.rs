@@ -1,0 +1,106 @@
+//! [`Dialer`]: opens the byte stream to a broker: TCP (optionally from a bound
+//! local address), TLS over TCP with rustls, or a unix socket.
+//!
+//! TCP_NODELAY is always on: the connection writes whole batches of packets
+//! itself, so Nagle's algorithm would only add latency. `--nodelay` is accepted
+//! for compatibility and changes nothing.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
+use tokio::net::{TcpSocket, TcpStream};
+
+use super::connection::Stream;
+
+/// Where the broker is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Tcp { host: String, port: u16 },
+    Unix(PathBuf),
+}
+
+/// Why no stream could be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// The host name did not resolve.
+    #[error("lookup error")]
+    Lookup,
+    #[error("{0}")]
+    Io(io::Error),
+    /// The TLS handshake failed.
+    #[error("TLS: {0}")]
+    Tls(io::Error),
+}
+
+/// How to reach the broker; dial again after a lost connection.
+#[derive(Clone)]
+pub struct Dialer {
+    pub endpoint: Endpoint,
+    /// `-A`: the local address to connect from.
+    pub bind_address: Option<String>,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Dialer {
+    pub async fn dial(&self) -> Result<Box<dyn Stream>, DialError> {
+        match &self.endpoint {
+            Endpoint::Unix(path) => {
+                let stream = tokio::net::UnixStream::connect(path)
+                    .await
+                    .map_err(DialError::Io)?;
+                Ok(Box::new(stream))
+            }
+            Endpoint::Tcp { host, port } => {
+                let tcp = self.connect_tcp(host, *port).await?;
+                let Some(config) = &self.tls else {
+                    return Ok(Box::new(tcp));
+                };
+                let name = ServerName::try_from(host.clone())
+                    .map_err(|e| DialError::Tls(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+                let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+                let tls = connector.connect(name, tcp).await.map_err(DialError::Tls)?;
+                Ok(Box::new(tls))
+            }
+        }
+    }
+
+    async fn connect_tcp(&self, host: &str, port: u16) -> Result<TcpStream, DialError> {
+        let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|_| DialError::Lookup)?
+            .collect();
+        let local = match &self.bind_address {
+            Some(bind) => Some(
+                tokio::net::lookup_host((bind.as_str(), 0))
+                    .await
+                    .map_err(|_| DialError::Lookup)?
+                    .next()
+                    .ok_or(DialError::Lookup)?,
+            ),
+            None => None,
+        };
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+        for address in addresses {
+            let socket = if address.is_ipv4() {
+                TcpSocket::new_v4()
+            } else {
+                TcpSocket::new_v6()
+            }
+            .map_err(DialError::Io)?;
+            if let Some(local) = local.filter(|l| l.is_ipv4() == address.is_ipv4()) {
+                socket.bind(local).map_err(DialError::Io)?;
+            }
+            match socket.connect(address).await {
+                Ok(stream) => {
+                    stream.set_nodelay(true).map_err(DialError::Io)?;
+                    return Ok(stream);
+                }
+                Err(error) => last = error,
+            }
+        }
+        Err(DialError::Io(last))
+    }
+}

@@ -1,0 +1,981 @@
+//! How rsub prints a message: the payload alone, `-v` (`topic payload`), a `-F`
+//! format string with mosquitto_sub's specifiers, widths and escapes, `%j`/`%J`
+//! JSON (compact or `--pretty`, cJSON's layout), or rsub's own `--json` lines.
+//!
+//! Where mosquitto 2.0.11 has a known bug this does the right thing instead:
+//! `%j` keeps payloads with NUL bytes (escaped) and writes a payload that is not
+//! UTF-8 as an array of byte values (as later mosquitto does), `tst` is RFC 3339
+//! (`...22.777540+00:00`, not `...22.777540Z+0000`), `%J` keeps numbers as
+//! written (`27.0` stays `27.0`), and `%A` in `%j` reads the topic alias.
+
+use std::time::SystemTime;
+
+use base64::Engine;
+use chrono::{DateTime, Local, Utc};
+use colored::Colorize;
+
+use crate::protocol::{Property, Publish};
+
+/// A message as it is printed.
+pub struct Received<'a> {
+    pub publish: &'a Publish,
+    /// The packet id it arrived with (0 at QoS 0), mosquitto's `mid`.
+    pub mid: u16,
+    pub at: SystemTime,
+}
+
+/// One piece of a `-F` format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Literal(Vec<u8>),
+    Field {
+        spec: u8,
+        left: bool,
+        zero: bool,
+        width: usize,
+        precision: Option<usize>,
+    },
+    /// `@X`: strftime `%X` of the local time; `@N` nanoseconds.
+    Time(u8),
+}
+
+/// A checked `-F` format string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatString(Vec<Token>);
+
+const SPECIFIERS: &[u8] = b"%ACDEFIlmPpqRSrtjJUxX";
+
+impl FormatString {
+    /// Parses `-F`'s argument; errors are mosquitto's messages.
+    pub fn parse(text: &str) -> Result<FormatString, String> {
+        const INCOMPLETE: &str = "Error: Incomplete format specifier.";
+        let bytes = text.as_bytes();
+        let mut tokens = Vec::new();
+        let mut literal = Vec::new();
+        let mut i = 0;
+        let flush = |literal: &mut Vec<u8>, tokens: &mut Vec<Token>| {
+            if !literal.is_empty() {
+                tokens.push(Token::Literal(std::mem::take(literal)));
+            }
+        };
+        while i < bytes.len() {
+            match bytes[i] {
+                b'%' => {
+                    let mut j = i + 1;
+                    let mut left = false;
+                    let mut zero = false;
+                    if bytes.get(j) == Some(&b'-') {
+                        left = true;
+                        j += 1;
+                    }
+                    if bytes.get(j) == Some(&b'0') {
+                        zero = true;
+                        j += 1;
+                    }
+                    let mut width = 0usize;
+                    while let Some(digit) = bytes.get(j).filter(|b| b.is_ascii_digit()) {
+                        width = width
+                            .saturating_mul(10)
+                            .saturating_add(usize::from(digit - b'0'));
+                        j += 1;
+                    }
+                    let mut precision = None;
+                    if bytes.get(j) == Some(&b'.') {
+                        j += 1;
+                        let mut value = 0usize;
+                        while let Some(digit) = bytes.get(j).filter(|b| b.is_ascii_digit()) {
+                            value = value
+                                .saturating_mul(10)
+                                .saturating_add(usize::from(digit - b'0'));
+                            j += 1;
+                        }
+                        precision = Some(value);
+                    }
+                    let Some(&spec) = bytes.get(j) else {
+                        return Err(INCOMPLETE.into());
+                    };
+                    if !SPECIFIERS.contains(&spec) {
+                        let shown = text[j..].chars().next().unwrap_or('?');
+                        return Err(format!("Error: Invalid format specifier '{shown}'."));
+                    }
+                    flush(&mut literal, &mut tokens);
+                    if spec == b'%' {
+                        literal.push(b'%');
+                    } else {
+                        tokens.push(Token::Field {
+                            spec,
+                            left,
+                            zero,
+                            width,
+                            precision,
+                        });
+                    }
+                    i = j + 1;
+                }
+                b'@' => {
+                    let Some(&code) = bytes.get(i + 1) else {
+                        return Err(INCOMPLETE.into());
+                    };
+                    if code == b'@' {
+                        literal.push(b'@');
+                    } else {
+                        flush(&mut literal, &mut tokens);
+                        tokens.push(Token::Time(code));
+                    }
+                    i += 2;
+                }
+                b'\\' => {
+                    let Some(&code) = bytes.get(i + 1) else {
+                        return Err("Error: Incomplete escape specifier.".into());
+                    };
+                    literal.push(match code {
+                        b'\\' => b'\\',
+                        b'0' => 0,
+                        b'a' => 0x07,
+                        b'e' => 0x1b,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'v' => 0x0b,
+                        _ => {
+                            let shown = text[i + 1..].chars().next().unwrap_or('?');
+                            return Err(format!("Error: Invalid escape specifier '{shown}'."));
+                        }
+                    });
+                    i += 2;
+                }
+                other => {
+                    literal.push(other);
+                    i += 1;
+                }
+            }
+        }
+        flush(&mut literal, &mut tokens);
+        Ok(FormatString(tokens))
+    }
+}
+
+/// What to print for each message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Style {
+    /// The payload alone (nothing at all for an empty one).
+    Payload,
+    /// `-v`: `topic payload`, `topic (null)` when empty.
+    Verbose,
+    /// `-F`.
+    Format(FormatString),
+    /// `--json`: one compact JSON object a line, binary-safe.
+    JsonLines,
+}
+
+/// Prints messages in one [`Style`].
+#[derive(Debug, Clone)]
+pub struct Printer {
+    pub style: Style,
+    /// End each message with a newline (`-N` turns it off).
+    pub eol: bool,
+    /// `--pretty` for `%j`/`%J`.
+    pub pretty: bool,
+    /// Colour the topic of `-v` lines.
+    pub color: bool,
+}
+
+impl Printer {
+    /// Appends the message to `out`; returns the error lines mosquitto would print
+    /// on stderr (`%J` with a payload that is not JSON).
+    pub fn render(&self, message: &Received<'_>, out: &mut Vec<u8>) -> Vec<String> {
+        let publish = message.publish;
+        let mut errors = Vec::new();
+        match &self.style {
+            Style::Payload => {
+                if !publish.payload.is_empty() {
+                    out.extend_from_slice(&publish.payload);
+                    if self.eol {
+                        out.push(b'\n');
+                    }
+                }
+            }
+            Style::Verbose => {
+                let topic = publish.topic.as_str();
+                let topic = if self.color {
+                    topic.cyan().to_string()
+                } else {
+                    topic.to_string()
+                };
+                if !publish.payload.is_empty() {
+                    out.extend_from_slice(topic.as_bytes());
+                    out.push(b' ');
+                    out.extend_from_slice(&publish.payload);
+                    if self.eol {
+                        out.push(b'\n');
+                    }
+                } else if self.eol {
+                    out.extend_from_slice(topic.as_bytes());
+                    out.extend_from_slice(b" (null)\n");
+                }
+            }
+            Style::Format(format) => {
+                for token in &format.0 {
+                    self.render_token(token, message, out, &mut errors);
+                }
+                if self.eol {
+                    out.push(b'\n');
+                }
+            }
+            Style::JsonLines => {
+                json_line(message, out);
+                out.push(b'\n');
+            }
+        }
+        errors
+    }
+
+    fn render_token(
+        &self,
+        token: &Token,
+        message: &Received<'_>,
+        out: &mut Vec<u8>,
+        errors: &mut Vec<String>,
+    ) {
+        let publish = message.publish;
+        let properties = &publish.properties;
+        match *token {
+            Token::Literal(ref bytes) => out.extend_from_slice(bytes),
+            Token::Time(code) => {
+                let local: DateTime<Local> = message.at.into();
+                if code == b'N' {
+                    out.extend_from_slice(
+                        format!("{:09}", local.timestamp_subsec_nanos()).as_bytes(),
+                    );
+                } else {
+                    out.extend_from_slice(strftime(&local, code).as_bytes());
+                }
+            }
+            Token::Field {
+                spec,
+                left,
+                zero,
+                width,
+                precision,
+            } => {
+                let int = |out: &mut Vec<u8>, value: Option<u64>| match value {
+                    Some(value) => {
+                        out.extend_from_slice(pad_int(value, left, zero, width).as_bytes())
+                    }
+                    None => out.extend(std::iter::repeat_n(if zero { b'0' } else { b' ' }, width)),
+                };
+                let text = |out: &mut Vec<u8>, value: Option<&str>, blank: bool| match value {
+                    Some(value) => {
+                        out.extend_from_slice(&pad_str(value.as_bytes(), left, width, precision))
+                    }
+                    None if blank => out.extend(std::iter::repeat_n(b' ', width)),
+                    None => {}
+                };
+                match spec {
+                    b'A' => int(out, properties.topic_alias().map(u64::from)),
+                    b'C' => text(out, properties.content_type(), true),
+                    b'D' => {
+                        if let Some(data) = properties.correlation_data() {
+                            out.extend_from_slice(data);
+                        }
+                    }
+                    b'E' => int(out, properties.message_expiry_interval().map(u64::from)),
+                    b'F' => int(out, properties.payload_format_indicator().map(u64::from)),
+                    b'I' => {
+                        let local: DateTime<Local> = message.at.into();
+                        let stamp = local.format("%FT%T%z").to_string();
+                        text(out, Some(&stamp), true);
+                    }
+                    b'j' | b'J' => {
+                        if let Err(error) = mosquitto_json(message, spec == b'j', self.pretty, out)
+                        {
+                            errors.push(error);
+                        }
+                    }
+                    b'l' => int(out, Some(publish.payload.len() as u64)),
+                    b'm' => int(out, Some(u64::from(message.mid))),
+                    b'P' => {
+                        let pairs: Vec<String> = properties
+                            .user_properties()
+                            .map(|(k, v)| format!("{k}:{v}"))
+                            .collect();
+                        out.extend_from_slice(pairs.join(" ").as_bytes());
+                    }
+                    b'p' => write_payload(&publish.payload, Hex::No, left, zero, width, out),
+                    b'q' => out.push(b'0' + publish.qos as u8),
+                    b'R' => text(out, properties.response_topic(), false),
+                    b'r' => out.push(if publish.retain { b'1' } else { b'0' }),
+                    b'S' => int(
+                        out,
+                        properties.subscription_identifiers().next().map(u64::from),
+                    ),
+                    b't' => text(out, Some(publish.topic.as_str()), true),
+                    b'U' => {
+                        let since = message
+                            .at
+                            .duration_since(SystemTime::UNIX_EPOCH)
+                            .unwrap_or_default();
+                        out.extend_from_slice(
+                            format!("{}.{:09}", since.as_secs(), since.subsec_nanos()).as_bytes(),
+                        );
+                    }
+                    b'x' => write_payload(&publish.payload, Hex::Lower, left, zero, width, out),
+                    b'X' => write_payload(&publish.payload, Hex::Upper, left, zero, width, out),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// strftime `%X` for one character X; unknown codes print nothing, as strftime.
+fn strftime(time: &DateTime<Local>, code: u8) -> String {
+    let spec = format!("%{}", code as char);
+    let mut rendered = String::new();
+    if std::fmt::Write::write_fmt(&mut rendered, format_args!("{}", time.format(&spec))).is_err() {
+        return String::new();
+    }
+    rendered
+}
+
+/// printf `%d` with `-`, `0` and a width.
+fn pad_int(value: u64, left: bool, zero: bool, width: usize) -> String {
+    if left {
+        format!("{value:<width$}")
+    } else if zero {
+        format!("{value:0>width$}")
+    } else {
+        format!("{value:>width$}")
+    }
+}
+
+/// printf `%s` on bytes: precision cuts, width pads with spaces.
+fn pad_str(value: &[u8], left: bool, width: usize, precision: Option<usize>) -> Vec<u8> {
+    let cut = &value[..precision.map_or(value.len(), |p| p.min(value.len()))];
+    let padding = width.saturating_sub(cut.len());
+    let mut out = Vec::with_capacity(cut.len() + padding);
+    if !left {
+        out.extend(std::iter::repeat_n(b' ', padding));
+    }
+    out.extend_from_slice(cut);
+    if left {
+        out.extend(std::iter::repeat_n(b' ', padding));
+    }
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hex {
+    No,
+    Lower,
+    Upper,
+}
+
+/// mosquitto_sub's `write_payload`: a width is also a maximum (for hex, half of
+/// it in bytes), padding with the pad character.
+fn write_payload(
+    payload: &[u8],
+    hex: Hex,
+    left: bool,
+    zero: bool,
+    width: usize,
+    out: &mut Vec<u8>,
+) {
+    let pad = if zero { b'0' } else { b' ' };
+    let mut length = payload.len();
+    let padding;
+    if width > 0 {
+        length = length.min(width);
+        if hex == Hex::No {
+            padding = width - length;
+        } else {
+            length /= 2;
+            padding = width - length * 2;
+        }
+    } else {
+        padding = 0;
+    }
+    if !left {
+        out.extend(std::iter::repeat_n(pad, padding));
+    }
+    let shown = &payload[..length];
+    match hex {
+        Hex::No => out.extend_from_slice(shown),
+        Hex::Lower => {
+            for byte in shown {
+                out.extend_from_slice(format!("{byte:02x}").as_bytes());
+            }
+        }
+        Hex::Upper => {
+            for byte in shown {
+                out.extend_from_slice(format!("{byte:02X}").as_bytes());
+            }
+        }
+    }
+    if left {
+        out.extend(std::iter::repeat_n(b' ', padding));
+    }
+}
+
+/// A JSON value built in mosquitto's field order; numbers are kept as text.
+enum Json {
+    Null,
+    Number(String),
+    Text(Vec<u8>),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn from_value(value: serde_json::Value) -> Json {
+        match value {
+            serde_json::Value::Null => Json::Null,
+            serde_json::Value::Bool(b) => Json::Number(b.to_string()),
+            serde_json::Value::Number(n) => Json::Number(n.to_string()),
+            serde_json::Value::String(s) => Json::Text(s.into_bytes()),
+            serde_json::Value::Array(items) => {
+                Json::Array(items.into_iter().map(Json::from_value).collect())
+            }
+            serde_json::Value::Object(map) => Json::Object(
+                map.into_iter()
+                    .map(|(k, v)| (k, Json::from_value(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// cJSON's output: compact, or `cJSON_Print`'s tab-indented layout.
+    fn write(&self, pretty: bool, depth: usize, out: &mut Vec<u8>) {
+        match self {
+            Json::Null => out.extend_from_slice(b"null"),
+            Json::Number(text) => out.extend_from_slice(text.as_bytes()),
+            Json::Text(bytes) => json_string(bytes, out),
+            Json::Array(items) => {
+                out.push(b'[');
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        out.extend_from_slice(if pretty { b", " } else { b"," });
+                    }
+                    item.write(pretty, depth, out);
+                }
+                out.push(b']');
+            }
+            Json::Object(fields) => {
+                out.push(b'{');
+                if pretty {
+                    out.push(b'\n');
+                }
+                for (index, (key, value)) in fields.iter().enumerate() {
+                    if pretty {
+                        out.extend(std::iter::repeat_n(b'\t', depth + 1));
+                    }
+                    json_string(key.as_bytes(), out);
+                    out.push(b':');
+                    if pretty {
+                        out.push(b'\t');
+                    }
+                    value.write(pretty, depth + 1, out);
+                    if index + 1 < fields.len() {
+                        out.push(b',');
+                    }
+                    if pretty {
+                        out.push(b'\n');
+                    }
+                }
+                if pretty {
+                    out.extend(std::iter::repeat_n(b'\t', depth));
+                }
+                out.push(b'}');
+            }
+        }
+    }
+}
+
+/// A JSON string with cJSON's escapes; other bytes are written as they are.
+fn json_string(bytes: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    for &byte in bytes {
+        match byte {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0..=0x1f => out.extend_from_slice(format!("\\u{byte:04x}").as_bytes()),
+            _ => out.push(byte),
+        }
+    }
+    out.push(b'"');
+}
+
+/// A payload as a JSON value: a string when it is UTF-8, else its byte values.
+fn payload_json(payload: &[u8]) -> Json {
+    if payload.is_empty() {
+        Json::Null
+    } else if std::str::from_utf8(payload).is_ok() {
+        Json::Text(payload.to_vec())
+    } else {
+        Json::Array(
+            payload
+                .iter()
+                .map(|b| Json::Number(b.to_string()))
+                .collect(),
+        )
+    }
+}
+
+/// The `properties` object of `%j`, in the order received; user properties are
+/// gathered into one `user-properties` object where the first one stood.
+fn properties_json(publish: &Publish) -> Option<Json> {
+    let mut fields: Vec<(String, Json)> = Vec::new();
+    let mut user: Option<usize> = None;
+    for property in &publish.properties {
+        let value = match property {
+            Property::PayloadFormatIndicator(v) => Json::Number(v.to_string()),
+            Property::MessageExpiryInterval(v) => Json::Number(v.to_string()),
+            Property::ContentType(s) | Property::ResponseTopic(s) => {
+                Json::Text(s.clone().into_bytes())
+            }
+            Property::CorrelationData(b) => Json::Text(b.to_vec()),
+            Property::SubscriptionIdentifier(v) => Json::Number(v.to_string()),
+            Property::TopicAlias(v) => Json::Number(v.to_string()),
+            Property::UserProperty(k, v) => {
+                let slot = *user.get_or_insert_with(|| {
+                    fields.push(("user-properties".into(), Json::Object(Vec::new())));
+                    fields.len() - 1
+                });
+                if let Json::Object(pairs) = &mut fields[slot].1 {
+                    pairs.push((k.clone(), Json::Text(v.clone().into_bytes())));
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        fields.push((property.name().to_string(), value));
+    }
+    (!publish.properties.is_empty()).then_some(Json::Object(fields))
+}
+
+/// `%j` (`escaped`) or `%J`: mosquitto_sub's JSON object for a message.
+fn mosquitto_json(
+    message: &Received<'_>,
+    escaped: bool,
+    pretty: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let publish = message.publish;
+    let local: DateTime<Local> = message.at.into();
+    let mut fields: Vec<(String, Json)> = vec![
+        (
+            "tst".into(),
+            Json::Text(
+                local
+                    .format("%Y-%m-%dT%H:%M:%S%.6f%:z")
+                    .to_string()
+                    .into_bytes(),
+            ),
+        ),
+        (
+            "topic".into(),
+            Json::Text(publish.topic.as_str().as_bytes().to_vec()),
+        ),
+        ("qos".into(), Json::Number((publish.qos as u8).to_string())),
+        (
+            "retain".into(),
+            Json::Number(u8::from(publish.retain).to_string()),
+        ),
+        (
+            "payloadlen".into(),
+            Json::Number(publish.payload.len().to_string()),
+        ),
+    ];
+    if publish.qos as u8 > 0 {
+        fields.push(("mid".into(), Json::Number(message.mid.to_string())));
+    }
+    if let Some(properties) = properties_json(publish) {
+        fields.push(("properties".into(), properties));
+    }
+    let payload = if escaped {
+        payload_json(&publish.payload)
+    } else if publish.payload.is_empty() {
+        Json::Null
+    } else {
+        match serde_json::from_slice::<serde_json::Value>(&publish.payload) {
+            Ok(value) => Json::from_value(value),
+            Err(_) => {
+                return Err(format!(
+                    "Error: Message payload is not valid JSON on topic {}.",
+                    publish.topic.as_str()
+                ));
+            }
+        }
+    };
+    fields.push(("payload".into(), payload));
+    Json::Object(fields).write(pretty, 0, out);
+    Ok(())
+}
+
+/// rsub `--json`: `{"time":...,"topic":...,"qos":1,"retain":false,"payload":...}`
+/// with `payload_base64` instead of `payload` when it is not UTF-8, and
+/// `properties` (mosquitto's names) when there are any.
+fn json_line(message: &Received<'_>, out: &mut Vec<u8>) {
+    let publish = message.publish;
+    let time: DateTime<Utc> = message.at.into();
+    let mut fields: Vec<(String, Json)> = vec![
+        (
+            "time".into(),
+            Json::Text(
+                time.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                    .to_string()
+                    .into_bytes(),
+            ),
+        ),
+        (
+            "topic".into(),
+            Json::Text(publish.topic.as_str().as_bytes().to_vec()),
+        ),
+        ("qos".into(), Json::Number((publish.qos as u8).to_string())),
+        ("retain".into(), Json::Number(publish.retain.to_string())),
+    ];
+    if let Some(properties) = properties_json(publish) {
+        fields.push(("properties".into(), properties));
+    }
+    match std::str::from_utf8(&publish.payload) {
+        Ok(_) => fields.push(("payload".into(), Json::Text(publish.payload.to_vec()))),
+        Err(_) => fields.push((
+            "payload_base64".into(),
+            Json::Text(
+                base64::engine::general_purpose::STANDARD
+                    .encode(&publish.payload)
+                    .into_bytes(),
+            ),
+        )),
+    }
+    Json::Object(fields).write(false, 0, out);
+}
+
+/// A message read from an rsub `--json` line, for rpub `--json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonMessage {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: Option<u8>,
+    pub retain: Option<bool>,
+    /// The properties a client may publish with, from `properties`.
+    pub properties: crate::protocol::Properties,
+}
+
+/// Reads one `--json` line (as rsub writes them); `time` and properties only a
+/// broker may send are ignored.
+pub fn parse_json_line(line: &[u8]) -> Result<JsonMessage, String> {
+    use serde_json::Value;
+    let value: Value = serde_json::from_slice(line).map_err(|e| format!("not JSON: {e}"))?;
+    let object = value.as_object().ok_or("not a JSON object")?;
+    let topic = object
+        .get("topic")
+        .and_then(Value::as_str)
+        .ok_or("no \"topic\" string")?
+        .to_string();
+    let payload = match (object.get("payload"), object.get("payload_base64")) {
+        (Some(Value::String(text)), _) => text.as_bytes().to_vec(),
+        (Some(Value::Null), _) | (None, None) => Vec::new(),
+        (_, Some(Value::String(encoded))) => base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|e| format!("payload_base64: {e}"))?,
+        _ => return Err("\"payload\" must be a string".into()),
+    };
+    let qos = match object.get("qos") {
+        None => None,
+        Some(value) => Some(
+            value
+                .as_u64()
+                .filter(|q| *q <= 2)
+                .ok_or("\"qos\" must be 0, 1 or 2")? as u8,
+        ),
+    };
+    let retain = match object.get("retain") {
+        None => None,
+        Some(Value::Bool(flag)) => Some(*flag),
+        Some(Value::Number(n)) => Some(n.as_u64() == Some(1)),
+        Some(_) => return Err("\"retain\" must be true or false".into()),
+    };
+    let mut properties = crate::protocol::Properties::new();
+    if let Some(Value::Object(map)) = object.get("properties") {
+        for (name, value) in map {
+            let text = || value.as_str().map(str::to_string);
+            let number = || value.as_u64();
+            let property = match name.as_str() {
+                "content-type" => text().map(Property::ContentType),
+                "response-topic" => text().map(Property::ResponseTopic),
+                "correlation-data" => {
+                    text().map(|t| Property::CorrelationData(bytes::Bytes::from(t)))
+                }
+                "payload-format-indicator" => number()
+                    .and_then(|n| u8::try_from(n).ok())
+                    .map(Property::PayloadFormatIndicator),
+                "message-expiry-interval" => number()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .map(Property::MessageExpiryInterval),
+                "user-properties" => {
+                    if let Value::Object(pairs) = value {
+                        for (key, value) in pairs {
+                            if let Some(value) = value.as_str() {
+                                properties
+                                    .push(Property::UserProperty(key.clone(), value.to_string()));
+                            }
+                        }
+                    }
+                    None
+                }
+                _ => None,
+            };
+            if let Some(property) = property {
+                properties.push(property);
+            }
+        }
+    }
+    Ok(JsonMessage {
+        topic,
+        payload,
+        qos,
+        retain,
+        properties,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{QoS, TopicName};
+    use std::time::Duration;
+
+    fn message(topic: &str, payload: &[u8], properties: Vec<Property>) -> Publish {
+        Publish {
+            qos: QoS::AtLeastOnce,
+            retain: true,
+            properties: properties.into_iter().collect(),
+            ..Publish::new(TopicName::new(topic).expect("topic"), payload.to_vec())
+        }
+    }
+
+    fn render(style: Style, eol: bool, publish: &Publish) -> (String, Vec<String>) {
+        let printer = Printer {
+            style,
+            eol,
+            pretty: false,
+            color: false,
+        };
+        let received = Received {
+            publish,
+            mid: 7,
+            at: SystemTime::UNIX_EPOCH + Duration::new(1_795_322_422, 997_536_103),
+        };
+        let mut out = Vec::new();
+        let errors = printer.render(&received, &mut out);
+        (String::from_utf8_lossy(&out).into_owned(), errors)
+    }
+
+    fn format(text: &str, publish: &Publish) -> String {
+        render(
+            Style::Format(FormatString::parse(text).expect("valid")),
+            false,
+            publish,
+        )
+        .0
+    }
+
+    #[test]
+    fn default_and_verbose_follow_mosquitto_sub() {
+        let full = message("e/1", b"first", vec![]);
+        let empty = message("e/2", b"", vec![]);
+        assert_eq!(render(Style::Payload, true, &full).0, "first\n");
+        assert_eq!(render(Style::Payload, true, &empty).0, "");
+        assert_eq!(render(Style::Verbose, true, &full).0, "e/1 first\n");
+        assert_eq!(render(Style::Verbose, true, &empty).0, "e/2 (null)\n");
+        assert_eq!(render(Style::Verbose, false, &full).0, "e/1 first");
+        assert_eq!(render(Style::Verbose, false, &empty).0, "");
+    }
+
+    #[test]
+    fn format_specifiers_widths_and_escapes() {
+        let json = message("demo/json", br#"{"temperature":27.0}"#, vec![]);
+        assert_eq!(
+            format("%t|%r|%q|%m|%l|%x", &json),
+            format!(
+                "demo/json|1|1|7|20|{}",
+                "7b2274656d7065726174757265223a32372e307d"
+            )
+        );
+        assert_eq!(
+            format("[%-12t] [%10.4p] [%08l]", &json),
+            "[demo/json   ] [{\"temperat] [00000020]"
+        );
+        assert_eq!(format("%%\\t%U", &json), "%\t1795322422.997536103");
+        assert_eq!(
+            format("%5.2t|%-5q|%3X", &message("abc", b"\x01\xff", vec![])),
+            "   ab|1| 01"
+        );
+        assert_eq!(format("@@%t\\0", &json), "@demo/json\0");
+    }
+
+    #[test]
+    fn bad_formats_are_refused_with_mosquittos_words() {
+        assert_eq!(
+            FormatString::parse("%e"),
+            Err("Error: Invalid format specifier 'e'.".into())
+        );
+        assert_eq!(
+            FormatString::parse("abc%"),
+            Err("Error: Incomplete format specifier.".into())
+        );
+        assert_eq!(
+            FormatString::parse("abc%-0"),
+            Err("Error: Incomplete format specifier.".into())
+        );
+        assert_eq!(
+            FormatString::parse("\\q"),
+            Err("Error: Invalid escape specifier 'q'.".into())
+        );
+        assert_eq!(
+            FormatString::parse("x\\"),
+            Err("Error: Incomplete escape specifier.".into())
+        );
+        assert_eq!(
+            FormatString::parse("@"),
+            Err("Error: Incomplete format specifier.".into())
+        );
+    }
+
+    #[test]
+    fn v5_properties() {
+        let publish = message(
+            "demo/json",
+            b"{}",
+            vec![
+                Property::ContentType("application/json".into()),
+                Property::UserProperty("unit".into(), "celsius".into()),
+                Property::UserProperty("site".into(), "lab1".into()),
+                Property::ResponseTopic("demo/reply".into()),
+                Property::CorrelationData(bytes::Bytes::from_static(b"req-42")),
+                Property::PayloadFormatIndicator(1),
+                Property::MessageExpiryInterval(3599),
+            ],
+        );
+        assert_eq!(
+            format("%C|%E|%F|%P|%R|%D|%A|%S", &publish),
+            "application/json|3599|1|unit:celsius site:lab1|demo/reply|req-42||"
+        );
+        assert_eq!(
+            format("%C|%E|%F|%P|%R|%D|%A|%S", &message("t", b"", vec![])),
+            "|||||||"
+        );
+    }
+
+    #[test]
+    fn json_keeps_mosquittos_field_order_and_binary_payloads() {
+        let publish = message(
+            "j/a",
+            b"q1 \"msg\"\n\0",
+            vec![Property::UserProperty("unit".into(), "celsius".into())],
+        );
+        let line = format("%j", &publish);
+        let tail = line.split_once("\",\"topic\"").expect("tst first").1;
+        assert_eq!(
+            tail,
+            r#":"j/a","qos":1,"retain":1,"payloadlen":10,"mid":7,"properties":{"user-properties":{"unit":"celsius"}},"payload":"q1 \"msg\"\n\u0000"}"#
+        );
+        let binary = format("%j", &message("b", b"\x00\x01\xfeA", vec![]));
+        assert!(binary.ends_with(r#""payload":[0,1,254,65]}"#), "{binary}");
+        let empty = format("%j", &message("e", b"", vec![]));
+        assert!(
+            empty.ends_with(r#""payloadlen":0,"mid":7,"payload":null}"#),
+            "{empty}"
+        );
+    }
+
+    #[test]
+    fn json_payloads_keep_their_numbers_and_bad_ones_are_reported() {
+        let good = format("%J", &message("d", br#"{"t": 27.0, "h": [1, 2]}"#, vec![]));
+        assert!(
+            good.ends_with(r#""payload":{"t":27.0,"h":[1,2]}}"#),
+            "{good}"
+        );
+        let (out, errors) = render(
+            Style::Format(FormatString::parse("%J").expect("valid")),
+            true,
+            &message("demo/text", b"hello", vec![]),
+        );
+        assert_eq!(out, "\n");
+        assert_eq!(
+            errors,
+            ["Error: Message payload is not valid JSON on topic demo/text."]
+        );
+    }
+
+    #[test]
+    fn pretty_json_uses_cjson_layout() {
+        let printer = Printer {
+            style: Style::Format(FormatString::parse("%J").expect("valid")),
+            eol: false,
+            pretty: true,
+            color: false,
+        };
+        let publish = message("p", br#"{"a":[1,2],"b":{"c":null}}"#, vec![]);
+        let mut out = Vec::new();
+        printer.render(
+            &Received {
+                publish: &publish,
+                mid: 1,
+                at: SystemTime::now(),
+            },
+            &mut out,
+        );
+        let text = String::from_utf8(out).expect("utf-8");
+        let body = text.split_once("\"topic\"").expect("topic").1;
+        assert_eq!(
+            body,
+            ":\t\"p\",\n\t\"qos\":\t1,\n\t\"retain\":\t1,\n\t\"payloadlen\":\t26,\n\t\"mid\":\t1,\n\t\"payload\":\t{\n\t\t\"a\":\t[1, 2],\n\t\t\"b\":\t{\n\t\t\t\"c\":\tnull\n\t\t}\n\t}\n}"
+        );
+    }
+
+    #[test]
+    fn json_lines_read_back_what_rsub_writes() {
+        let publish = message(
+            "round/trip",
+            b"\xff\x00bin",
+            vec![
+                Property::ContentType("application/octet-stream".into()),
+                Property::UserProperty("k".into(), "v".into()),
+            ],
+        );
+        let (line, _) = render(Style::JsonLines, false, &publish);
+        let parsed = parse_json_line(line.as_bytes()).expect("valid line");
+        assert_eq!(parsed.topic, "round/trip");
+        assert_eq!(parsed.payload, b"\xff\x00bin");
+        assert_eq!((parsed.qos, parsed.retain), (Some(1), Some(true)));
+        assert_eq!(
+            parsed.properties.content_type(),
+            Some("application/octet-stream")
+        );
+        assert_eq!(
+            parsed.properties.user_properties().collect::<Vec<_>>(),
+            [("k", "v")]
+        );
+        assert!(parse_json_line(b"{\"payload\":\"x\"}").is_err());
+        assert!(parse_json_line(b"not json").is_err());
+    }
+
+    #[test]
+    fn json_lines_are_binary_safe() {
+        let (text, _) = render(Style::JsonLines, true, &message("bin", b"\xff\x00", vec![]));
+        assert!(
+            text.ends_with("\"qos\":1,\"retain\":true,\"payload_base64\":\"/wA=\"}\n"),
+            "{text}"
+        );
+        let (text, _) = render(Style::JsonLines, true, &message("txt", b"hi", vec![]));
+        assert!(text.starts_with("{\"time\":\"2026-11-22T"), "{text}");
+        assert!(text.ends_with("\"payload\":\"hi\"}\n"), "{text}");
+    }
+}
