@@ -38,7 +38,7 @@ complete -c rbench -n "__fish_rbench_needs_command" -l cert -d 'Client certifica
 complete -c rbench -n "__fish_rbench_needs_command" -l key -d 'Client private key (PEM), with --cert' -r -F
 complete -c rbench -n "__fish_rbench_needs_command" -l tls-alpn -d 'ALPN protocol to offer' -r
 complete -c rbench -n "__fish_rbench_needs_command" -l tls-version -d 'Lowest TLS version: tlsv1.2 (default) or tlsv1.3' -r
-complete -c rbench -n "__fish_rbench_needs_command" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t''
+complete -c rbench -n "__fish_rbench_needs_command" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t'When stdout is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
 complete -c rbench -n "__fish_rbench_needs_command" -l interval -d 'Time between progress lines when stderr is not a terminal' -r
@@ -78,7 +78,7 @@ complete -c rbench -n "__fish_rbench_using_subcommand conn" -l cert -d 'Client c
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l key -d 'Client private key (PEM), with --cert' -r -F
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l tls-alpn -d 'ALPN protocol to offer' -r
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l tls-version -d 'Lowest TLS version: tlsv1.2 (default) or tlsv1.3' -r
-complete -c rbench -n "__fish_rbench_using_subcommand conn" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t''
+complete -c rbench -n "__fish_rbench_using_subcommand conn" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t'When stdout is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l interval -d 'Time between progress lines when stderr is not a terminal' -r
@@ -114,7 +114,7 @@ complete -c rbench -n "__fish_rbench_using_subcommand pub" -l cert -d 'Client ce
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l key -d 'Client private key (PEM), with --cert' -r -F
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l tls-alpn -d 'ALPN protocol to offer' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l tls-version -d 'Lowest TLS version: tlsv1.2 (default) or tlsv1.3' -r
-complete -c rbench -n "__fish_rbench_using_subcommand pub" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t''
+complete -c rbench -n "__fish_rbench_using_subcommand pub" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t'When stdout is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l interval -d 'Time between progress lines when stderr is not a terminal' -r
@@ -147,7 +147,7 @@ complete -c rbench -n "__fish_rbench_using_subcommand sub" -l cert -d 'Client ce
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l key -d 'Client private key (PEM), with --cert' -r -F
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l tls-alpn -d 'ALPN protocol to offer' -r
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l tls-version -d 'Lowest TLS version: tlsv1.2 (default) or tlsv1.3' -r
-complete -c rbench -n "__fish_rbench_using_subcommand sub" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t''
+complete -c rbench -n "__fish_rbench_using_subcommand sub" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t'When stdout is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l interval -d 'Time between progress lines when stderr is not a terminal' -r
@@ -185,7 +185,7 @@ complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l cert -d 'Client
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l key -d 'Client private key (PEM), with --cert' -r -F
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l tls-alpn -d 'ALPN protocol to offer' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l tls-version -d 'Lowest TLS version: tlsv1.2 (default) or tlsv1.3' -r
-complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t''
+complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l color -d 'Colour the table: auto (a terminal, NO_COLOR unset), always or never' -r -f -a "auto\t'When stdout is a terminal and NO_COLOR is not set'
 always\t''
 never\t''"
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l interval -d 'Time between progress lines when stderr is not a terminal' -r

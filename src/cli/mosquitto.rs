@@ -55,7 +55,15 @@ pub enum ColorChoice {
 }
 
 impl ColorChoice {
-    pub fn enabled(self) -> bool {
+    /// Decides, and tells the `colored` crate, which would otherwise apply its
+    /// own terminal test and keep `--color always` from colouring a pipe.
+    pub fn apply(self) -> bool {
+        let enabled = self.enabled();
+        colored::control::set_override(enabled);
+        enabled
+    }
+
+    fn enabled(self) -> bool {
         match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -673,6 +681,9 @@ impl CommonArgs {
         let client_id = match (&self.id, &self.id_prefix) {
             (Some(id), _) => id.clone(),
             (None, Some(prefix)) => format!("{prefix}{}", std::process::id()),
+            // MQTT 3.1 needs an id; libmosquitto makes one up ("mosq-" and 18
+            // random letters and digits). Later versions let the broker assign it.
+            (None, None) if version == ProtocolVersion::V3_1 => random_mosq_id(),
             (None, None) => String::new(),
         };
         let clean_start = !self.disable_clean_session;
@@ -764,7 +775,7 @@ impl CommonArgs {
             max_inflight,
             debug: self.debug,
             quiet: self.quiet,
-            color: self.color.enabled(),
+            color: self.color.apply(),
             url_topic,
         })
     }
@@ -801,6 +812,18 @@ impl UnsupportedArgs {
         }
         Ok(())
     }
+}
+
+/// `mosq-` and 18 random letters and digits, as libmosquitto generates.
+fn random_mosq_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let random = uuid::Uuid::new_v4().as_u128();
+    let mut id = String::from("mosq-");
+    for index in 0..18 {
+        let digit = (random >> (index * 6)) as usize % ALPHABET.len();
+        id.push(ALPHABET[digit] as char);
+    }
+    id
 }
 
 /// strtol with base 0 over the whole text: decimal, 0x hex or 0 octal.

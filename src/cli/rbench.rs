@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::args::{ConnectArgs, parse_duration, parse_qos};
+use super::mosquitto::ColorChoice;
 use crate::bench::conn::{ConnPlan, open_connections};
 use crate::bench::embedded::{self, EmbeddedBroker, THREAD_PREFIX};
 use crate::bench::load::{self, LoadResult, Pace, Plan, Progress, Until};
@@ -60,14 +61,6 @@ pub struct Args {
     pub version: Option<bool>,
 }
 
-/// When to colour the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorWhen {
-    Auto,
-    Always,
-    Never,
-}
-
 #[derive(Debug, Clone, ClapArgs)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
@@ -79,7 +72,7 @@ pub struct OutputArgs {
     pub csv: bool,
     /// Colour the table: auto (a terminal, NO_COLOR unset), always or never.
     #[arg(long, value_enum, default_value = "auto", global = true)]
-    pub color: ColorWhen,
+    pub color: ColorChoice,
     /// No progress on stderr.
     #[arg(long, global = true)]
     pub quiet: bool,
@@ -234,15 +227,7 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    let color = match args.output.color {
-        ColorWhen::Always => true,
-        ColorWhen::Never => false,
-        ColorWhen::Auto => {
-            std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    };
-    colored::control::set_override(color);
+    args.output.color.apply();
     crate::cli::init_tracing();
     let embedded = args.connect.hosts.is_empty();
     let pin = embedded && !args.output.no_pin && embedded::can_pin();

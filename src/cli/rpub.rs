@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::Bytes;
-use clap::{ArgMatches, Parser};
+use clap::{ArgAction, ArgMatches, Parser};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::mosquitto::{CommonArgs, Settings, Tool, UsageError, publish_topic, qos_option};
@@ -48,30 +48,32 @@ pub struct Args {
         long = "message",
         value_name = "PAYLOAD",
         allow_hyphen_values = true,
+        action = ArgAction::Append,
         help_heading = "Message"
     )]
-    pub message: Option<String>,
+    pub message: Vec<String>,
     /// Send this file's contents as the payload.
     #[arg(
         short = 'f',
         long = "file",
         value_name = "FILE",
         allow_hyphen_values = true,
+        action = ArgAction::Append,
         help_heading = "Message"
     )]
-    pub file: Option<PathBuf>,
+    pub file: Vec<PathBuf>,
     /// Send all of stdin as one message.
-    #[arg(short = 's', long = "stdin-file", help_heading = "Message")]
-    pub stdin_file: bool,
+    #[arg(short = 's', long = "stdin-file", action = ArgAction::Count, help_heading = "Message")]
+    pub stdin_file: u8,
     /// Send each line of stdin as a message, over one connection.
-    #[arg(short = 'l', long = "stdin-line", help_heading = "Message")]
-    pub stdin_line: bool,
+    #[arg(short = 'l', long = "stdin-line", action = ArgAction::Count, help_heading = "Message")]
+    pub stdin_line: u8,
     /// Send an empty message.
-    #[arg(short = 'n', long = "null-message", help_heading = "Message")]
-    pub null_message: bool,
+    #[arg(short = 'n', long = "null-message", action = ArgAction::Count, help_heading = "Message")]
+    pub null_message: u8,
     /// Read JSON lines (as rsub --json prints them) from stdin and publish each.
-    #[arg(long = "json", help_heading = "Message")]
-    pub json: bool,
+    #[arg(long = "json", action = ArgAction::Count, help_heading = "Message")]
+    pub json: u8,
     /// QoS: 0, 1 or 2.
     #[arg(
         short = 'q',
@@ -124,18 +126,14 @@ struct Plan {
 
 impl Args {
     fn plan(&self, matches: &ArgMatches) -> Result<Plan, UsageError> {
-        let modes = [
-            "message",
-            "file",
-            "stdin_file",
-            "stdin_line",
-            "null_message",
-            "json",
-        ]
-        .iter()
-        .filter(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
-        .map(|id| matches.indices_of(id).map_or(1, Iterator::count))
-        .sum::<usize>();
+        // Each message option counts once per use: mosquitto_pub refuses a
+        // repeated one as it refuses two different ones.
+        let modes = self.message.len()
+            + self.file.len()
+            + usize::from(self.stdin_file)
+            + usize::from(self.stdin_line)
+            + usize::from(self.null_message)
+            + usize::from(self.json);
         if modes > 1 {
             return Err(UsageError(
                 "Error: Only one type of message can be sent at once.".into(),
@@ -172,15 +170,15 @@ impl Args {
             (None, Some(url_topic)) => Some(publish_topic(url_topic, "publish")?),
             (topic, _) => topic,
         };
-        let source = if self.json {
+        let source = if self.json > 0 {
             Source::Json
-        } else if self.stdin_line {
+        } else if self.stdin_line > 0 {
             Source::Lines
-        } else if let Some(message) = &self.message {
+        } else if let Some(message) = self.message.last() {
             Source::Once(Bytes::from(message.clone()))
-        } else if self.null_message {
+        } else if self.null_message > 0 {
             Source::Once(Bytes::new())
-        } else if let Some(file) = &self.file {
+        } else if let Some(file) = self.file.last() {
             match std::fs::read(file) {
                 Ok(bytes) => Source::Once(Bytes::from(bytes)),
                 Err(_) => {
@@ -190,7 +188,7 @@ impl Args {
                     )));
                 }
             }
-        } else if self.stdin_file {
+        } else if self.stdin_file > 0 {
             let mut bytes = Vec::new();
             std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
                 .map_err(|e| UsageError(format!("Error: Unable to read from stdin: {e}.")))?;

@@ -237,7 +237,8 @@ impl Args {
         }
         if self.no_retained && self.retained_only {
             return Err(error(
-                "Error: Combining '-R' and '--retained-only' makes no sense.".into(),
+                // mosquitto_sub starts this one with a blank line.
+                "\nError: Combining '-R' and '--retained-only' makes no sense.".into(),
             ));
         }
         // Fewer than 20 messages wanted: ask for no more in flight (as mosquitto_sub).

@@ -378,10 +378,17 @@ impl Connection {
             if let Some(event) = self.events.pop_front() {
                 return Ok(event);
             }
+            // One packet at a time: the program sees each event before the next
+            // packet is handled (and traced), as libmosquitto's callbacks do.
+            let mut handled = false;
             while let Some(packet) = self.decode_buffered()? {
                 self.handle(packet)?;
+                if !self.events.is_empty() {
+                    handled = true;
+                    break;
+                }
             }
-            if !self.events.is_empty() {
+            if handled {
                 continue;
             }
             let deadline = self.keep_alive_deadline();

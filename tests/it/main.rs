@@ -5,6 +5,8 @@ mod support;
 
 mod cli_rbench;
 mod cli_rbroker;
+mod clients;
+mod clients_side_by_side;
 mod codec_differential;
 mod codec_golden;
 mod codec_properties;

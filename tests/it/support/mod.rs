@@ -6,9 +6,11 @@
 
 pub mod certs;
 pub mod mosquitto;
+pub mod outage;
 pub mod paho;
 pub mod raw;
 pub mod target;
+pub mod tools;
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
@@ -96,6 +98,27 @@ impl TestBroker {
     /// The broker's log lines so far (mosquitto's wording, without timestamps).
     pub fn log_lines(&self) -> Vec<String> {
         self.log.lines()
+    }
+
+    /// Waits until `count` log lines contain `text`.
+    pub fn wait_for_log_count(&self, text: &str, count: usize) {
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::time::Instant::now() < deadline {
+            if self
+                .log_lines()
+                .iter()
+                .filter(|line| line.contains(text))
+                .count()
+                >= count
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!(
+            "fewer than {count} log lines containing {text:?} within {WAIT:?}; log:\n{}",
+            self.log_lines().join("\n")
+        );
     }
 
     /// Waits until a log line contains `text`.
