@@ -13,11 +13,12 @@
 //! `cargo bench --bench broker_vs_mosquitto`; `MQTTKIT_BENCH_ROUNDS` (default 3) and
 //! `MQTTKIT_BENCH_SCALE` (default 1.0) change the effort.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Broker, Kind, can_pin, installed, median, rounds};
 
 use mqttkit::bench::client::ConnectOptions;
 use mqttkit::bench::conn::{ConnPlan, open_connections};
@@ -26,70 +27,6 @@ use mqttkit::bench::process::{self, ProcessSample};
 use mqttkit::bench::scenario::run_latency;
 use mqttkit::protocol::QoS;
 use tokio_util::sync::CancellationToken;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Rbroker,
-    Mosquitto,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Rbroker => "rbroker",
-            Kind::Mosquitto => "mosquitto",
-        }
-    }
-}
-
-struct Running {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Running {
-    fn start(kind: Kind, pinned: bool) -> Running {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let program = match kind {
-            Kind::Rbroker => env!("CARGO_BIN_EXE_rbroker").to_string(),
-            Kind::Mosquitto => "mosquitto".to_string(),
-        };
-        let mut command = if pinned {
-            let mut c = Command::new("taskset");
-            c.args(["-c", "1", &program]);
-            c
-        } else {
-            Command::new(&program)
-        };
-        let child = command
-            .args(["-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {program}: {e}"));
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "{} did not start", kind.name());
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Running { child, addr }
-    }
-
-    fn sample(&self) -> ProcessSample {
-        process::sample(self.child.id()).expect("broker /proc readable")
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Scenario {
@@ -131,8 +68,8 @@ fn qos_scale(qos: QoS) -> f64 {
     }
 }
 
-async fn measure(scenario: Scenario, broker: &Running, scale: f64) -> Measure {
-    let before = broker.sample();
+async fn measure(scenario: Scenario, broker: &Broker, scale: f64) -> Measure {
+    let before = process::sample(broker.pid()).expect("broker /proc readable");
     match scenario {
         Scenario::FanIn(qos) | Scenario::FanOut(qos) => {
             let (publishers, subscribers, base) = match scenario {
@@ -155,7 +92,7 @@ async fn measure(scenario: Scenario, broker: &Running, scale: f64) -> Measure {
             )
             .await
             .expect("load run");
-            let after = broker.sample();
+            let after = process::sample(broker.pid()).expect("broker /proc readable");
             Measure {
                 primary: result.deliveries_per_second(),
                 secondary: (result.lost() + result.duplicates) as f64,
@@ -175,7 +112,7 @@ async fn measure(scenario: Scenario, broker: &Running, scale: f64) -> Measure {
             )
             .await
             .expect("latency run");
-            let after = broker.sample();
+            let after = process::sample(broker.pid()).expect("broker /proc readable");
             Measure {
                 primary: result.end_to_end.value_at_quantile(0.5) as f64,
                 secondary: result.end_to_end.value_at_quantile(0.99) as f64,
@@ -204,7 +141,7 @@ async fn measure(scenario: Scenario, broker: &Running, scale: f64) -> Measure {
                 opened.failures
             );
             let clients = opened.clients;
-            let after = broker.sample();
+            let after = process::sample(broker.pid()).expect("broker /proc readable");
             let per_connection =
                 after.rss_bytes.saturating_sub(before.rss_bytes) as f64 / count as f64;
             drop(clients);
@@ -222,40 +159,19 @@ fn cpu_micros(before: ProcessSample, after: ProcessSample) -> f64 {
     after.cpu.saturating_sub(before.cpu).as_secs_f64() * 1e6
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
-}
-
 fn main() {
-    let mosquitto_found = Command::new("sh")
-        .args(["-c", "command -v mosquitto"])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mosquitto_found {
+    if !installed("mosquitto") {
         println!(
             "mosquitto is not installed (apt-get install mosquitto): nothing to compare against."
         );
         return;
     }
-    let rounds: usize = std::env::var("MQTTKIT_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3)
-        .max(1);
+    let rounds = rounds();
     let scale: f64 = std::env::var("MQTTKIT_BENCH_SCALE")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
-    let pinned = std::thread::available_parallelism()
-        .map(|n| n.get() >= 2)
-        .unwrap_or(false)
-        && Command::new("taskset")
-            .arg("-V")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok();
+    let pinned = can_pin();
     if pinned {
         process::pin_current_thread(0).expect("pin the load generator to CPU 0");
     }
@@ -296,7 +212,7 @@ fn main() {
                 [Kind::Mosquitto, Kind::Rbroker]
             };
             for kind in order {
-                let broker = Running::start(kind, pinned);
+                let broker = Broker::start(kind, pinned, "");
                 let result = runtime.block_on(measure(scenario, &broker, scale));
                 runs.push((kind, result));
             }

@@ -454,8 +454,10 @@ async fn publish_stream(
                             }
                         }
                     }
-                    event = connection.next_event() => {
-                        if let Event::Published { mid, reason } = event? {
+                    // Returns after a write too, so reading stdin resumes once
+                    // the backlog shrinks, acknowledgements or not.
+                    event = connection.next_event_or_written(Some(WRITE_BACKLOG)) => {
+                        if let Some(Event::Published { mid, reason }) = event? {
                             warn_refused(plan, mid, reason, output);
                         }
                     }

@@ -375,8 +375,22 @@ impl Connection {
     /// The next event. Cancel-safe: a packet is handled completely between awaits.
     pub async fn next_event(&mut self) -> Result<Event, ClientError> {
         loop {
-            if let Some(event) = self.events.pop_front() {
+            if let Some(event) = self.next_event_or_written(None).await? {
                 return Ok(event);
+            }
+        }
+    }
+
+    /// [`Connection::next_event`], or `None` as soon as a write leaves fewer than
+    /// `backlog` bytes unwritten: a producer that stopped queueing at a backlog
+    /// learns it can go on even when no packet arrives (QoS 0 has no acks).
+    pub async fn next_event_or_written(
+        &mut self,
+        backlog: Option<usize>,
+    ) -> Result<Option<Event>, ClientError> {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Ok(Some(event));
             }
             // One packet at a time: the program sees each event before the next
             // packet is handled (and traced), as libmosquitto's callbacks do.
@@ -415,6 +429,9 @@ impl Connection {
                         self.write_buf.clear();
                         self.written = 0;
                         self.last_sent = Instant::now();
+                    }
+                    if backlog.is_some_and(|limit| self.unwritten() < limit) {
+                        return Ok(None);
                     }
                 }
                 Io::KeepAliveDue => self.keep_alive_due()?,

@@ -1,6 +1,9 @@
 //! The client side shared by rsub and rpub (and TLS for rbench):
 //!
 //! * [`connection`]: one MQTT connection on the project's codec, every version
+//! * [`endpoint`]: dialing TCP, TLS or a unix socket
+//! * [`format`](mod@format): how rsub prints a message (`-v`, `-F`, `%j`, `--json`)
+//! * [`properties`]: `-D` MQTT 5 properties with mosquitto's checks
 //! * [`trace`]: `-d` lines in libmosquitto's wording, and the shared stdout
 //! * [`tls`]: a rustls client configuration from mosquitto-style options
 

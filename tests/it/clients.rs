@@ -1,9 +1,12 @@
 //! rsub and rpub in the scenarios course material and scripts use them for,
 //! against rbroker and against a real mosquitto: QoS on every protocol version,
 //! wills, persistent sessions, `--retained-only`, reconnecting, `-l` across a
-//! lost broker, `--json` mirroring, closed pipes, colour and passwords.
+//! lost broker and past a broker that fell behind, `--json` mirroring, closed pipes, colour and passwords.
 
 use std::collections::BTreeSet;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -619,4 +622,85 @@ fn passwords_come_from_a_file_or_the_environment() {
             );
         }
     }
+}
+
+#[test]
+fn rpub_lines_go_on_after_the_broker_falls_behind_at_qos_0() {
+    on_both(
+        "rpub_lines_go_on_after_the_broker_falls_behind_at_qos_0",
+        "",
+        |target| {
+            const LINES: usize = 8192;
+            let relay = Relay::to(target.addr().port());
+            let mut watcher = RawClient::connect(target.addr(), "backlog-watcher");
+            watcher.subscribe(1, &[("backlog/#", QoS::AtMostOnce)]);
+            let relay_port = relay.port.to_string();
+            let mut publisher = start(
+                ours("rpub"),
+                &with_port(&relay_port, &["-l", "-t", "backlog/x", "-d"]),
+                None,
+                None,
+            );
+            publisher.wait_for_stdout("received CONNACK", 1);
+            relay.pause();
+            // 8 MiB of 1 KiB lines: more than the socket buffers and rpub's own
+            // write backlog hold, so rpub has to stop reading stdin for a while.
+            let mut stdin = publisher.take_stdin();
+            let written = Arc::new(AtomicUsize::new(0));
+            let progress = Arc::clone(&written);
+            let writer = std::thread::spawn(move || {
+                let line = format!("{}\n", "y".repeat(1023));
+                for _ in 0..LINES {
+                    if stdin.write_all(line.as_bytes()).is_err() {
+                        break;
+                    }
+                    progress.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            // Wait until rpub stopped taking input: no progress for 300 ms.
+            let deadline = std::time::Instant::now() + WAIT;
+            let mut last = (written.load(Ordering::SeqCst), std::time::Instant::now());
+            while last.1.elapsed() < QUIET {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{}: rpub never stopped reading",
+                    target.name()
+                );
+                std::thread::sleep(Duration::from_millis(10));
+                let now = written.load(Ordering::SeqCst);
+                if now != last.0 {
+                    last = (now, std::time::Instant::now());
+                }
+            }
+            assert!(
+                last.0 < LINES,
+                "{}: all input was taken while paused",
+                target.name()
+            );
+            relay.resume();
+            let deadline = std::time::Instant::now() + WAIT;
+            while written.load(Ordering::SeqCst) < LINES {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{}: rpub stopped reading stdin for good at line {}",
+                    target.name(),
+                    written.load(Ordering::SeqCst)
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            writer.join().expect("stdin writer");
+            let ended = publisher.finish();
+            assert_eq!(ended.status, Some(0), "{}: {}", target.name(), ended.stderr);
+            let sent = ended.stdout_text().matches("sending PUBLISH").count();
+            assert_eq!(sent, LINES, "{}: PUBLISHes rpub sent", target.name());
+            let received = watcher.drain_publishes(QUIET);
+            if target.is_mosquitto() {
+                // mosquitto drops QoS 0 messages beyond max_queued_messages
+                // (1000) for a subscriber that is not reading, as this one is not.
+                assert!(received.len() >= 1000, "mosquitto: {}", received.len());
+            } else {
+                assert_eq!(received.len(), LINES, "rbroker");
+            }
+        },
+    );
 }

@@ -1,6 +1,7 @@
 //! Taking a broker away from a client: a broker process (rbroker or mosquitto)
 //! that stops and starts again on the same loopback port, and a relay that cuts
-//! one client off while the test's own clients still reach the broker.
+//! one client off (or stops reading from it) while the test's own clients still
+//! reach the broker.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -88,6 +89,8 @@ pub struct Relay {
 
 struct RelayState {
     forwarding: AtomicBool,
+    /// While set, nothing is read from the clients: their sends back up.
+    paused: Arc<AtomicBool>,
     closing: AtomicBool,
     open: Mutex<Vec<TcpStream>>,
 }
@@ -98,6 +101,7 @@ impl Relay {
         let port = listener.local_addr().expect("relay address").port();
         let state = Arc::new(RelayState {
             forwarding: AtomicBool::new(true),
+            paused: Arc::new(AtomicBool::new(false)),
             closing: AtomicBool::new(false),
             open: Mutex::new(Vec::new()),
         });
@@ -121,8 +125,8 @@ impl Relay {
                         open.push(clone);
                     }
                 }
-                pipe(&client, &broker);
-                pipe(&broker, &client);
+                pipe(&client, &broker, Some(Arc::clone(&shared.paused)));
+                pipe(&broker, &client, None);
             }
         });
         Relay { port, state }
@@ -134,6 +138,16 @@ impl Relay {
         for stream in self.state.open.lock().expect("relay lock").drain(..) {
             let _ = stream.shutdown(Shutdown::Both);
         }
+    }
+
+    /// Stops reading from the clients, as a broker that has fallen behind does.
+    pub fn pause(&self) {
+        self.state.paused.store(true, Ordering::SeqCst);
+    }
+
+    /// Reads from the clients again.
+    pub fn resume(&self) {
+        self.state.paused.store(false, Ordering::SeqCst);
     }
 
     /// Relays new connections again.
@@ -151,14 +165,19 @@ impl Drop for Relay {
     }
 }
 
-/// Copies bytes from `from` to `to` on a thread until either side closes.
-fn pipe(from: &TcpStream, to: &TcpStream) {
+/// Copies bytes from `from` to `to` on a thread until either side closes, not
+/// reading while `paused` is set.
+fn pipe(from: &TcpStream, to: &TcpStream, paused: Option<Arc<AtomicBool>>) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
         return;
     };
     std::thread::spawn(move || {
         let mut buffer = [0u8; 16 * 1024];
-        while let Ok(n) = from.read(&mut buffer) {
+        loop {
+            while paused.as_ref().is_some_and(|p| p.load(Ordering::SeqCst)) {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            let Ok(n) = from.read(&mut buffer) else { break };
             if n == 0 || to.write_all(&buffer[..n]).is_err() {
                 break;
             }

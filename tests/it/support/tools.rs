@@ -143,6 +143,11 @@ impl Running {
         self.child.stdin.as_mut()
     }
 
+    /// Stdin, to write from another thread; dropping it ends the input.
+    pub fn take_stdin(&mut self) -> std::process::ChildStdin {
+        self.child.stdin.take().expect("stdin still open")
+    }
+
     /// Closes stdin (end of input).
     pub fn close_stdin(&mut self) {
         self.child.stdin.take();

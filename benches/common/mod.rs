@@ -1,0 +1,121 @@
+//! What the side-by-side benchmarks share: the two brokers as processes on a
+//! free loopback port (optionally pinned to CPU 1), CPU pinning checks and the
+//! median of rounds.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Rbroker,
+    Mosquitto,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Rbroker => "rbroker",
+            Kind::Mosquitto => "mosquitto",
+        }
+    }
+}
+
+/// A broker process on 127.0.0.1, default settings plus `extra` mosquitto.conf
+/// lines; killed when dropped.
+pub struct Broker {
+    child: Child,
+    pub addr: SocketAddr,
+    _config: tempfile::NamedTempFile,
+}
+
+impl Broker {
+    pub fn start(kind: Kind, pinned: bool, extra: &str) -> Broker {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let program = match kind {
+            Kind::Rbroker => env!("CARGO_BIN_EXE_rbroker").to_string(),
+            Kind::Mosquitto => "mosquitto".to_string(),
+        };
+        let mut config = tempfile::NamedTempFile::new().expect("broker config");
+        std::io::Write::write_all(
+            &mut config,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}\n").as_bytes(),
+        )
+        .expect("write the broker config");
+        let mut command = on_cpu(&program, 1, pinned);
+        let child = command
+            .arg("-c")
+            .arg(config.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "{} did not start", kind.name());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Broker {
+            child,
+            addr,
+            _config: config,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A command for `program`, run under `taskset -c cpu` when `pinned`.
+pub fn on_cpu(program: &str, cpu: usize, pinned: bool) -> Command {
+    if pinned {
+        let mut command = Command::new("taskset");
+        command.args(["-c", &cpu.to_string(), program]);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+/// True when `program` is on PATH.
+pub fn installed(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Two or more CPUs and `taskset`: brokers go on CPU 1, clients on CPU 0.
+pub fn can_pin() -> bool {
+    std::thread::available_parallelism()
+        .map(|n| n.get() >= 2)
+        .unwrap_or(false)
+        && installed("taskset")
+}
+
+/// `MQTTKIT_BENCH_ROUNDS`, default 3.
+pub fn rounds() -> usize {
+    std::env::var("MQTTKIT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3)
+        .max(1)
+}
+
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
