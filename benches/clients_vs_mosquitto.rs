@@ -22,6 +22,7 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, channel};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mqttkit::bench::process;
@@ -117,12 +118,15 @@ impl Drop for Process {
 }
 
 /// Counts the subscriber's output lines as they arrive; the first one (the
-/// retained ready message) says it has subscribed.
-fn count_lines(mut stdout: impl Read + Send + 'static) -> (Arc<AtomicU64>, Receiver<()>) {
+/// retained ready message) says it has subscribed. The thread ends at the end
+/// of the output, and only then is the count final.
+fn count_lines(
+    mut stdout: impl Read + Send + 'static,
+) -> (Arc<AtomicU64>, Receiver<()>, JoinHandle<()>) {
     let lines = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&lines);
     let (ready, ready_rx) = channel();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         let mut buffer = vec![0u8; 64 * 1024];
         while let Ok(n) = stdout.read(&mut buffer) {
             if n == 0 {
@@ -134,7 +138,7 @@ fn count_lines(mut stdout: impl Read + Send + 'static) -> (Arc<AtomicU64>, Recei
             }
         }
     });
-    (lines, ready_rx)
+    (lines, ready_rx, reader)
 }
 
 fn run_pair(
@@ -153,7 +157,7 @@ fn run_pair(
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     let mut child = subscriber.spawn().expect("start the subscriber");
-    let (received, ready) = count_lines(child.stdout.take().expect("piped stdout"));
+    let (received, ready, reader) = count_lines(child.stdout.take().expect("piped stdout"));
     let mut subscriber = Process { child, ended: None };
     ready
         .recv_timeout(Duration::from_secs(10))
@@ -200,6 +204,8 @@ fn run_pair(
     let publisher_wall = publisher_wall.unwrap_or_else(|| started.elapsed());
     let pub_cpu = publisher.try_end().map(|(_, cpu)| cpu).unwrap_or_default();
     let broker_after = process::sample(broker.pid()).expect("broker /proc readable");
+    // The subscriber has exited; its last lines may still be in the pipe.
+    let _ = reader.join();
     let got = received.load(Ordering::SeqCst).saturating_sub(1);
     Run {
         wall: wall.as_secs_f64(),

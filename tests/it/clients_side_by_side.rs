@@ -549,3 +549,210 @@ fn the_mosquitto_defaults_file_is_read_by_rsub() {
     assert_same("defaults file", &theirs, &ours, true);
     assert_eq!(ours.stdout_text(), "e/1 first\ne/3 third\n");
 }
+
+#[test]
+fn tls_options_work_as_mosquittos_do() {
+    if !available("tls_options_work_as_mosquittos_do") {
+        return;
+    }
+    let certs = crate::support::certs::Certs::generate();
+    let broker = crate::support::mosquitto::Mosquitto::start(&format!(
+        "cafile {}\ncertfile {}\nkeyfile {}",
+        certs.ca.display(),
+        certs.server_cert.display(),
+        certs.server_key.display()
+    ));
+    let port = broker.port.to_string();
+    let ca = certs.ca.display().to_string();
+    let url = format!("mqtts://localhost:{port}/tls/url");
+    // Each case: the topic, subscriber argv, publisher argv. The publisher runs
+    // first with -r, so the subscriber gets the message whenever it subscribes;
+    // the retained message is cleared before the next tool pair.
+    let cases: [(&str, Vec<&str>, Vec<&str>); 3] = [
+        (
+            "tls/a",
+            vec![
+                "-h",
+                "localhost",
+                "-p",
+                &port,
+                "--cafile",
+                &ca,
+                "-t",
+                "tls/#",
+                "-C",
+                "1",
+                "-v",
+                "-d",
+            ],
+            vec![
+                "-h",
+                "localhost",
+                "-p",
+                &port,
+                "--cafile",
+                &ca,
+                "-t",
+                "tls/a",
+                "-m",
+                "over tls",
+                "-q",
+                "1",
+                "-r",
+            ],
+        ),
+        (
+            "tls/url",
+            vec![
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "--cafile",
+                &ca,
+                "--insecure",
+                "-t",
+                "tls/#",
+                "-C",
+                "1",
+                "-v",
+            ],
+            vec!["-L", &url, "--cafile", &ca, "-m", "by url", "-d", "-r"],
+        ),
+        (
+            "tls/b",
+            vec![
+                "-V",
+                "5",
+                "-h",
+                "localhost",
+                "-p",
+                &port,
+                "--cafile",
+                &ca,
+                "--tls-version",
+                "tlsv1.2",
+                "-t",
+                "tls/#",
+                "-C",
+                "1",
+                "-v",
+            ],
+            vec![
+                "-V",
+                "5",
+                "-h",
+                "localhost",
+                "-p",
+                &port,
+                "--cafile",
+                &ca,
+                "-t",
+                "tls/b",
+                "-m",
+                "v5",
+                "-q",
+                "2",
+                "-r",
+            ],
+        ),
+    ];
+    for (topic, sub_args, pub_args) in &cases {
+        let mut results = Vec::new();
+        for (subscriber, publisher) in [
+            ("mosquitto_sub", "mosquitto_pub"),
+            (ours("rsub"), ours("rpub")),
+        ] {
+            let published = run(publisher, pub_args, None);
+            let received = run(subscriber, sub_args, None);
+            let cleared = run(
+                "mosquitto_pub",
+                &[
+                    "-h",
+                    "localhost",
+                    "-p",
+                    &port,
+                    "--cafile",
+                    &ca,
+                    "-t",
+                    topic,
+                    "-r",
+                    "-n",
+                ],
+                None,
+            );
+            assert_eq!(cleared.status, Some(0), "clear {topic}: {cleared:?}");
+            results.push((received, published));
+        }
+        let (theirs, ours) = (&results[0], &results[1]);
+        assert_same(&format!("rpub {pub_args:?}"), &theirs.1, &ours.1, true);
+        assert_same(&format!("rsub {sub_args:?}"), &theirs.0, &ours.0, true);
+        assert!(
+            !ours.0.stdout.is_empty(),
+            "rsub {sub_args:?} printed nothing"
+        );
+    }
+    // A missing CA file: the same line and status.
+    let args = [
+        "-h",
+        "localhost",
+        "-p",
+        &port,
+        "-t",
+        "tls/#",
+        "-C",
+        "1",
+        "--cafile",
+        "/nonexistent.pem",
+    ];
+    assert_same(
+        "missing CA file",
+        &run("mosquitto_sub", &args, None),
+        &run(ours("rsub"), &args, None),
+        true,
+    );
+    // A certificate that does not name the host, or from another CA: refused.
+    // libmosquitto reports it as "Unable to connect (A TLS error occurred.)."
+    // with status 1 when the handshake fails inside its connect call, and as
+    // "Error: A TLS error occurred." with status 8 when it fails a moment later
+    // (a race inside mosquitto's clients); rsub and rpub always give the second.
+    let other = crate::support::certs::Certs::generate();
+    let other_ca = other.ca.display().to_string();
+    for (tool, theirs_name) in [
+        (ours("rsub"), "mosquitto_sub"),
+        (ours("rpub"), "mosquitto_pub"),
+    ] {
+        let action: &[&str] = if theirs_name == "mosquitto_sub" {
+            &["-t", "tls/#", "-C", "1"]
+        } else {
+            &["-t", "tls/x", "-m", "x"]
+        };
+        for target in [
+            ["-h", "127.0.0.1", "--cafile", &ca],
+            ["-h", "localhost", "--cafile", &other_ca],
+        ] {
+            let args = [&["-p", port.as_str()][..], &target, action].concat();
+            let theirs = run(theirs_name, &args, None);
+            assert!(
+                matches!(
+                    (theirs.status, theirs.first_error_line()),
+                    (Some(8), "Error: A TLS error occurred.")
+                        | (Some(1), "Unable to connect (A TLS error occurred.).")
+                ),
+                "{theirs_name} {args:?}: {theirs:?}"
+            );
+            let ours = run(tool, &args, None);
+            assert_eq!(ours.status, Some(8), "{args:?}: {ours:?}");
+            assert_eq!(
+                ours.first_error_line(),
+                "Error: A TLS error occurred.",
+                "{args:?}"
+            );
+            assert!(
+                ours.stderr.contains("invalid peer certificate"),
+                "{args:?}: {}",
+                ours.stderr
+            );
+        }
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 pub struct Certs {
     /// Keeps the files until the certificates are dropped.
@@ -19,6 +19,15 @@ impl Certs {
         let ca_key = KeyPair::generate().expect("CA key");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // OpenSSL (mosquitto's clients) wants a CA that names itself and may sign.
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "mqttkit test CA");
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
         let issuer = Issuer::from_params(&ca_params, &ca_key);
         let server_key = KeyPair::generate().expect("server key");
