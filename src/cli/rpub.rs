@@ -15,8 +15,7 @@ use clap::{ArgAction, ArgMatches, Parser};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::mosquitto::{CommonArgs, Settings, Tool, UsageError, publish_topic, qos_option};
-use super::rsub::{parse, usage_error};
-use super::session::{Failure, interrupted, open, report};
+use super::session::{self, Failure, interrupted, open, report};
 use crate::client::connection::{ClientError, Connection, Event, Unacknowledged};
 use crate::client::format::parse_json_line;
 use crate::client::trace::{Output, Trace};
@@ -219,25 +218,7 @@ impl Args {
 }
 
 pub fn main() -> ExitCode {
-    let (args, matches) = match parse::<Args>(Tool::Pub) {
-        Ok(parsed) => parsed,
-        Err(code) => return code,
-    };
-    let plan = match args.plan(&matches) {
-        Ok(plan) => plan,
-        Err(UsageError(message)) => return usage_error(Tool::Pub, &message),
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("Error: {error}");
-            return ExitCode::from(1);
-        }
-    };
-    ExitCode::from(runtime.block_on(run(plan)))
+    session::main(Tool::Pub, Args::plan, run)
 }
 
 /// Builds PUBLISHes the way mosquitto_pub does, including `-D publish

@@ -7,17 +7,13 @@
 //! arrived instead of waiting for a live one; `%j` and friends are fixed as
 //! [`crate::client::format`] describes.
 
-use std::ffi::OsString;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
-use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use clap::{ArgMatches, Parser};
 
-use super::mosquitto::{
-    CommonArgs, Settings, Tool, UsageError, clap_error_message, defaults_file_args, qos_option,
-    subscription_filter,
-};
-use super::session::{Failure, interrupted, open, report};
+use super::mosquitto::{CommonArgs, Settings, Tool, UsageError, qos_option, subscription_filter};
+use super::session::{self, Failure, interrupted, open, report};
 use crate::client::connection::{ClientError, Connection, Event};
 use crate::client::format::{FormatString, Printer, Received, Style};
 use crate::client::trace::{Output, Trace};
@@ -283,59 +279,8 @@ impl Args {
     }
 }
 
-/// Parses the command line for `tool` (defaults file first), printing help,
-/// version or mosquitto's error and returning the exit status when it ends there.
-pub fn parse<A: CommandFactory + FromArgMatches>(tool: Tool) -> Result<(A, ArgMatches), ExitCode> {
-    let mut argv: Vec<OsString> = std::env::args_os().take(1).collect();
-    argv.extend(defaults_file_args(tool));
-    argv.extend(std::env::args_os().skip(1));
-    let matches = match A::command().try_get_matches_from(argv) {
-        Ok(matches) => matches,
-        Err(error) => {
-            use clap::error::ErrorKind;
-            return Err(match error.kind() {
-                // mosquitto prints usage and version on stdout and exits 1.
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-                    print!("{}", error.render());
-                    ExitCode::from(1)
-                }
-                _ => usage_error(tool, &clap_error_message(&error)),
-            });
-        }
-    };
-    match A::from_arg_matches(&matches) {
-        Ok(args) => Ok((args, matches)),
-        Err(error) => Err(usage_error(tool, &clap_error_message(&error))),
-    }
-}
-
-/// Prints a usage error the way mosquitto does, with the hint, and exits 1.
-pub fn usage_error(tool: Tool, message: &str) -> ExitCode {
-    eprintln!("{message}");
-    eprintln!("Use '{} --help' to see usage.", tool.name());
-    ExitCode::from(1)
-}
-
 pub fn main() -> ExitCode {
-    let (args, matches) = match parse::<Args>(Tool::Sub) {
-        Ok(parsed) => parsed,
-        Err(code) => return code,
-    };
-    let plan = match args.plan(&matches) {
-        Ok(plan) => plan,
-        Err(UsageError(message)) => return usage_error(Tool::Sub, &message),
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("Error: {error}");
-            return ExitCode::from(1);
-        }
-    };
-    ExitCode::from(runtime.block_on(run(plan)))
+    session::main(Tool::Sub, Args::plan, run)
 }
 
 /// How a run of rsub ended.

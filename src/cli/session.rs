@@ -1,13 +1,87 @@
-//! Connecting for rsub and rpub, and reporting a failure as mosquitto's tools do:
-//! the same first line on stderr and the same exit status.
+//! The life of an rsub or rpub process: parsing the command line (defaults file
+//! first) with mosquitto's usage errors, running the plan on a current-thread
+//! runtime, connecting, and reporting a failure as mosquitto's tools do: the
+//! same first line on stderr and the same exit status.
 
+use std::ffi::OsString;
+use std::future::Future;
+use std::process::ExitCode;
+
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::mosquitto::{Settings, Tool, strerror};
+use super::mosquitto::{
+    Settings, Tool, UsageError, clap_error_message, defaults_file_args, strerror,
+};
 use crate::client::connection::{ClientError, Connection};
 use crate::client::endpoint::DialError;
 use crate::client::trace::Trace;
 use crate::protocol::{ConnAck, Connect, ReasonCode};
+
+/// A tool's `main`: parse, make the plan (a usage error ends it with status
+/// 1), then run the plan to its exit status.
+pub fn main<A, P, F>(
+    tool: Tool,
+    plan: impl FnOnce(&A, &ArgMatches) -> Result<P, UsageError>,
+    run: impl FnOnce(P) -> F,
+) -> ExitCode
+where
+    A: CommandFactory + FromArgMatches,
+    F: Future<Output = u8>,
+{
+    let (args, matches) = match parse::<A>(tool) {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
+    };
+    let plan = match plan(&args, &matches) {
+        Ok(plan) => plan,
+        Err(UsageError(message)) => return usage_error(tool, &message),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("Error: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    ExitCode::from(runtime.block_on(run(plan)))
+}
+
+/// Parses the command line for `tool` (defaults file first), printing help,
+/// version or mosquitto's error and returning the exit status when it ends there.
+pub fn parse<A: CommandFactory + FromArgMatches>(tool: Tool) -> Result<(A, ArgMatches), ExitCode> {
+    let mut argv: Vec<OsString> = std::env::args_os().take(1).collect();
+    argv.extend(defaults_file_args(tool));
+    argv.extend(std::env::args_os().skip(1));
+    let matches = match A::command().try_get_matches_from(argv) {
+        Ok(matches) => matches,
+        Err(error) => {
+            use clap::error::ErrorKind;
+            return Err(match error.kind() {
+                // mosquitto prints usage and version on stdout and exits 1.
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    print!("{}", error.render());
+                    ExitCode::from(1)
+                }
+                _ => usage_error(tool, &clap_error_message(&error)),
+            });
+        }
+    };
+    match A::from_arg_matches(&matches) {
+        Ok(args) => Ok((args, matches)),
+        Err(error) => Err(usage_error(tool, &clap_error_message(&error))),
+    }
+}
+
+/// Prints a usage error the way mosquitto does, with the hint, and exits 1.
+pub fn usage_error(tool: Tool, message: &str) -> ExitCode {
+    eprintln!("{message}");
+    eprintln!("Use '{} --help' to see usage.", tool.name());
+    ExitCode::from(1)
+}
 
 /// Why a connection attempt failed.
 #[derive(Debug)]

@@ -310,12 +310,7 @@ fn tls_to_a_mosquitto_tls_listener() {
         return;
     }
     let certs = crate::support::certs::Certs::generate();
-    let mosquitto = Mosquitto::start(&format!(
-        "cafile {}\ncertfile {}\nkeyfile {}",
-        certs.ca.display(),
-        certs.server_cert.display(),
-        certs.server_key.display()
-    ));
+    let mosquitto = Mosquitto::start(&certs.mosquitto_listener_config());
     let port = mosquitto.port.to_string();
     let ca = certs.ca.display().to_string();
     let report = json(&[

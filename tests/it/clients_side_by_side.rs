@@ -556,12 +556,7 @@ fn tls_options_work_as_mosquittos_do() {
         return;
     }
     let certs = crate::support::certs::Certs::generate();
-    let broker = crate::support::mosquitto::Mosquitto::start(&format!(
-        "cafile {}\ncertfile {}\nkeyfile {}",
-        certs.ca.display(),
-        certs.server_cert.display(),
-        certs.server_key.display()
-    ));
+    let broker = crate::support::mosquitto::Mosquitto::start(&certs.mosquitto_listener_config());
     let port = broker.port.to_string();
     let ca = certs.ca.display().to_string();
     let url = format!("mqtts://localhost:{port}/tls/url");

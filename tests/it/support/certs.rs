@@ -57,3 +57,15 @@ impl Certs {
         }
     }
 }
+
+impl Certs {
+    /// mosquitto.conf lines for a TLS listener with this server certificate.
+    pub fn mosquitto_listener_config(&self) -> String {
+        format!(
+            "cafile {}\ncertfile {}\nkeyfile {}",
+            self.ca.display(),
+            self.server_cert.display(),
+            self.server_key.display()
+        )
+    }
+}
