@@ -394,15 +394,13 @@ impl Connection {
             }
             // One packet at a time: the program sees each event before the next
             // packet is handled (and traced), as libmosquitto's callbacks do.
-            let mut handled = false;
             while let Some(packet) = self.decode_buffered()? {
                 self.handle(packet)?;
                 if !self.events.is_empty() {
-                    handled = true;
                     break;
                 }
             }
-            if handled {
+            if !self.events.is_empty() {
                 continue;
             }
             let deadline = self.keep_alive_deadline();
