@@ -1,12 +1,15 @@
 //! Broker settings and the mosquitto.conf subset that sets them.
 //!
 //! The parser follows mosquitto 2.0: one `key value...` per line, `#` starts a comment
-//! line, an unknown key or a bad value is an error naming `file:line`. Options that
-//! mosquitto has and rbroker will implement later are accepted with a warning that
-//! says so, so existing config files keep loading.
+//! line, an unknown key or a bad value is an error naming `file:line`. mosquitto
+//! options that rbroker does not implement yet are of two kinds: those that cannot
+//! weaken security (persistence, tuning, logging) are accepted with a warning, so
+//! existing config files keep loading; those that protect something (TLS, plugins,
+//! PSK, mount points, included files that may hold either) stop startup, so the
+//! broker never runs with a protection silently missing.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Which log lines are written (mosquitto's `log_type`).
@@ -43,12 +46,25 @@ pub enum LogDest {
     None,
 }
 
+/// Who may connect and what they may do: global, or one listener's with
+/// `per_listener_settings true`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// `None` leaves the 2.0 default: allowed without configured listeners, refused
+    /// once a listener is configured.
+    pub allow_anonymous: Option<bool>,
+    pub password_file: Option<PathBuf>,
+    pub acl_file: Option<PathBuf>,
+}
+
 /// One listening socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerConfig {
     pub port: u16,
     /// `None` listens on every interface, as mosquitto does for `listener PORT`.
     pub bind_address: Option<String>,
+    /// This listener's rules; used only with `per_listener_settings true`.
+    pub auth: AuthConfig,
 }
 
 /// Everything that shapes the broker's behaviour.
@@ -57,9 +73,11 @@ pub struct Config {
     /// Listeners from the config file. Empty means mosquitto 2.0's "local only"
     /// default: loopback on port 1883 (or the `-p` ports).
     pub listeners: Vec<ListenerConfig>,
-    /// `None` leaves the 2.0 default: allowed without configured listeners, refused
-    /// once a listener is configured.
-    pub allow_anonymous: Option<bool>,
+    /// The global rules (and the default listener's).
+    pub auth: AuthConfig,
+    /// Whether `allow_anonymous`, `password_file` and `acl_file` apply to the
+    /// listener they follow rather than to every listener.
+    pub per_listener_settings: bool,
     /// Longest keep-alive accepted; 65535 leaves clients free.
     pub max_keepalive: u16,
     /// Outgoing QoS 1/2 messages in flight per client; 0 means no limit.
@@ -93,7 +111,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listeners: Vec::new(),
-            allow_anonymous: None,
+            auth: AuthConfig::default(),
+            per_listener_settings: false,
             max_keepalive: 65535,
             max_inflight_messages: 20,
             max_queued_messages: 1000,
@@ -121,9 +140,13 @@ pub const MAX_CONNECT_PACKET: usize = 512 * 1024;
 pub const PROTOCOL_MAX_PACKET: usize = 268_435_455 + 5;
 
 impl Config {
-    /// Whether a client without a user name may connect.
-    pub fn anonymous_allowed(&self) -> bool {
-        self.allow_anonymous.unwrap_or(self.listeners.is_empty())
+    /// The rules an auth option line sets: the last listener's with
+    /// `per_listener_settings true`, else the global ones.
+    fn auth_target(&mut self) -> &mut AuthConfig {
+        match self.listeners.last_mut() {
+            Some(listener) if self.per_listener_settings => &mut listener.auth,
+            _ => &mut self.auth,
+        }
     }
 
     /// The packet size limit in force after CONNECT.
@@ -190,9 +213,36 @@ impl Config {
                 self.listeners.push(ListenerConfig {
                     port,
                     bind_address: values.get(1).map(|s| (*s).to_string()),
+                    auth: AuthConfig::default(),
                 });
             }
-            "allow_anonymous" => self.allow_anonymous = Some(parse_bool(key, values)?),
+            "allow_anonymous" => {
+                self.auth_target().allow_anonymous = Some(parse_bool(key, values)?)
+            }
+            "password_file" => {
+                let path = path_value(key, values)?;
+                set_once(key, &mut self.auth_target().password_file, path)?;
+            }
+            "acl_file" => {
+                let path = path_value(key, values)?;
+                set_once(key, &mut self.auth_target().acl_file, path)?;
+            }
+            "per_listener_settings" => {
+                let per_listener = parse_bool(key, values)?;
+                if per_listener != self.per_listener_settings
+                    && (self.auth != AuthConfig::default()
+                        || self
+                            .listeners
+                            .iter()
+                            .any(|l| l.auth != AuthConfig::default()))
+                {
+                    return Err(
+                        "per_listener_settings must be set before any other security settings."
+                            .into(),
+                    );
+                }
+                self.per_listener_settings = per_listener;
+            }
             "max_keepalive" => {
                 self.max_keepalive = parse_number(key, values, 10, 65535)? as u16;
             }
@@ -270,6 +320,30 @@ impl Config {
             "connect_timeout" => {
                 self.connect_timeout = Duration::from_secs(parse_number(key, values, 1, 3600)?);
             }
+            "protocol" => match single(key, values)? {
+                "mqtt" => {}
+                "websockets" => {
+                    return Err(format!(
+                        "\"protocol websockets\" is not supported by this version of rbroker; refusing to start rather than serve plain MQTT in its place ({UNPROTECTED})."
+                    ));
+                }
+                other => return Err(format!("Invalid protocol value ({other}).")),
+            },
+            "allow_zero_length_clientid" => {
+                if !parse_bool(key, values)? {
+                    return Err(format!(
+                        "\"allow_zero_length_clientid false\" is not supported by this version of rbroker ({UNPROTECTED})."
+                    ));
+                }
+            }
+            _ if REFUSED.contains(&key)
+                || key.starts_with("plugin_opt_")
+                || key.starts_with("auth_opt_") =>
+            {
+                return Err(format!(
+                    "\"{key}\" is not supported by this version of rbroker ({UNPROTECTED})."
+                ));
+            }
             _ if PLANNED.contains(&key) => {
                 return Ok(Some(format!(
                     "\"{key}\" is not supported by this version of rbroker yet and is ignored"
@@ -281,17 +355,13 @@ impl Config {
     }
 }
 
-/// mosquitto options accepted with a warning until the issue that implements them.
-const PLANNED: &[&str] = &[
-    "password_file",
-    "acl_file",
-    "persistence",
-    "persistence_location",
-    "persistence_file",
-    "autosave_interval",
-    "autosave_on_changes",
-    "persistent_client_expiration",
-    "protocol",
+/// Why a security option stops startup instead of being ignored.
+const UNPROTECTED: &str =
+    "it protects the broker, and ignoring it would leave the broker unprotected";
+
+/// mosquitto options that protect something and that rbroker does not implement:
+/// refused at startup, never ignored.
+const REFUSED: &[&str] = &[
     "cafile",
     "capath",
     "certfile",
@@ -299,13 +369,38 @@ const PLANNED: &[&str] = &[
     "require_certificate",
     "tls_version",
     "ciphers",
+    "ciphers_tls1.3",
+    "crlfile",
+    "dhparamfile",
+    "tls_engine",
+    "tls_engine_kpass_sha1",
+    "tls_keyform",
     "use_identity_as_username",
+    "use_subject_as_username",
+    "use_username_as_clientid",
+    "psk_file",
+    "psk_hint",
+    "plugin",
+    "auth_plugin",
+    "global_plugin",
+    "auth_plugin_deny_special_chars",
+    "clientid_prefixes",
+    "mount_point",
+    "include_dir",
+];
+
+/// mosquitto options that cannot weaken security, accepted with a warning until
+/// rbroker implements them.
+const PLANNED: &[&str] = &[
+    "persistence",
+    "persistence_location",
+    "persistence_file",
+    "autosave_interval",
+    "autosave_on_changes",
+    "persistent_client_expiration",
     "socket_domain",
     "bind_interface",
-    "mount_point",
     "max_qos",
-    "per_listener_settings",
-    "allow_zero_length_clientid",
     "auto_id_prefix",
     "queue_qos0_messages",
     "max_queued_bytes",
@@ -316,16 +411,30 @@ const PLANNED: &[&str] = &[
     "log_timestamp_format",
     "pid_file",
     "user",
-    "include_dir",
     "connection",
     "address",
     "topic",
-    "plugin",
-    "auth_plugin",
     "memory_limit",
     "check_retain_source",
     "http_dir",
 ];
+
+/// Sets a file option that may appear once per scope, as mosquitto.
+fn set_once(key: &str, slot: &mut Option<PathBuf>, path: String) -> Result<(), String> {
+    if slot.is_some() {
+        return Err(format!("Duplicate {key} value in configuration."));
+    }
+    *slot = Some(PathBuf::from(path));
+    Ok(())
+}
+
+/// The rest of a line as one path (mosquitto allows spaces in paths).
+fn path_value(key: &str, values: &[&str]) -> Result<String, String> {
+    if values.is_empty() {
+        return Err(format!("Empty {key} value in configuration."));
+    }
+    Ok(values.join(" "))
+}
 
 fn single<'a>(key: &str, values: &[&'a str]) -> Result<&'a str, String> {
     match values {
@@ -383,7 +492,7 @@ mod tests {
     #[test]
     fn defaults_match_mosquitto_2() {
         let config = Config::default();
-        assert!(config.anonymous_allowed());
+        assert_eq!(config.auth, AuthConfig::default());
         assert_eq!(config.max_inflight_messages, 20);
         assert_eq!(config.max_queued_messages, 1000);
         assert_eq!(config.sys_interval, 10);
@@ -391,16 +500,62 @@ mod tests {
     }
 
     #[test]
-    fn a_listener_turns_anonymous_access_off() {
+    fn listeners_and_auth_options_are_read() {
         let config = parse("# comment\nlistener 1884 127.0.0.1\n\nlistener 1885\n").expect("valid");
-        assert!(!config.anonymous_allowed());
         assert_eq!(config.listeners.len(), 2);
         assert_eq!(
             config.listeners[0].bind_address.as_deref(),
             Some("127.0.0.1")
         );
-        let config = parse("listener 1884\nallow_anonymous true\n").expect("valid");
-        assert!(config.anonymous_allowed());
+        let config =
+            parse("listener 1884\nallow_anonymous true\npassword_file /etc/my pw\nacl_file a\n")
+                .expect("valid");
+        assert_eq!(config.auth.allow_anonymous, Some(true));
+        assert_eq!(config.auth.password_file, Some(PathBuf::from("/etc/my pw")));
+        assert_eq!(config.auth.acl_file, Some(PathBuf::from("a")));
+        assert_eq!(config.listeners[0].auth, AuthConfig::default());
+    }
+
+    #[test]
+    fn per_listener_settings_give_each_listener_its_rules() {
+        let config = parse(
+            "per_listener_settings true\nallow_anonymous true\nlistener 1884\npassword_file p\nlistener 1885\nallow_anonymous false\n",
+        )
+        .expect("valid");
+        assert_eq!(config.auth.allow_anonymous, Some(true));
+        assert_eq!(
+            config.listeners[0].auth.password_file,
+            Some(PathBuf::from("p"))
+        );
+        assert_eq!(config.listeners[1].auth.allow_anonymous, Some(false));
+        let error = parse("password_file p\nper_listener_settings true\n").expect_err("late");
+        assert!(error.to_string().contains("test.conf:2"), "{error}");
+    }
+
+    #[test]
+    fn security_options_rbroker_lacks_stop_startup() {
+        for line in [
+            "certfile /x",
+            "plugin /usr/lib/x.so",
+            "auth_plugin x",
+            "plugin_opt_foo 1",
+            "auth_opt_db x",
+            "psk_file x",
+            "mount_point a/",
+            "include_dir /etc/mosquitto/conf.d",
+            "protocol websockets",
+            "allow_zero_length_clientid false",
+            "password_file",
+            "password_file a\npassword_file b",
+        ] {
+            let error = parse(&format!("listener 1884\n{line}\n")).expect_err(line);
+            let at = 2 + line.matches('\n').count();
+            assert!(
+                error.to_string().contains(&format!("test.conf:{at}")),
+                "{line}: {error}"
+            );
+        }
+        assert!(parse("protocol mqtt\nallow_zero_length_clientid true\n").is_ok());
     }
 
     #[test]

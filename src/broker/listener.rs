@@ -35,23 +35,43 @@ pub fn bind_tcp(address: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
+/// An address to bind, with the index of the configured listener it serves (`None`
+/// for the default listener and for addresses bound directly).
+pub type ListenAddress = (SocketAddr, Option<usize>);
+
+/// A bound socket, with the configured listener it serves.
+pub type BoundListener = (TcpListener, Option<usize>);
+
 /// The addresses to bind: each configured listener (every interface when it names
 /// no address), or, with none configured, loopback on `ports`.
-pub async fn addresses(config: &Config, ports: &[u16]) -> io::Result<Vec<SocketAddr>> {
+pub async fn addresses(config: &Config, ports: &[u16]) -> io::Result<Vec<ListenAddress>> {
     if config.listeners.is_empty() {
         return Ok(ports
             .iter()
             .flat_map(|port| Config::local_only_addresses(*port))
+            .map(|address| (address, None))
             .collect());
     }
     let mut addresses = Vec::new();
-    for ListenerConfig { port, bind_address } in &config.listeners {
+    for (
+        index,
+        ListenerConfig {
+            port, bind_address, ..
+        },
+    ) in config.listeners.iter().enumerate()
+    {
+        let listener = Some(index);
         match bind_address {
             None => {
-                addresses.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), *port));
-                addresses.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), *port));
+                let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), *port);
+                let any_v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), *port);
+                addresses.extend([(any_v4, listener), (any_v6, listener)]);
             }
-            Some(host) => addresses.extend(tokio::net::lookup_host((host.as_str(), *port)).await?),
+            Some(host) => addresses.extend(
+                tokio::net::lookup_host((host.as_str(), *port))
+                    .await?
+                    .map(|address| (address, listener)),
+            ),
         }
     }
     Ok(addresses)
@@ -60,17 +80,17 @@ pub async fn addresses(config: &Config, ports: &[u16]) -> io::Result<Vec<SocketA
 /// Binds every address, logging mosquitto's "Opening ..." lines. An IPv6 address
 /// that cannot be bound (no IPv6 on the host) is skipped with a warning as long as
 /// something else was bound.
-pub fn bind_all(addresses: &[SocketAddr], log: &Logger) -> io::Result<Vec<TcpListener>> {
+pub fn bind_all(addresses: &[ListenAddress], log: &Logger) -> io::Result<Vec<BoundListener>> {
     let mut listeners = Vec::new();
     let mut skipped = None;
-    for address in addresses {
+    for (address, listener) in addresses {
         let family = if address.is_ipv4() { "ipv4" } else { "ipv6" };
         log.notice(format_args!(
             "Opening {family} listen socket on port {}.",
             address.port()
         ));
         match bind_tcp(*address) {
-            Ok(listener) => listeners.push(listener),
+            Ok(socket) => listeners.push((socket, *listener)),
             Err(error) if address.is_ipv6() && error.kind() != io::ErrorKind::AddrInUse => {
                 log.warning(format_args!("Warning: {error} ({address})"));
                 skipped = Some(error);
@@ -95,7 +115,7 @@ impl Drop for OpenSocket {
 
 /// Accepts connections until shutdown, one task each.
 pub async fn accept_loop(
-    listener: TcpListener,
+    (listener, index): BoundListener,
     router: Arc<Router>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -135,7 +155,7 @@ pub async fn accept_loop(
         let router = Arc::clone(&router);
         tasks.spawn(async move {
             let _guard = guard;
-            connection::serve(router, stream, peer, port).await;
+            connection::serve(router, stream, peer, port, index).await;
         });
     }
 }

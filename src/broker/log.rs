@@ -230,10 +230,19 @@ impl Logger {
 
     /// `Received PUBLISH from X (d0, q1, r0, m1, 'a/b', ... (5 bytes))`
     pub fn received_publish(&self, client_id: &str, publish: &Publish) {
+        self.incoming_publish("Received", client_id, publish);
+    }
+
+    /// `Denied PUBLISH from X (d0, q1, r0, m1, 'a/b', ... (5 bytes))`
+    pub fn denied_publish(&self, client_id: &str, publish: &Publish) {
+        self.incoming_publish("Denied", client_id, publish);
+    }
+
+    fn incoming_publish(&self, verb: &str, client_id: &str, publish: &Publish) {
         if self.is_debug() {
             let mid = publish.packet_id.map_or(0, |id| id.get());
             self.debug(format_args!(
-                "Received PUBLISH from {client_id} (d{}, q{}, r{}, m{mid}, '{}', ... ({} bytes))",
+                "{verb} PUBLISH from {client_id} (d{}, q{}, r{}, m{mid}, '{}', ... ({} bytes))",
                 u8::from(publish.dup),
                 publish.qos as u8,
                 u8::from(publish.retain),

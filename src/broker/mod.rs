@@ -14,6 +14,7 @@
 //!
 //! # Layout
 //! * [`config`]: settings and the mosquitto.conf subset
+//! * [`auth`]: password file, ACL file, anonymous access, per listener
 //! * `listener`: binding and the accept loop
 //! * `connection`: one task per client: framing, CONNECT, packets, keep-alive, writes
 //! * `session`: sans-I/O QoS state per client
@@ -21,6 +22,7 @@
 //! * `topic_tree`, `retain`: the subscription index and the retained store
 //! * `store`: the durability boundary; `sys`: `$SYS`; [`log`]: mosquitto's log lines
 
+pub mod auth;
 pub mod config;
 mod connection;
 mod listener;
@@ -35,7 +37,8 @@ mod sys;
 mod topic_tree;
 mod transport;
 
-pub use config::{Config, ConfigError, LogDest, LogTypes};
+pub use auth::{Security, SecurityError};
+pub use config::{AuthConfig, Config, ConfigError, ListenerConfig, LogDest, LogTypes};
 pub use log::Logger;
 pub use sys::version_string;
 pub use transport::Transport;
@@ -45,7 +48,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -56,17 +58,29 @@ use store::Store;
 /// A broker with its listeners bound, ready to run.
 pub struct Broker {
     router: Arc<Router>,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<listener::BoundListener>,
 }
 
 impl Broker {
     /// Binds what `config` asks for: its listeners or, with none, loopback on each of
     /// `ports` (1883 when empty), as mosquitto 2.0 does. Logs the "Opening ..." lines.
     pub async fn bind(config: Config, log: Logger, ports: &[u16]) -> io::Result<Broker> {
+        let security = load_security(&config)?;
+        Broker::bind_with_security(config, security, log, ports).await
+    }
+
+    /// [`Broker::bind`] with password and ACL files loaded already (by
+    /// [`Security::load`], whose errors name the file and line).
+    pub async fn bind_with_security(
+        config: Config,
+        security: Security,
+        log: Logger,
+        ports: &[u16],
+    ) -> io::Result<Broker> {
         let ports = if ports.is_empty() { &[1883][..] } else { ports };
         let addresses = listener::addresses(&config, ports).await?;
         let listeners = listener::bind_all(&addresses, &log)?;
-        Ok(Broker::with_listeners(config, log, listeners))
+        Ok(Broker::with_listeners(config, security, log, listeners))
     }
 
     /// Binds exactly `addresses` (port 0 picks a free port), whatever `config` lists.
@@ -75,13 +89,20 @@ impl Broker {
         log: Logger,
         addresses: &[SocketAddr],
     ) -> io::Result<Broker> {
-        let listeners = listener::bind_all(addresses, &log)?;
-        Ok(Broker::with_listeners(config, log, listeners))
+        let security = load_security(&config)?;
+        let addresses: Vec<_> = addresses.iter().map(|address| (*address, None)).collect();
+        let listeners = listener::bind_all(&addresses, &log)?;
+        Ok(Broker::with_listeners(config, security, log, listeners))
     }
 
-    fn with_listeners(config: Config, log: Logger, listeners: Vec<TcpListener>) -> Broker {
+    fn with_listeners(
+        config: Config,
+        security: Security,
+        log: Logger,
+        listeners: Vec<listener::BoundListener>,
+    ) -> Broker {
         Broker {
-            router: Arc::new(Router::new(config, log, Store::Memory)),
+            router: Arc::new(Router::new(config, log, Store::Memory, security)),
             listeners,
         }
     }
@@ -97,7 +118,7 @@ impl Broker {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter_map(|(socket, _)| socket.local_addr().ok())
             .collect()
     }
 
@@ -138,6 +159,14 @@ impl Broker {
     }
 }
 
+/// Loads the password and ACL files `config` names; a file that cannot be read or
+/// parsed is an `InvalidInput` error naming it.
+fn load_security(config: &Config) -> io::Result<Security> {
+    Security::load(config)
+        .map(|(security, _warnings)| security)
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))
+}
+
 /// Reads a broker's figures (the numbers behind `$SYS`), for embedders and tests.
 #[derive(Clone)]
 pub struct BrokerHandle {
@@ -162,6 +191,14 @@ pub struct BrokerFigures {
 }
 
 impl BrokerHandle {
+    /// Reads the password and ACL files again and swaps them in whole; on an error
+    /// the files in force stay. `Ok` carries warnings to log.
+    pub fn reload_security(&self) -> Result<Vec<String>, SecurityError> {
+        let (security, warnings) = Security::load(&self.router.config)?;
+        self.router.security.store(Arc::new(security));
+        Ok(warnings)
+    }
+
     pub fn figures(&self) -> BrokerFigures {
         let snapshot = self.router.snapshot();
         let stats = &self.router.stats;

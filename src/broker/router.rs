@@ -21,6 +21,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+
+use super::auth::Security;
 use super::config::Config;
 use super::log::Logger;
 use super::message::Message;
@@ -91,6 +94,8 @@ pub struct Router {
     pub log: Logger,
     pub stats: Stats,
     pub store: Store,
+    /// Password and ACL files, replaced whole on reload.
+    pub security: ArcSwap<Security>,
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     retained: Mutex<RetainedStore>,
     subscriptions: RwLock<SubscriptionTree<Subscriber>>,
@@ -113,12 +118,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Router {
-    pub fn new(config: Config, log: Logger, store: Store) -> Self {
+    pub fn new(config: Config, log: Logger, store: Store, security: Security) -> Self {
         Router {
             config,
             log,
             stats: Stats::default(),
             store,
+            security: ArcSwap::from_pointee(security),
             sessions: Mutex::new(HashMap::new()),
             retained: Mutex::new(RetainedStore::default()),
             subscriptions: RwLock::new(SubscriptionTree::default()),
@@ -399,9 +405,21 @@ impl Router {
             drop(retained);
         }
         merge_overlapping(&mut targets);
+        let matched = targets.len();
+        let security = self.security.load();
+        if security.has_acl() {
+            // Every delivery is checked against the reader's ACL.
+            let topic = message.topic.as_str();
+            targets.retain(|target| {
+                let principal = target.session.lock().principal.clone();
+                security.may_read(principal.as_deref(), &target.session.client_id, topic)
+            });
+        }
+        // A reader the ACL turns away counts as served: the publisher did nothing
+        // wrong, and mosquitto acknowledges with success too.
         let mut routed = Routed {
-            matched: targets.len(),
-            queued: 0,
+            matched,
+            queued: matched - targets.len(),
         };
         for target in targets.drain(..) {
             let delivery = Delivery {
@@ -486,6 +504,17 @@ impl Router {
         if send_retained {
             let mut messages = Vec::new();
             retained.matches(filter.filter(), &mut messages);
+            let security = self.security.load();
+            if security.has_acl() {
+                let principal = session.lock().principal.clone();
+                messages.retain(|message| {
+                    security.may_read(
+                        principal.as_deref(),
+                        &session.client_id,
+                        message.topic.as_str(),
+                    )
+                });
+            }
             let now = std::time::Instant::now();
             let (expired, messages): (Vec<_>, Vec<_>) =
                 messages.into_iter().partition(|m| m.is_expired(now));

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use atomic_waker::AtomicWaker;
 
+use super::auth::Principal;
 use super::message::Message;
 use super::store::{Store, StoreEvent};
 use crate::protocol::{PacketId, QoS, SubscriptionOptions, TopicFilter};
@@ -185,6 +186,9 @@ pub struct SessionState {
     pub dropping: bool,
     /// Set when the session is discarded; a subscribe racing with that undoes itself.
     pub removed: bool,
+    /// Who the session belongs to, for the ACL check at each delivery; set by the
+    /// connection that attaches it.
+    pub principal: Option<Arc<Principal>>,
 }
 
 impl SessionState {
@@ -216,6 +220,7 @@ impl SessionState {
             dropped: 0,
             dropping: false,
             removed: false,
+            principal: None,
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod args;
 pub mod generate;
 pub mod mosquitto;
+pub mod passwd;
 pub mod rbench;
 pub mod rbroker;
 pub mod rpub;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgAction, Parser};
 
-use crate::broker::{Broker, Config, LogTypes, Logger, version_string};
+use crate::broker::{Broker, BrokerHandle, Config, LogTypes, Logger, Security, version_string};
 
 /// Status for usage and configuration errors, as mosquitto.
 const USAGE_ERROR: u8 = 3;
@@ -48,7 +48,8 @@ pub struct Args {
 fn usage() -> String {
     format!(
         "{}\n\nrbroker is an MQTT v5.0/v3.1.1/v3.1 broker.\n\n\
-         Usage: rbroker [-c config_file] [-h] [-p port] [-v]\n\n \
+         Usage: rbroker [-c config_file] [-h] [-p port] [-v]\n       \
+         rbroker passwd ...  (manage a password file; rbroker passwd -h)\n\n \
          -c : specify the broker config file.\n \
          -h : display this help.\n \
          -p : start the broker listening on the specified port.\n      \
@@ -120,7 +121,11 @@ fn parse_ports(values: &[String]) -> Result<Vec<u16>, String> {
 
 /// `rbroker`'s main: parse, configure, bind, serve until SIGINT/SIGTERM.
 pub fn main() -> ExitCode {
-    let args = match parse(std::env::args()) {
+    let arguments: Vec<String> = std::env::args().collect();
+    if arguments.get(1).map(String::as_str) == Some("passwd") {
+        return super::passwd::main(&arguments[2..]);
+    }
+    let args = match parse(arguments) {
         Ok(args) => args,
         Err((text, to_stdout, status)) => {
             if to_stdout {
@@ -229,7 +234,30 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> ExitCode {
             "Warning: -p is ignored because the configuration file defines listeners."
         ));
     }
-    let broker = match Broker::bind(config, log.clone(), &ports).await {
+    // A password or ACL file that cannot be read or parsed stops startup.
+    let security = match Security::load(&config) {
+        Ok((security, warnings)) => {
+            for warning in warnings {
+                log.warning(format_args!("{warning}"));
+            }
+            security
+        }
+        Err(error) => {
+            for line in error.to_string().lines() {
+                log.error(format_args!("{line}"));
+            }
+            return ExitCode::from(error.exit_status());
+        }
+    };
+    #[cfg(unix)]
+    let hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(hangup) => hangup,
+        Err(error) => {
+            log.error(format_args!("Error: cannot handle SIGHUP: {error}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let broker = match Broker::bind_with_security(config, security, log.clone(), &ports).await {
         Ok(broker) => broker,
         Err(error) => {
             log.error(format_args!("{error}"));
@@ -240,9 +268,41 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> ExitCode {
         }
     };
     log.notice(format_args!("{} running", version_string()));
+    #[cfg(unix)]
+    let reloader = tokio::spawn(reload_on_hangup(hangup, broker.handle(), log.clone()));
     broker.run(shutdown).await;
+    #[cfg(unix)]
+    reloader.abort();
     log.notice(format_args!("{} terminating", version_string()));
     ExitCode::SUCCESS
+}
+
+/// On each SIGHUP, re-reads the password and ACL files, as mosquitto does; a bad
+/// file keeps the ones in force and says why.
+#[cfg(unix)]
+async fn reload_on_hangup(
+    mut hangup: tokio::signal::unix::Signal,
+    broker: BrokerHandle,
+    log: Logger,
+) {
+    while hangup.recv().await.is_some() {
+        log.notice(format_args!("Reloading config."));
+        match broker.reload_security() {
+            Ok(warnings) => {
+                for warning in warnings {
+                    log.warning(format_args!("{warning}"));
+                }
+            }
+            Err(error) => {
+                for line in error.to_string().lines() {
+                    log.error(format_args!("{line}"));
+                }
+                log.error(format_args!(
+                    "Keeping the password and ACL files loaded before the reload."
+                ));
+            }
+        }
+    }
 }
 
 /// Installs SIGINT and SIGTERM handlers now; the future completes on either.

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod auth;
 mod cli_rbench;
 mod cli_rbroker;
 mod clients;

@@ -7,8 +7,11 @@
 
 use std::sync::Arc;
 
+use tokio::sync::oneshot;
+
 use super::v5::V5;
 use super::{Client, Connection, End};
+use crate::broker::auth::{Identity, Login, Principal};
 use crate::broker::message::Message;
 use crate::broker::session::{ConnectionLink, Session};
 use crate::protocol::{
@@ -16,7 +19,42 @@ use crate::protocol::{
     ReasonCode, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 
+/// Topics no client may publish to (mosquitto 2.0): `$SYS` (the broker's own
+/// figures, `$SYSX` included, as mosquitto), `$share/` (a subscription form, not a
+/// topic) and `$CONTROL/` (the broker's control API).
+fn reserved_for_broker(topic: &str) -> bool {
+    topic.starts_with("$SYS") || topic.starts_with("$share/") || topic.starts_with("$CONTROL/")
+}
+
+/// A CONNECT whose credentials passed, or are being checked.
+pub(super) struct LoggedIn {
+    connect: Connect,
+    client_id: String,
+    /// Whether the broker made up the client id.
+    assigned: bool,
+    /// Which auth scope serves the client.
+    scope: usize,
+}
+
+/// A CONNECT waiting for a verifier thread's answer.
+pub(super) struct PendingLogin {
+    login: LoggedIn,
+    pub(super) verdict: oneshot::Receiver<bool>,
+}
+
 impl Connection {
+    /// Whether the client may publish to `topic`: never into `$SYS` (the broker's
+    /// own figures) or `$share/`, and otherwise as its scope's ACL says.
+    pub(super) fn may_write(&self, principal: &Principal, client_id: &str, topic: &str) -> bool {
+        if reserved_for_broker(topic) {
+            return false;
+        }
+        self.router
+            .security
+            .load()
+            .may_write(principal, client_id, topic)
+    }
+
     /// Answers CONNECT with a refusal, then ends the connection.
     pub(super) fn refuse(&mut self, client_id: &str, code: ReasonCode) -> Result<(), End> {
         self.send(&Packet::ConnAck(ConnAck::new(code, false)));
@@ -31,13 +69,17 @@ impl Connection {
         Err(End::Refused)
     }
 
+    /// Refuses a login, logging as mosquitto does: the CONNACK addressed to the
+    /// peer's address, then `Client <unknown> disconnected, not authorised.`
+    fn refuse_login(&mut self, code: ReasonCode) -> Result<(), End> {
+        let end = self.refuse(&self.peer.ip().to_string(), code);
+        self.router.log.not_authorised("<unknown>");
+        end
+    }
+
     pub(super) fn on_connect(&mut self, connect: Connect) -> Result<(), End> {
-        let router = Arc::clone(&self.router);
-        let config = &router.config;
-        let log = &router.log;
         self.version = connect.version;
         let v5 = connect.version.is_v5();
-
         let assigned = connect.client_id.is_empty();
         let client_id = if assigned {
             // [MQTT-3.1.3-8]: an empty id needs a clean session in 3.1.1; 3.1 needs an id.
@@ -56,9 +98,71 @@ impl Connection {
         if connect.properties.authentication_method().is_some() {
             return self.refuse(&client_id, ReasonCode::BadAuthenticationMethod);
         }
-        if connect.username.is_none() && !config.anonymous_allowed() {
-            log.not_authorised(&client_id);
-            return self.refuse(&client_id, ReasonCode::NotAuthorized);
+        let security = self.router.security.load();
+        let scope = security.scope_index(self.listener);
+        let login = security
+            .scope(scope)
+            .login(connect.username.as_deref(), connect.password.as_deref());
+        let login_done = LoggedIn {
+            connect,
+            client_id,
+            assigned,
+            scope,
+        };
+        match login {
+            Login::Accepted => self.accept_connect(login_done),
+            Login::AnonymousRefused => self.refuse_login(ReasonCode::NotAuthorized),
+            Login::Pending(verdict) => {
+                self.pending = Some(Box::new(PendingLogin {
+                    login: login_done,
+                    verdict,
+                }));
+                Ok(())
+            }
+        }
+    }
+
+    /// Answers a CONNECT whose password check has finished.
+    pub(super) fn finish_login(
+        &mut self,
+        pending: PendingLogin,
+        accepted: bool,
+    ) -> Result<(), End> {
+        if accepted {
+            return self.accept_connect(pending.login);
+        }
+        // A wrong password and an unknown user get the same answer: CONNACK 5 on
+        // 3.x ("not authorised", as mosquitto), and on 5.0 the code that says what
+        // was wrong, 0x86 (mosquitto 2.0 answers 0x87).
+        self.refuse_login(if self.version.is_v5() {
+            ReasonCode::BadUserNameOrPassword
+        } else {
+            ReasonCode::NotAuthorized
+        })
+    }
+
+    /// Completes a CONNECT whose credentials were accepted.
+    fn accept_connect(&mut self, login: LoggedIn) -> Result<(), End> {
+        let router = Arc::clone(&self.router);
+        let config = &router.config;
+        let log = &router.log;
+        let LoggedIn {
+            connect,
+            client_id,
+            assigned,
+            scope,
+        } = login;
+        let v5 = connect.version.is_v5();
+        let principal = Arc::new(Principal {
+            username: connect.username.clone(),
+            scope,
+        });
+        // A will into the broker's own topics is refused at once; the ACL decides
+        // when the will is published (as mosquitto: the rules may change meanwhile).
+        if let Some(will) = &connect.will
+            && reserved_for_broker(will.topic.as_str())
+        {
+            return self.refuse_login(ReasonCode::NotAuthorized);
         }
         let mut keep_alive = connect.keep_alive;
         let mut server_keep_alive = None;
@@ -82,6 +186,7 @@ impl Connection {
             signal: Arc::clone(&self.signal),
         };
         let opened = router.open_session(&client_id, connect.clean_start, persistent, link);
+        opened.session.lock().principal = Some(principal);
         if let Some(previous) = &opened.previous {
             log.taken_over(&client_id);
             previous.take_over();
@@ -155,6 +260,16 @@ impl Connection {
             self.write_outgoing(outgoing);
         }
         Ok(())
+    }
+
+    /// Who the session belongs to (set at CONNECT).
+    fn principal(&self, session: &Session) -> Arc<Principal> {
+        session.lock().principal.clone().unwrap_or_else(|| {
+            Arc::new(Principal {
+                username: None,
+                scope: 0,
+            })
+        })
     }
 
     pub(super) fn session(&self) -> Result<Arc<Session>, End> {
@@ -289,6 +404,7 @@ impl Connection {
         let router = Arc::clone(&self.router);
         let config = &router.config;
         let session = self.session()?;
+        let principal = self.principal(&session);
         let v5 = self.version.is_v5();
         if let Some(state) = self.v5_mut() {
             // [MQTT-3.3.4-6]: only the server puts Subscription Identifiers in a PUBLISH.
@@ -309,7 +425,6 @@ impl Connection {
                 .resolve_topic(topic, alias, config.max_topic_alias)
                 .map_err(End::Violation)?;
         }
-        router.log.received_publish(&session.client_id, &publish);
         let size = publish.payload.len() as u64;
         super::count(|c| {
             c.publish_received += 1;
@@ -346,9 +461,17 @@ impl Connection {
                 ReasonCode::PayloadFormatInvalid,
                 "payload is not valid UTF-8",
             ));
-        } else if publish.topic.as_str().starts_with("$SYS") {
-            // Clients may not write into $SYS: acknowledged and dropped, as mosquitto.
-            refusal = Some((ReasonCode::Success, ""));
+        } else if !self.may_write(&principal, &session.client_id, publish.topic.as_str()) {
+            // As mosquitto: 5.0 is told 0x87, 3.x is acknowledged and the message dropped.
+            refusal = Some((
+                ReasonCode::NotAuthorized,
+                "not authorised to publish to this topic",
+            ));
+        }
+        if refusal.is_some_and(|(code, _)| code == ReasonCode::NotAuthorized) {
+            router.log.denied_publish(&session.client_id, &publish);
+        } else {
+            router.log.received_publish(&session.client_id, &publish);
         }
         let packet_id = publish.packet_id;
         let qos = publish.qos;
@@ -434,10 +557,11 @@ impl Connection {
         } else {
             Packet::PubAck(ack)
         });
+        // mosquitto logs a denial's 135 on 3.x too, where the packet says success.
         self.router.log.debug(format_args!(
             "Sending {name} to {} (m{packet_id}, rc{})",
             self.client_id(),
-            if self.version.is_v5() {
+            if self.version.is_v5() || reason == ReasonCode::NotAuthorized {
                 reason as u8
             } else {
                 0
@@ -464,12 +588,25 @@ impl Connection {
                 .debug(format_args!("\t{} (invalid)", rejected.filter));
         }
         let ids_refused = subscription_id.is_some() && !config.subscription_identifier_available;
+        let security = router.security.load();
+        let principal = self.principal(&session);
+        let acl = security.scope(principal.scope).acl.as_ref();
+        let who = Identity {
+            username: principal.username.as_deref(),
+            client_id: &session.client_id,
+        };
         let mut slots = codes.iter_mut().filter(|c| c.is_none());
         for (filter, options) in &subscribe.filters {
             let code = if ids_refused {
                 ReasonCode::SubscriptionIdentifiersNotSupported
             } else if filter.share_group().is_some() && !config.shared_subscription_available {
                 ReasonCode::SharedSubscriptionsNotSupported
+            } else if acl.is_some_and(|acl| !acl.allows_subscription(who, filter.filter())) {
+                router
+                    .log
+                    .debug(format_args!("\t{} (denied by the ACL)", filter.as_str()));
+                // 0x80 on 3.1.1 (the failure return code), 0x87 on 5.0.
+                ReasonCode::NotAuthorized
             } else {
                 router.subscribe(&session, filter, *options, subscription_id);
                 router

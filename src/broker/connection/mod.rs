@@ -177,8 +177,9 @@ pub(crate) async fn serve<T: Transport>(
     transport: T,
     peer: SocketAddr,
     local_port: u16,
+    listener: Option<usize>,
 ) {
-    let mut connection = Connection::new(router, peer);
+    let mut connection = Connection::new(router, peer, listener);
     connection.router.log.new_connection(peer, local_port);
     connection
         .router
@@ -191,11 +192,15 @@ pub(crate) async fn serve<T: Transport>(
 struct Connection {
     router: Arc<Router>,
     peer: SocketAddr,
+    /// The configured listener the client came in on, which picks its auth rules.
+    listener: Option<usize>,
     id: u64,
     signal: Arc<ConnectionSignal>,
     /// The protocol of the CONNECT; decides how every later packet is read.
     version: ProtocolVersion,
     client: Option<Client>,
+    /// A CONNECT waiting for its password check; packets after it wait in `partial`.
+    pending: Option<Box<handle::PendingLogin>>,
     /// Bytes of a packet not yet complete.
     partial: Vec<u8>,
     /// Bytes to write, from `written` on.
@@ -205,15 +210,17 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(router: Arc<Router>, peer: SocketAddr) -> Self {
+    fn new(router: Arc<Router>, peer: SocketAddr, listener: Option<usize>) -> Self {
         let id = router.next_connection_id();
         Connection {
             router,
             peer,
+            listener,
             id,
             signal: Arc::new(ConnectionSignal::default()),
             version: ProtocolVersion::V3_1_1,
             client: None,
+            pending: None,
             partial: Vec::new(),
             out: Vec::new(),
             written: 0,
@@ -244,6 +251,11 @@ impl Connection {
                         return end;
                     }
                 }
+            }
+            if let Some(pending) = self.pending.take()
+                && let Err(end) = self.await_login(*pending, &signal).await
+            {
+                return end;
             }
         }
         self.last_packet = Instant::now();
@@ -293,6 +305,31 @@ impl Connection {
                 return End::SocketError;
             }
         }
+    }
+
+    /// Waits for a CONNECT's password check, answers the CONNECT, then handles the
+    /// packets that arrived behind it. The connect timeout does not run meanwhile:
+    /// the client did its part, and the wait is the broker's.
+    async fn await_login(
+        &mut self,
+        mut pending: handle::PendingLogin,
+        signal: &ConnectionSignal,
+    ) -> Result<(), End> {
+        let shutdown = std::future::poll_fn(|cx| match signal.poll(cx) {
+            Some(_) => Poll::Ready(()),
+            None => Poll::Pending,
+        });
+        let accepted = tokio::select! {
+            verdict = &mut pending.verdict => verdict.unwrap_or(false),
+            () = shutdown => return Err(End::Shutdown),
+        };
+        self.finish_login(pending, accepted)?;
+        if !self.partial.is_empty() {
+            let data = std::mem::take(&mut self.partial);
+            let (consumed, _) = self.handle_frames(&data)?;
+            self.partial = data[consumed..].to_vec();
+        }
+        Ok(())
     }
 
     /// Moves this thread's pending counts into the broker's counters.
@@ -366,6 +403,10 @@ impl Connection {
                     packets += 1;
                     count(|c| c.packets_received += 1);
                     self.handle_frame(frame)?;
+                    if self.pending.is_some() {
+                        // Nothing after CONNECT is handled before its answer.
+                        return Ok((consumed, packets));
+                    }
                 }
                 Ok(FrameStatus::Incomplete { .. }) => return Ok((consumed, packets)),
                 Err(DecodeError::PacketTooLarge { size, max }) => {
@@ -599,8 +640,15 @@ impl Connection {
             End::TakenOver | End::Shutdown | End::ConnectTimeout | End::Refused => {}
         }
         let mut delayed = None;
+        let principal = client.session.lock().principal.clone();
+        // The ACL in force when the will is due decides, as mosquitto.
+        let will = client.will.filter(|will| {
+            principal.as_deref().is_some_and(|principal| {
+                self.may_write(principal, &client.session.client_id, will.topic.as_str())
+            })
+        });
         if end.sends_will()
-            && let Some(will) = client.will
+            && let Some(will) = will
         {
             let will = *will;
             let delay = will.properties.will_delay_interval().unwrap_or(0);

@@ -264,7 +264,13 @@ impl SubAck {
             self.properties.encode(buf)?;
         }
         for code in &self.codes {
-            buf.put_u8(*code as u8);
+            // 3.x has one failure code [MQTT-3.9.3-2]; 5.0 says why.
+            let byte = *code as u8;
+            buf.put_u8(if version.is_v5() || byte < 0x80 {
+                byte
+            } else {
+                0x80
+            });
         }
         Ok(())
     }

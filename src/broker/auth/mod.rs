@@ -1,0 +1,344 @@
+//! Authentication and authorisation: who may connect (`allow_anonymous`,
+//! `password_file`) and what they may do (`acl_file`), globally or per listener
+//! (`per_listener_settings`).
+//!
+//! The connection consults this module at CONNECT (the password, off the message
+//! threads: `verifier`), at SUBSCRIBE and at PUBLISH; the router consults it at every
+//! delivery, retained messages and wills included. The loaded files are one immutable
+//! [`Security`] value that the router swaps whole on reload, so a reload either
+//! replaces every file or, when one is bad, none (CVE-2017-7652), and every check
+//! after the swap sees the new files.
+//!
+//! Reconnect storms: a successful login is remembered as an HMAC-SHA256 of the
+//! password under a key made at startup, so the same user with the same password
+//! logs in again for the cost of one HMAC instead of a key derivation. A wrong
+//! password never matches that record and always costs a full derivation, as does an
+//! unknown user (through a decoy hash of the same cost), so the answer to a wrong
+//! guess takes the same time whether the user exists or not.
+
+pub mod acl;
+pub mod password;
+mod verifier;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use ring::hmac;
+use ring::rand::SystemRandom;
+use subtle::ConstantTimeEq;
+use tokio::sync::oneshot;
+
+use super::config::{AuthConfig, Config};
+pub use acl::{Access, Acl, Identity};
+use password::{LineError, PasswordFile, PasswordHash};
+
+/// Who a session belongs to, for the ACL checks made while it is offline too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub username: Option<String>,
+    /// Which [`Scope`] of [`Security`] applies.
+    pub scope: usize,
+}
+
+/// A password file with what checking against it needs.
+pub struct Passwords {
+    file: PasswordFile,
+    decoy: PasswordHash,
+    /// Username → HMAC of the password that last logged in successfully.
+    verified: Mutex<HashMap<String, [u8; 32]>>,
+    key: hmac::Key,
+}
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Passwords({} users)", self.file.len())
+    }
+}
+
+impl Passwords {
+    pub fn new(file: PasswordFile) -> Result<Passwords, String> {
+        let key = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new())
+            .map_err(|_| "Unable to obtain random bytes for the password cache.".to_string())?;
+        Ok(Passwords {
+            decoy: file.decoy(),
+            file,
+            verified: Mutex::new(HashMap::new()),
+            key,
+        })
+    }
+
+    fn tag(&self, password: &[u8]) -> [u8; 32] {
+        let mut tag = [0u8; 32];
+        tag.copy_from_slice(hmac::sign(&self.key, password).as_ref());
+        tag
+    }
+
+    /// `Some(true)` when this user logged in with this password before (cheap).
+    pub fn remembered(&self, username: &str, password: &[u8]) -> Option<bool> {
+        let verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        let known = verified.get(username)?;
+        bool::from(known.ct_eq(&self.tag(password))).then_some(true)
+    }
+
+    /// The full check: derives the key (or the decoy's, for an unknown user).
+    pub fn verify(&self, username: &str, password: &[u8]) -> bool {
+        let ok = match self.file.get(username) {
+            // As mosquitto: an empty password never logs in, whatever the file says.
+            Some(hash) => hash.verify(password) && !password.is_empty(),
+            None => {
+                self.decoy.verify(password);
+                false
+            }
+        };
+        if ok {
+            let tag = self.tag(password);
+            self.verified
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(username.to_string(), tag);
+        }
+        ok
+    }
+}
+
+/// The rules of one listener (or of all, without `per_listener_settings`).
+#[derive(Debug)]
+pub struct Scope {
+    pub allow_anonymous: bool,
+    pub passwords: Option<Arc<Passwords>>,
+    pub acl: Option<Acl>,
+}
+
+/// The answer to a login.
+pub enum Login {
+    Accepted,
+    /// No username, and anonymous clients are not allowed.
+    AnonymousRefused,
+    /// Needs a key derivation; the receiver answers when it is done.
+    Pending(oneshot::Receiver<bool>),
+}
+
+impl Scope {
+    /// Checks a CONNECT's credentials; only a password check that the cache cannot
+    /// answer is deferred to a verifier thread.
+    pub fn login(&self, username: Option<&str>, password: Option<&[u8]>) -> Login {
+        let Some(username) = username else {
+            return if self.allow_anonymous {
+                Login::Accepted
+            } else {
+                Login::AnonymousRefused
+            };
+        };
+        let Some(passwords) = &self.passwords else {
+            // mosquitto 2.0: without a password file a username is not checked.
+            return Login::Accepted;
+        };
+        let password = password.unwrap_or_default();
+        if passwords.remembered(username, password) == Some(true) {
+            return Login::Accepted;
+        }
+        let (passwords, username, password) = (
+            Arc::clone(passwords),
+            username.to_string(),
+            password.to_vec(),
+        );
+        Login::Pending(verifier::run(move || {
+            passwords.verify(&username, &password)
+        }))
+    }
+}
+
+/// Every scope's rules, as loaded from the files the config names.
+#[derive(Debug)]
+pub struct Security {
+    /// Index 0: the global settings (and the default listener's); with
+    /// `per_listener_settings`, index `i + 1` is listener `i`'s.
+    scopes: Vec<Scope>,
+    per_listener: bool,
+}
+
+/// Why the password or ACL files could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecurityError {
+    /// mosquitto's two lines, e.g. `Error: Unable to open pwfile "x".` and `Error
+    /// opening password file "x".`
+    #[error(
+        "Error: Unable to open {short} \"{path}\" ({reason}).\nError opening {kind} \"{path}\"."
+    )]
+    Unreadable {
+        short: &'static str,
+        kind: &'static str,
+        path: String,
+        reason: String,
+    },
+    #[error("Error: Invalid line in {kind} {path}:{line}: {reason}.")]
+    Invalid {
+        kind: &'static str,
+        path: String,
+        line: usize,
+        reason: String,
+    },
+    #[error("Error: {0}")]
+    Other(String),
+}
+
+impl SecurityError {
+    /// rbroker's exit status: 13 for a file that cannot be opened, as mosquitto;
+    /// 3 (a configuration error) for a file with a bad line, which mosquitto skips.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            SecurityError::Unreadable { .. } => 13,
+            _ => 3,
+        }
+    }
+}
+
+impl Security {
+    /// Everything allowed: no files, anonymous clients welcome.
+    pub fn open() -> Security {
+        Security {
+            scopes: vec![Scope {
+                allow_anonymous: true,
+                passwords: None,
+                acl: None,
+            }],
+            per_listener: false,
+        }
+    }
+
+    /// Reads every file `config` names. `Ok` also carries warnings to log.
+    pub fn load(config: &Config) -> Result<(Security, Vec<String>), SecurityError> {
+        let mut warnings = Vec::new();
+        let listeners_configured = !config.listeners.is_empty();
+        let mut scopes = vec![load_scope(
+            &config.auth,
+            listeners_configured,
+            &mut warnings,
+        )?];
+        if config.per_listener_settings {
+            for listener in &config.listeners {
+                scopes.push(load_scope(&listener.auth, true, &mut warnings)?);
+            }
+        }
+        Ok((
+            Security {
+                scopes,
+                per_listener: config.per_listener_settings,
+            },
+            warnings,
+        ))
+    }
+
+    /// Which scope serves a connection that came in on configured listener
+    /// `listener` (`None`: the default listener, or one bound directly).
+    pub fn scope_index(&self, listener: Option<usize>) -> usize {
+        match listener {
+            Some(index) if self.per_listener && index + 1 < self.scopes.len() => index + 1,
+            _ => 0,
+        }
+    }
+
+    pub fn scope(&self, index: usize) -> &Scope {
+        self.scopes.get(index).unwrap_or(&self.scopes[0])
+    }
+
+    /// Whether any scope has an ACL (deliveries are checked only then).
+    pub fn has_acl(&self) -> bool {
+        self.scopes.iter().any(|scope| scope.acl.is_some())
+    }
+
+    /// Whether the owner of a session may receive a message on `topic`.
+    pub fn may_read(&self, principal: Option<&Principal>, client_id: &str, topic: &str) -> bool {
+        match principal {
+            Some(principal) => self.allows(principal, client_id, topic, Access::Read),
+            None => !self.has_acl(),
+        }
+    }
+
+    /// Whether a client may publish to `topic`, as far as the ACL is concerned.
+    pub fn may_write(&self, principal: &Principal, client_id: &str, topic: &str) -> bool {
+        self.allows(principal, client_id, topic, Access::Write)
+    }
+
+    fn allows(&self, principal: &Principal, client_id: &str, topic: &str, access: Access) -> bool {
+        match &self.scope(principal.scope).acl {
+            None => true,
+            Some(acl) => acl.allows(
+                Identity {
+                    username: principal.username.as_deref(),
+                    client_id,
+                },
+                topic,
+                access,
+            ),
+        }
+    }
+}
+
+fn load_scope(
+    auth: &AuthConfig,
+    listeners_configured: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Scope, SecurityError> {
+    let passwords = match &auth.password_file {
+        None => None,
+        Some(path) => {
+            let text = read(path, "pwfile", "password file")?;
+            let file = PasswordFile::parse(&text)
+                .map_err(|error| invalid("password file", path, error))?;
+            if file.has_sha512() {
+                warnings.push(format!(
+                    "Warning: {} has $6$ (salted SHA-512) hashes: one guess costs one hash. Re-create them with `rbroker passwd` ($7$, PBKDF2).",
+                    path.display()
+                ));
+            }
+            Some(Arc::new(
+                Passwords::new(file).map_err(SecurityError::Other)?,
+            ))
+        }
+    };
+    let acl = match &auth.acl_file {
+        None => None,
+        Some(path) => {
+            let text = read(path, "acl_file", "acl file")?;
+            Some(Acl::parse(&text).map_err(|error| invalid("acl file", path, error))?)
+        }
+    };
+    Ok(Scope {
+        allow_anonymous: auth.allow_anonymous.unwrap_or(!listeners_configured),
+        passwords,
+        acl,
+    })
+}
+
+fn read(path: &Path, short: &'static str, kind: &'static str) -> Result<String, SecurityError> {
+    let bytes = std::fs::read(path).map_err(|error| SecurityError::Unreadable {
+        short,
+        kind,
+        path: path.display().to_string(),
+        reason: error.kind().to_string(),
+    })?;
+    String::from_utf8(bytes).map_err(|error| {
+        let line = error.as_bytes()[..error.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        SecurityError::Invalid {
+            kind,
+            path: path.display().to_string(),
+            line,
+            reason: "the line is not valid UTF-8".into(),
+        }
+    })
+}
+
+fn invalid(kind: &'static str, path: &Path, error: LineError) -> SecurityError {
+    SecurityError::Invalid {
+        kind,
+        path: path.display().to_string(),
+        line: error.line,
+        reason: error.reason,
+    }
+}
