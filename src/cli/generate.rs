@@ -13,14 +13,19 @@ fn man_extra(name: &str) -> &'static str {
     match name {
         "rbroker" => {
             r#".SH "EXIT STATUS"
-0 after SIGINT or SIGTERM; 1 when no listening socket could be opened; 3 for a usage or configuration error (as mosquitto), including \fB\-h\fR.
+0 after SIGINT or SIGTERM; 1 when no listening socket could be opened; 3 for a usage or configuration error (as mosquitto), including \fB\-h\fR, a security option rbroker does not implement, and a bad line in a password or ACL file; 13 when a password or ACL file cannot be opened (as mosquitto).
+.SH SIGNALS
+SIGHUP reads the password and ACL files again; when one is bad, the files in force stay and the error is logged. SIGINT and SIGTERM stop the broker.
+.SH "PASSWORD FILES"
+\fBrbroker passwd\fR [\-H sha512 | \-H sha512\-pbkdf2] [\-I iterations] [\-c | \-D] passwordfile username, or \-b passwordfile username password, or \-U passwordfile: mosquitto_passwd's options; writes PBKDF2\-SHA512 ($7$) hashes with 210000 iterations by default. The files work in mosquitto unchanged.
 .SH FILES
-A mosquitto.conf subset: listener, allow_anonymous, max_keepalive, max_inflight_messages, max_queued_messages, message_size_limit, max_packet_size, max_topic_alias, retain_available, sys_interval, max_connections, log_type, log_dest, connection_messages, and rbroker's connect_timeout, shared_subscription_available and subscription_identifier_available.
+A mosquitto.conf subset: listener, allow_anonymous, password_file, acl_file, per_listener_settings, max_keepalive, max_inflight_messages, max_queued_messages, message_size_limit, max_packet_size, max_topic_alias, retain_available, sys_interval, max_connections, log_type, log_dest, connection_messages, and rbroker's connect_timeout, shared_subscription_available and subscription_identifier_available.
 .SH EXAMPLES
 .nf
 rbroker \-v
 rbroker \-p 1884 \-p 1885
 rbroker \-c /etc/mosquitto/mosquitto.conf
+rbroker passwd \-c /etc/mosquitto/passwd alice
 .fi
 "#
         }

@@ -4,7 +4,6 @@
 //! password check running beside a CONNECT's pipelined packets. Each scenario runs
 //! against rbroker and mosquitto from the same files, asserting each side's answer.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bytes::Bytes;
@@ -14,87 +13,12 @@ use mqttkit::protocol::{
 };
 
 use crate::support::RawClient;
+use crate::support::credentials::{
+    Maker, TEST_ITERATIONS, login, open_to_all, password_file, rbroker_passwd, shared_dir,
+};
 use crate::support::mosquitto::available;
 use crate::support::raw::pid;
 use crate::support::target::{Target, on_both, with_mosquitto_tools};
-
-/// Iterations for password files made in tests: the default (210,000) costs most
-/// of a second per check in a debug build; the format is the same.
-const TEST_ITERATIONS: &str = "1000";
-
-/// `rbroker passwd ARGS`, which must succeed.
-fn rbroker_passwd(args: &[&str]) {
-    let status = Command::new(env!("CARGO_BIN_EXE_rbroker"))
-        .arg("passwd")
-        .args(args)
-        .status()
-        .expect("run rbroker passwd");
-    assert!(status.success(), "rbroker passwd {args:?}: {status}");
-}
-
-fn mosquitto_passwd(args: &[&str]) {
-    let status = Command::new("mosquitto_passwd")
-        .args(args)
-        .status()
-        .expect("run mosquitto_passwd");
-    assert!(status.success(), "mosquitto_passwd {args:?}: {status}");
-}
-
-/// Which tool writes a password file.
-#[derive(Debug, Clone, Copy)]
-enum Maker {
-    Rbroker,
-    Mosquitto,
-}
-
-/// A directory for password and ACL files that mosquitto can read: started as
-/// root, it drops to its own user before reading them.
-fn shared_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    open_to_all(dir.path(), 0o755);
-    dir
-}
-
-fn open_to_all(path: &Path, mode: u32) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-    }
-    #[cfg(not(unix))]
-    let _ = (path, mode);
-}
-
-/// A password file with `users` (name, password) made by `maker`.
-fn password_file(dir: &Path, maker: Maker, users: &[(&str, &str)]) -> PathBuf {
-    let path = dir.join(format!("passwords-{maker:?}"));
-    let file = path.to_str().expect("utf-8 path");
-    for (index, (user, password)) in users.iter().enumerate() {
-        let create = if index == 0 { &["-c"][..] } else { &[] };
-        match maker {
-            Maker::Rbroker => rbroker_passwd(
-                &[create, &["-I", TEST_ITERATIONS, "-b", file, user, password]].concat(),
-            ),
-            Maker::Mosquitto => mosquitto_passwd(&[create, &["-b", file, user, password]].concat()),
-        }
-    }
-    open_to_all(&path, 0o644);
-    path
-}
-
-fn login(
-    version: ProtocolVersion,
-    id: &str,
-    user: Option<&str>,
-    password: Option<&str>,
-) -> Connect {
-    Connect {
-        version,
-        username: user.map(String::from),
-        password: password.map(|p| Bytes::copy_from_slice(p.as_bytes())),
-        ..Connect::new(id, 60)
-    }
-}
 
 /// The CONNACK code for a login, as `ReasonCode` (3.x codes mapped by the codec).
 fn answer(target: &Target, connect: Connect) -> ReasonCode {

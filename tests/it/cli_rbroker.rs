@@ -1,103 +1,17 @@
 //! The `rbroker` binary: mosquitto's command line, startup lines, `-v` log, config
 //! errors and graceful shutdown on SIGINT/SIGTERM.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::io::Write;
+use std::process::Command;
 
 use mqttkit::protocol::{Connect, QoS, ReasonCode};
 
+use crate::support::RawClient;
+use crate::support::logged::Running;
 use crate::support::mosquitto::free_port;
-use crate::support::{RawClient, WAIT};
 
 fn rbroker() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rbroker"))
-}
-
-/// rbroker running as a process, its stderr read line by line.
-struct Running {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-    port: u16,
-}
-
-impl Running {
-    fn start(args: &[&str], port: u16) -> Self {
-        let mut child = rbroker()
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start rbroker");
-        let stderr = child.stderr.take().expect("piped");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                // Drop the "<unix time>: " prefix.
-                let text = line
-                    .split_once(": ")
-                    .map_or(line.clone(), |(_, rest)| rest.to_string());
-                if tx.send(text).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut running = Running {
-            child,
-            lines,
-            seen: Vec::new(),
-            port,
-        };
-        running.wait_for(&format!(
-            "rbroker version {} running",
-            env!("CARGO_PKG_VERSION")
-        ));
-        running
-    }
-
-    fn wait_for(&mut self, text: &str) -> String {
-        loop {
-            match self.lines.recv_timeout(WAIT) {
-                Ok(line) if line.contains(text) => {
-                    self.seen.push(line.clone());
-                    return line;
-                }
-                Ok(line) => self.seen.push(line),
-                Err(_) => panic!(
-                    "no line containing {text:?}; stderr so far: {:#?}",
-                    self.seen
-                ),
-            }
-        }
-    }
-
-    fn signal(&self, signal: i32) {
-        let pid = i32::try_from(self.child.id()).expect("pid fits");
-        // SAFETY: sending a signal to our own child process.
-        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
-    }
-
-    fn wait(mut self) -> i32 {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                while let Ok(line) = self.lines.recv_timeout(WAIT) {
-                    self.seen.push(line);
-                }
-                return status.code().expect("exited normally");
-            }
-            assert!(std::time::Instant::now() < deadline, "rbroker did not exit");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
@@ -151,10 +65,8 @@ fn config_errors_name_the_file_and_line() {
 #[test]
 fn verbose_mode_writes_mosquittos_lines_and_sigint_exits_0() {
     let port = free_port();
-    let mut broker = Running::start(&["-v", "-p", &port.to_string()], port);
-    let addr = format!("127.0.0.1:{}", broker.port)
-        .parse()
-        .expect("address");
+    let mut broker = Running::start(&["-v", "-p", &port.to_string()]);
+    let addr = format!("127.0.0.1:{port}").parse().expect("address");
     let mut client = RawClient::connect_with(addr, Connect::new("cli-test", 30));
     client.subscribe(1, &[("a/#", QoS::AtLeastOnce)]);
     client.publish("a/b", b"hello", QoS::AtLeastOnce, false, 7);
@@ -194,7 +106,7 @@ fn verbose_mode_writes_mosquittos_lines_and_sigint_exits_0() {
 #[test]
 fn startup_lines_match_mosquittos_local_only_mode_and_sigterm_exits_0() {
     let port = free_port();
-    let mut broker = Running::start(&["-p", &port.to_string()], port);
+    let mut broker = Running::start(&["-p", &port.to_string()]);
     let seen = broker.seen.clone();
     let expected_start = [
         format!("rbroker version {} starting", env!("CARGO_PKG_VERSION")),
@@ -224,7 +136,7 @@ fn a_configured_listener_refuses_anonymous_clients() {
     let mut file = tempfile::NamedTempFile::new().expect("temp");
     writeln!(file, "# test\nlistener {port} 127.0.0.1\nlog_dest stderr\n").expect("write");
     let path = file.path().display().to_string();
-    let broker = Running::start(&["-c", &path], port);
+    let broker = Running::start(&["-c", &path]);
     assert!(
         broker.seen.contains(&format!("Config loaded from {path}.")),
         "{:#?}",

@@ -4,6 +4,7 @@
 mod support;
 
 mod auth;
+mod auth_files;
 mod cli_rbench;
 mod cli_rbroker;
 mod clients;

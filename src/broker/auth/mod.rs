@@ -195,18 +195,6 @@ impl SecurityError {
 }
 
 impl Security {
-    /// Everything allowed: no files, anonymous clients welcome.
-    pub fn open() -> Security {
-        Security {
-            scopes: vec![Scope {
-                allow_anonymous: true,
-                passwords: None,
-                acl: None,
-            }],
-            per_listener: false,
-        }
-    }
-
     /// Reads every file `config` names. `Ok` also carries warnings to log.
     pub fn load(config: &Config) -> Result<(Security, Vec<String>), SecurityError> {
         let mut warnings = Vec::new();

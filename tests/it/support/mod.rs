@@ -5,6 +5,8 @@
 //! hopes.
 
 pub mod certs;
+pub mod credentials;
+pub mod logged;
 pub mod mosquitto;
 pub mod outage;
 pub mod paho;

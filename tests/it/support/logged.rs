@@ -1,0 +1,97 @@
+//! A broker process whose log is read as it runs: for the startup, `-v` and
+//! reload lines, against rbroker's binary and mosquitto alike.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+
+use super::WAIT;
+
+/// A broker (rbroker, or mosquitto) running as a process, its stderr read line
+/// by line with the "<unix time>: " prefix dropped.
+pub struct Running {
+    child: Child,
+    lines: Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Running {
+    /// rbroker with `args`, once it logged that it runs.
+    pub fn start(args: &[&str]) -> Self {
+        Self::program(env!("CARGO_BIN_EXE_rbroker"), args)
+    }
+
+    /// `program` (rbroker or mosquitto) with `args`, once it logged that it runs.
+    pub fn program(program: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Drop the "<unix time>: " prefix.
+                let text = line
+                    .split_once(": ")
+                    .map_or(line.clone(), |(_, rest)| rest.to_string());
+                if tx.send(text).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut running = Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        };
+        // "... version X running", not "... clients running on this machine."
+        while !running.wait_for(" running").ends_with(" running") {}
+        running
+    }
+
+    pub fn wait_for(&mut self, text: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(WAIT) {
+                Ok(line) if line.contains(text) => {
+                    self.seen.push(line.clone());
+                    return line;
+                }
+                Ok(line) => self.seen.push(line),
+                Err(_) => panic!(
+                    "no line containing {text:?}; stderr so far: {:#?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    pub fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.child.id()).expect("pid fits");
+        // SAFETY: sending a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    pub fn wait(mut self) -> i32 {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                while let Ok(line) = self.lines.recv_timeout(WAIT) {
+                    self.seen.push(line);
+                }
+                return status.code().expect("exited normally");
+            }
+            assert!(std::time::Instant::now() < deadline, "rbroker did not exit");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
