@@ -234,8 +234,10 @@ impl Router {
         let mut sessions = lock(&self.sessions);
         let mut state = session.lock();
         if !state.is_connected_to(connection_id) {
-            // Taken over: resumed by the new connection (the will is cancelled), or
-            // ended by its clean start (the session is over: the will goes now).
+            // Taken over: resumed by the new connection (the will is cancelled, even
+            // within a will delay [MQTT-3.1.3-9]), or ended by the takeover, because the
+            // old session was not persistent or the new connection started clean: the
+            // session is over, so the will goes now, delay or not (v5 §3.1.3.2.2).
             let ended = state.removed;
             drop(state);
             drop(sessions);

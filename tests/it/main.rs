@@ -20,6 +20,7 @@ mod pubsub;
 mod retain;
 mod session;
 mod sys;
+mod takeover;
 mod v5_clients;
 mod v5_connection;
 mod v5_errors;

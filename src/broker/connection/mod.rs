@@ -660,7 +660,9 @@ impl Connection {
                 origin: client.session.id,
                 ..Message::new(will.topic, will.payload, will.qos, will.retain)
             });
-            if delay == 0 {
+            // After a takeover the router decides: the will goes only if the takeover
+            // ended the session (mosquitto; v5 §3.1.3.2.2: a new connection cancels it).
+            if delay == 0 && end != End::TakenOver {
                 self.router.publish(message);
             } else {
                 delayed = Some(DelayedWill {
