@@ -105,6 +105,9 @@ pub struct Config {
     pub shared_subscription_available: bool,
     /// Whether MQTT 5 Subscription Identifiers are accepted (rbroker option).
     pub subscription_identifier_available: bool,
+    /// Most levels a topic name or filter may have (rbroker option); mosquitto's
+    /// fixed limit is 200 `/` separators, so 201 levels.
+    pub max_topic_levels: usize,
 }
 
 impl Default for Config {
@@ -128,6 +131,7 @@ impl Default for Config {
             max_topic_alias: 10,
             shared_subscription_available: true,
             subscription_identifier_available: true,
+            max_topic_levels: DEFAULT_MAX_TOPIC_LEVELS,
         }
     }
 }
@@ -135,6 +139,13 @@ impl Default for Config {
 /// Largest CONNECT accepted before a client is known: enough for every field at its
 /// 64 KiB maximum, small enough that unauthenticated sockets cannot claim much memory.
 pub const MAX_CONNECT_PACKET: usize = 512 * 1024;
+
+/// mosquitto's limit: topics with up to 200 `/` are served.
+pub const DEFAULT_MAX_TOPIC_LEVELS: usize = 201;
+
+/// The most `max_topic_levels` may say: every walk over a topic's levels (the
+/// subscription and retained tries, ACL rules) stays this deep at most.
+pub const MAX_TOPIC_LEVELS_LIMIT: usize = 1000;
 
 /// Largest packet MQTT can express: a 4-byte remaining length plus the fixed header.
 pub const PROTOCOL_MAX_PACKET: usize = 268_435_455 + 5;
@@ -147,6 +158,11 @@ impl Config {
             Some(listener) if self.per_listener_settings => &mut listener.auth,
             _ => &mut self.auth,
         }
+    }
+
+    /// Whether a topic name or filter has more levels than `max_topic_levels`.
+    pub fn too_deep(&self, topic: &str) -> bool {
+        topic.bytes().filter(|&b| b == b'/').count() >= self.max_topic_levels
     }
 
     /// The packet size limit in force after CONNECT.
@@ -316,6 +332,10 @@ impl Config {
             }
             "subscription_identifier_available" => {
                 self.subscription_identifier_available = parse_bool(key, values)?;
+            }
+            "max_topic_levels" => {
+                self.max_topic_levels =
+                    parse_number(key, values, 1, MAX_TOPIC_LEVELS_LIMIT as u64)? as usize;
             }
             "connect_timeout" => {
                 self.connect_timeout = Duration::from_secs(parse_number(key, values, 1, 3600)?);
@@ -582,6 +602,17 @@ mod tests {
         assert!(warnings[0].contains("persistence") && warnings[0].contains("c:1"));
         assert_eq!(config.log_types, LogTypes::ALL);
         assert_eq!(config.log_dest, LogDest::Stdout);
+    }
+
+    #[test]
+    fn topic_depth_is_mosquittos_unless_configured() {
+        let config = Config::default();
+        assert!(!config.too_deep(&"/".repeat(200)));
+        assert!(config.too_deep(&"/".repeat(201)));
+        let config = parse("max_topic_levels 3\n").expect("valid");
+        assert!(!config.too_deep("a/b/c") && config.too_deep("a/b/c/d"));
+        assert!(parse("max_topic_levels 0\n").is_err());
+        assert!(parse("max_topic_levels 1001\n").is_err());
     }
 
     #[test]

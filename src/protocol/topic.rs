@@ -9,13 +9,11 @@
 //! * Names beginning with `$` are not matched by a filter beginning with `+` or `#`
 //!   [MQTT-4.7.2-1], so `#` does not see `$SYS/...` but `$SYS/#` does.
 //!
-//! Both types also refuse more than [`MAX_LEVELS`] levels, an implementation limit
-//! (mosquitto uses the same number) that keeps every walk over levels bounded.
+//! How many levels a topic may have is not the codec's business: it is a server's
+//! policy (rbroker's `max_topic_levels`), checked where the broker answers with a
+//! reason code. The codec's only bound is the 65,535-byte string.
 
 use std::fmt;
-
-/// Most levels a topic name or filter may have.
-pub const MAX_LEVELS: usize = 200;
 
 /// Why a string is not a valid topic name or filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -36,8 +34,6 @@ pub enum TopicError {
         "[MQTT-4.8.2-1] shared subscription needs a share name without '+', '#' or '/' and a filter"
     )]
     InvalidSharedSubscription,
-    #[error("topic has more than 200 levels")]
-    TooManyLevels,
 }
 
 fn check_common(text: &str) -> Result<(), TopicError> {
@@ -49,9 +45,6 @@ fn check_common(text: &str) -> Result<(), TopicError> {
     }
     if text.contains('\0') {
         return Err(TopicError::NullCharacter);
-    }
-    if text.bytes().filter(|&b| b == b'/').count() >= MAX_LEVELS {
-        return Err(TopicError::TooManyLevels);
     }
     Ok(())
 }
@@ -258,11 +251,12 @@ mod tests {
     }
 
     #[test]
-    fn level_limit() {
-        let deep = "a/".repeat(MAX_LEVELS);
-        assert_eq!(TopicName::new(deep.clone()), Err(TopicError::TooManyLevels));
-        assert!(TopicName::new("a/".repeat(MAX_LEVELS - 1) + "a").is_ok());
-        assert_eq!(TopicFilter::new(deep + "#"), Err(TopicError::TooManyLevels));
+    fn depth_is_left_to_the_server() {
+        let deep = "a/".repeat(5000);
+        assert!(TopicName::new(deep.clone() + "a").is_ok());
+        assert!(TopicFilter::new(deep + "#").is_ok());
+        assert!(TopicName::new("/".repeat(65_535)).is_ok());
+        assert_eq!(TopicName::new("/".repeat(65_536)), Err(TopicError::TooLong));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod codec_differential;
 mod codec_golden;
 mod codec_properties;
 mod connect;
+mod deep_topics;
 mod generated;
 mod interop;
 mod malformed;

@@ -24,9 +24,6 @@ fn assert_broker_serves(broker: &TestBroker, canary: &mut RawClient, case: &str)
 
 /// Packets that must close a connected 3.1.1 client without any reply.
 fn violations_after_connect() -> Vec<(&'static str, Vec<u8>)> {
-    let mut deep_filter = vec![0, 1, 0xff, 0xea];
-    deep_filter.extend(std::iter::repeat_n(b'/', 65_514));
-    deep_filter.push(0);
     vec![
         ("[MQTT-2.2.2-2] PINGREQ with reserved flags", vec![0xc1, 0]),
         ("packet type 0", vec![0x00, 0]),
@@ -74,10 +71,6 @@ fn violations_after_connect() -> Vec<(&'static str, Vec<u8>)> {
         (
             "[MQTT-3-8.3-4] subscription QoS 3",
             packet(0x82, &[0, 1, 0, 1, b'a', 3]),
-        ),
-        (
-            "CVE-2019-11779: a filter of 65,514 levels",
-            packet(0x82, &deep_filter),
         ),
         (
             "[MQTT-3.10.3-2] UNSUBSCRIBE without a filter",

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 
 use super::password::{LineError, lines};
-use crate::protocol::topic::MAX_LEVELS;
+use crate::broker::config::MAX_TOPIC_LEVELS_LIMIT;
 
 /// What a client asks to do with a topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,8 +220,10 @@ fn parse_rule(rest: &str, pattern: bool) -> Result<Rule, String> {
         return Err("the topic is longer than 65535 bytes".into());
     }
     let parts: Vec<&str> = topic.split('/').collect();
-    if parts.len() > MAX_LEVELS {
-        return Err(format!("the topic has more than {MAX_LEVELS} levels"));
+    if parts.len() > MAX_TOPIC_LEVELS_LIMIT {
+        return Err(format!(
+            "the topic has more than {MAX_TOPIC_LEVELS_LIMIT} levels"
+        ));
     }
     let mut levels = Vec::with_capacity(parts.len());
     for (index, part) in parts.iter().enumerate() {
@@ -447,7 +449,7 @@ pattern read users/%u/#
         ] {
             assert_eq!(Acl::parse(text).map_err(|e| e.line), Err(line), "{text}");
         }
-        let deep = format!("topic {}\n", "a/".repeat(300));
+        let deep = format!("topic {}\n", "a/".repeat(1000));
         assert!(Acl::parse(&deep).is_err());
     }
 }

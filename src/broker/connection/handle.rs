@@ -98,6 +98,15 @@ impl Connection {
         if connect.properties.authentication_method().is_some() {
             return self.refuse(&client_id, ReasonCode::BadAuthenticationMethod);
         }
+        if let Some(will) = &connect.will
+            && self.router.config.too_deep(will.topic.as_str())
+        {
+            // 5.0 says why; 3.x has no code for it, and mosquitto closes.
+            if !v5 {
+                return Err(End::Violation(ReasonCode::ProtocolError));
+            }
+            return self.refuse(&client_id, ReasonCode::ImplementationSpecificError);
+        }
         let security = self.router.security.load();
         let scope = security.scope_index(self.listener);
         let login = security
@@ -433,6 +442,11 @@ impl Connection {
         if publish.topic.is_empty() {
             return Err(End::Violation(ReasonCode::ProtocolError));
         }
+        let too_deep = config.too_deep(publish.topic.as_str());
+        if too_deep && !v5 {
+            // 3.x has no way to say a message was refused; mosquitto closes too.
+            return Err(End::Violation(ReasonCode::ProtocolError));
+        }
         if publish.retain && !config.retain_available {
             // v5 §3.2.2.3.5: 0x9A; 3.x has no code, the connection just ends.
             return Err(End::Violation(if v5 {
@@ -443,7 +457,12 @@ impl Connection {
         }
         // What the acknowledgement says, and whether the message is routed at all.
         let mut refusal = None;
-        if config
+        if too_deep {
+            refusal = Some((
+                ReasonCode::ImplementationSpecificError,
+                "topic has more levels than max_topic_levels",
+            ));
+        } else if config
             .message_size_limit
             .is_some_and(|limit| publish.payload.len() > limit)
         {
@@ -601,6 +620,13 @@ impl Connection {
                 ReasonCode::SubscriptionIdentifiersNotSupported
             } else if filter.share_group().is_some() && !config.shared_subscription_available {
                 ReasonCode::SharedSubscriptionsNotSupported
+            } else if config.too_deep(filter.filter()) {
+                router.log.debug(format_args!(
+                    "\t{} (more levels than max_topic_levels)",
+                    filter.as_str()
+                ));
+                // 0x80 on 3.1.1, 0x83 on 5.0: a limit, not a malformed packet.
+                ReasonCode::ImplementationSpecificError
             } else if acl.is_some_and(|acl| !acl.allows_subscription(who, filter.filter())) {
                 router
                     .log
@@ -646,6 +672,11 @@ impl Connection {
         ));
         let mut codes = Vec::with_capacity(unsubscribe.filters.len());
         for filter in &unsubscribe.filters {
+            if router.config.too_deep(filter.filter()) {
+                // No such subscription can exist.
+                codes.push(ReasonCode::ImplementationSpecificError);
+                continue;
+            }
             let existed = router.unsubscribe(&session, filter);
             router.log.unsubscribed(&session.client_id, filter.as_str());
             codes.push(if existed {
