@@ -105,6 +105,9 @@ pub struct Config {
     pub shared_subscription_available: bool,
     /// Whether MQTT 5 Subscription Identifiers are accepted (rbroker option).
     pub subscription_identifier_available: bool,
+    /// Whether a retained message is delivered only while its publisher still may
+    /// write its topic (mosquitto's `check_retain_source`, default true).
+    pub check_retain_source: bool,
     /// Most levels a topic name or filter may have (rbroker option); mosquitto's
     /// fixed limit is 200 `/` separators, so 201 levels.
     pub max_topic_levels: usize,
@@ -132,6 +135,7 @@ impl Default for Config {
             shared_subscription_available: true,
             subscription_identifier_available: true,
             max_topic_levels: DEFAULT_MAX_TOPIC_LEVELS,
+            check_retain_source: true,
         }
     }
 }
@@ -333,6 +337,7 @@ impl Config {
             "subscription_identifier_available" => {
                 self.subscription_identifier_available = parse_bool(key, values)?;
             }
+            "check_retain_source" => self.check_retain_source = parse_bool(key, values)?,
             "max_topic_levels" => {
                 self.max_topic_levels =
                     parse_number(key, values, 1, MAX_TOPIC_LEVELS_LIMIT as u64)? as usize;
@@ -435,7 +440,6 @@ const PLANNED: &[&str] = &[
     "address",
     "topic",
     "memory_limit",
-    "check_retain_source",
     "http_dir",
 ];
 

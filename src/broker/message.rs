@@ -1,10 +1,12 @@
 //! [`Message`]: an application message as the broker holds it once accepted, shared by
 //! every session it is queued for.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::auth::Principal;
 use crate::protocol::{Properties, Publish, QoS, TopicName};
 
 /// A message the broker accepted, shared (`Arc<Message>`) by every delivery of it.
@@ -22,6 +24,9 @@ pub struct Message {
     pub origin: u64,
     /// When the broker accepted it: Message Expiry counts from here.
     pub received_at: Instant,
+    /// Who published a retained message, so `check_retain_source` can ask whether
+    /// they still may when it is delivered later; `None` for the broker's own.
+    pub publisher: Option<Arc<Principal>>,
 }
 
 impl Message {
@@ -34,6 +39,7 @@ impl Message {
             properties: Properties::new(),
             origin: 0,
             received_at: Instant::now(),
+            publisher: None,
         }
     }
 
@@ -50,6 +56,7 @@ impl Message {
             properties,
             origin,
             received_at: Instant::now(),
+            publisher: None,
         }
     }
 

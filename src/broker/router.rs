@@ -414,7 +414,7 @@ impl Router {
             let topic = message.topic.as_str();
             targets.retain(|target| {
                 let principal = target.session.lock().principal.clone();
-                security.may_read(principal.as_deref(), &target.session.client_id, topic)
+                security.may_read(principal.as_deref(), topic)
             });
         }
         // A reader the ACL turns away counts as served: the publisher did nothing
@@ -509,12 +509,17 @@ impl Router {
             let security = self.security.load();
             if security.has_acl() {
                 let principal = session.lock().principal.clone();
+                let check_source = self.config.check_retain_source;
                 messages.retain(|message| {
-                    security.may_read(
-                        principal.as_deref(),
-                        &session.client_id,
-                        message.topic.as_str(),
-                    )
+                    let topic = message.topic.as_str();
+                    // CVE-2018-12546: a publisher whose write access was taken away
+                    // since no longer speaks through its retained messages.
+                    let source_may = !check_source
+                        || message
+                            .publisher
+                            .as_deref()
+                            .is_none_or(|publisher| security.may_write(publisher, topic));
+                    source_may && security.may_read(principal.as_deref(), topic)
                 });
             }
             let now = std::time::Instant::now();

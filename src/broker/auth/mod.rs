@@ -37,8 +37,19 @@ use password::{LineError, PasswordFile, PasswordHash};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub username: Option<String>,
+    pub client_id: Arc<str>,
     /// Which [`Scope`] of [`Security`] applies.
     pub scope: usize,
+}
+
+impl Principal {
+    /// The names the ACL matches against.
+    pub fn identity(&self) -> Identity<'_> {
+        Identity {
+            username: self.username.as_deref(),
+            client_id: &self.client_id,
+        }
+    }
 }
 
 /// A password file with what checking against it needs.
@@ -237,29 +248,22 @@ impl Security {
     }
 
     /// Whether the owner of a session may receive a message on `topic`.
-    pub fn may_read(&self, principal: Option<&Principal>, client_id: &str, topic: &str) -> bool {
+    pub fn may_read(&self, principal: Option<&Principal>, topic: &str) -> bool {
         match principal {
-            Some(principal) => self.allows(principal, client_id, topic, Access::Read),
+            Some(principal) => self.allows(principal, topic, Access::Read),
             None => !self.has_acl(),
         }
     }
 
     /// Whether a client may publish to `topic`, as far as the ACL is concerned.
-    pub fn may_write(&self, principal: &Principal, client_id: &str, topic: &str) -> bool {
-        self.allows(principal, client_id, topic, Access::Write)
+    pub fn may_write(&self, principal: &Principal, topic: &str) -> bool {
+        self.allows(principal, topic, Access::Write)
     }
 
-    fn allows(&self, principal: &Principal, client_id: &str, topic: &str, access: Access) -> bool {
+    fn allows(&self, principal: &Principal, topic: &str, access: Access) -> bool {
         match &self.scope(principal.scope).acl {
             None => true,
-            Some(acl) => acl.allows(
-                Identity {
-                    username: principal.username.as_deref(),
-                    client_id,
-                },
-                topic,
-                access,
-            ),
+            Some(acl) => acl.allows(principal.identity(), topic, access),
         }
     }
 }

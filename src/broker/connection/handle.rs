@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use super::v5::V5;
 use super::{Client, Connection, End};
-use crate::broker::auth::{Identity, Login, Principal};
+use crate::broker::auth::{Login, Principal};
 use crate::broker::message::Message;
 use crate::broker::session::{ConnectionLink, Session};
 use crate::protocol::{
@@ -45,14 +45,11 @@ pub(super) struct PendingLogin {
 impl Connection {
     /// Whether the client may publish to `topic`: never into `$SYS` (the broker's
     /// own figures) or `$share/`, and otherwise as its scope's ACL says.
-    pub(super) fn may_write(&self, principal: &Principal, client_id: &str, topic: &str) -> bool {
+    pub(super) fn may_write(&self, principal: &Principal, topic: &str) -> bool {
         if reserved_for_broker(topic) {
             return false;
         }
-        self.router
-            .security
-            .load()
-            .may_write(principal, client_id, topic)
+        self.router.security.load().may_write(principal, topic)
     }
 
     /// Answers CONNECT with a refusal, then ends the connection.
@@ -162,10 +159,6 @@ impl Connection {
             scope,
         } = login;
         let v5 = connect.version.is_v5();
-        let principal = Arc::new(Principal {
-            username: connect.username.clone(),
-            scope,
-        });
         // A will into the broker's own topics is refused at once; the ACL decides
         // when the will is published (as mosquitto: the rules may change meanwhile).
         if let Some(will) = &connect.will
@@ -195,7 +188,11 @@ impl Connection {
             signal: Arc::clone(&self.signal),
         };
         let opened = router.open_session(&client_id, connect.clean_start, persistent, link);
-        opened.session.lock().principal = Some(principal);
+        opened.session.lock().principal = Some(Arc::new(Principal {
+            username: connect.username.clone(),
+            client_id: Arc::clone(&opened.session.client_id),
+            scope,
+        }));
         if let Some(previous) = &opened.previous {
             log.taken_over(&client_id);
             previous.take_over();
@@ -276,6 +273,7 @@ impl Connection {
         session.lock().principal.clone().unwrap_or_else(|| {
             Arc::new(Principal {
                 username: None,
+                client_id: Arc::clone(&session.client_id),
                 scope: 0,
             })
         })
@@ -480,7 +478,7 @@ impl Connection {
                 ReasonCode::PayloadFormatInvalid,
                 "payload is not valid UTF-8",
             ));
-        } else if !self.may_write(&principal, &session.client_id, publish.topic.as_str()) {
+        } else if !self.may_write(&principal, publish.topic.as_str()) {
             // As mosquitto: 5.0 is told 0x87, 3.x is acknowledged and the message dropped.
             refusal = Some((
                 ReasonCode::NotAuthorized,
@@ -498,7 +496,11 @@ impl Connection {
             if let Some((code, _)) = refusal {
                 return code;
             }
-            let routed = router.publish(Arc::new(Message::from_publish(publish, session.id)));
+            let publisher = publish.retain.then(|| Arc::clone(&principal));
+            let routed = router.publish(Arc::new(Message {
+                publisher,
+                ..Message::from_publish(publish, session.id)
+            }));
             if routed.matched == 0 {
                 ReasonCode::NoMatchingSubscribers
             } else if routed.queued == 0 {
@@ -610,10 +612,7 @@ impl Connection {
         let security = router.security.load();
         let principal = self.principal(&session);
         let acl = security.scope(principal.scope).acl.as_ref();
-        let who = Identity {
-            username: principal.username.as_deref(),
-            client_id: &session.client_id,
-        };
+        let who = principal.identity();
         let mut slots = codes.iter_mut().filter(|c| c.is_none());
         for (filter, options) in &subscribe.filters {
             let code = if ids_refused {

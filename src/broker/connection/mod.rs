@@ -643,9 +643,9 @@ impl Connection {
         let principal = client.session.lock().principal.clone();
         // The ACL in force when the will is due decides, as mosquitto.
         let will = client.will.filter(|will| {
-            principal.as_deref().is_some_and(|principal| {
-                self.may_write(principal, &client.session.client_id, will.topic.as_str())
-            })
+            principal
+                .as_deref()
+                .is_some_and(|principal| self.may_write(principal, will.topic.as_str()))
         });
         if end.sends_will()
             && let Some(will) = will
@@ -658,6 +658,7 @@ impl Connection {
             let message = Arc::new(Message {
                 properties,
                 origin: client.session.id,
+                publisher: principal.clone().filter(|_| will.retain),
                 ..Message::new(will.topic, will.payload, will.qos, will.retain)
             });
             // After a takeover the router decides: the will goes only if the takeover
