@@ -188,11 +188,12 @@ impl Connection {
             signal: Arc::clone(&self.signal),
         };
         let opened = router.open_session(&client_id, connect.clean_start, persistent, link);
-        opened.session.lock().principal = Some(Arc::new(Principal {
+        let principal = Arc::new(Principal {
             username: connect.username.clone(),
             client_id: Arc::clone(&opened.session.client_id),
             scope,
-        }));
+        });
+        opened.session.lock().principal = Some(Arc::clone(&principal));
         if let Some(previous) = &opened.previous {
             log.taken_over(&client_id);
             previous.take_over();
@@ -257,6 +258,7 @@ impl Connection {
         let replay = opened.session.lock().replay();
         self.client = Some(Client {
             session: opened.session,
+            principal,
             will: connect.will.map(Box::new),
             keep_alive,
             v5: state_v5,
@@ -268,15 +270,12 @@ impl Connection {
         Ok(())
     }
 
-    /// Who the session belongs to (set at CONNECT).
-    fn principal(&self, session: &Session) -> Arc<Principal> {
-        session.lock().principal.clone().unwrap_or_else(|| {
-            Arc::new(Principal {
-                username: None,
-                client_id: Arc::clone(&session.client_id),
-                scope: 0,
-            })
-        })
+    /// Who the client is (set at CONNECT).
+    fn principal(&self) -> Result<Arc<Principal>, End> {
+        self.client
+            .as_ref()
+            .map(|c| Arc::clone(&c.principal))
+            .ok_or(End::Violation(ReasonCode::ProtocolError))
     }
 
     pub(super) fn session(&self) -> Result<Arc<Session>, End> {
@@ -411,7 +410,7 @@ impl Connection {
         let router = Arc::clone(&self.router);
         let config = &router.config;
         let session = self.session()?;
-        let principal = self.principal(&session);
+        let principal = self.principal()?;
         let v5 = self.version.is_v5();
         if let Some(state) = self.v5_mut() {
             // [MQTT-3.3.4-6]: only the server puts Subscription Identifiers in a PUBLISH.
@@ -610,7 +609,7 @@ impl Connection {
         }
         let ids_refused = subscription_id.is_some() && !config.subscription_identifier_available;
         let security = router.security.load();
-        let principal = self.principal(&session);
+        let principal = self.principal()?;
         let acl = security.scope(principal.scope).acl.as_ref();
         let who = principal.identity();
         let mut slots = codes.iter_mut().filter(|c| c.is_none());

@@ -28,6 +28,7 @@ use tokio::time::{Instant, Sleep};
 mod handle;
 mod v5;
 
+use super::auth::Principal;
 use super::message::Message;
 use super::router::{DelayedWill, Router};
 use super::session::{ConnectionSignal, Delivery, Outgoing, Session, Signalled};
@@ -164,6 +165,8 @@ fn wait<'a, T: Transport>(
 /// A client whose CONNECT was accepted.
 struct Client {
     session: Arc<Session>,
+    /// Who the client is, for the ACL; the session holds the same for deliveries.
+    principal: Arc<Principal>,
     /// Boxed: most clients have none, and every idle connection carries this field.
     will: Option<Box<Will>>,
     keep_alive: u16,
@@ -640,13 +643,11 @@ impl Connection {
             End::TakenOver | End::Shutdown | End::ConnectTimeout | End::Refused => {}
         }
         let mut delayed = None;
-        let principal = client.session.lock().principal.clone();
+        let principal = client.principal;
         // The ACL in force when the will is due decides, as mosquitto.
-        let will = client.will.filter(|will| {
-            principal
-                .as_deref()
-                .is_some_and(|principal| self.may_write(principal, will.topic.as_str()))
-        });
+        let will = client
+            .will
+            .filter(|will| self.may_write(&principal, will.topic.as_str()));
         if end.sends_will()
             && let Some(will) = will
         {
@@ -658,7 +659,7 @@ impl Connection {
             let message = Arc::new(Message {
                 properties,
                 origin: client.session.id,
-                publisher: principal.clone().filter(|_| will.retain),
+                publisher: will.retain.then(|| Arc::clone(&principal)),
                 ..Message::new(will.topic, will.payload, will.qos, will.retain)
             });
             // After a takeover the router decides: the will goes only if the takeover
