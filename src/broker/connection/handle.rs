@@ -14,16 +14,20 @@ use super::{Client, Connection, End};
 use crate::broker::auth::{Login, Principal};
 use crate::broker::message::Message;
 use crate::broker::session::{ConnectionLink, Session};
+use crate::protocol::topic::matches;
 use crate::protocol::{
     Ack, ConnAck, Connect, Packet, PacketId, Properties, Property, ProtocolVersion, Publish, QoS,
     ReasonCode, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 
 /// Topics no client may publish to (mosquitto 2.0): `$SYS` (the broker's own
-/// figures, `$SYSX` included, as mosquitto), `$share/` (a subscription form, not a
-/// topic) and `$CONTROL/` (the broker's control API).
+/// figures, `$SYSX` included, as mosquitto) except a bridge's state topic, which a
+/// remote broker bridging in publishes (and sets as its will); `$share/` (a
+/// subscription form, not a topic); and `$CONTROL/` (the broker's control API).
 fn reserved_for_broker(topic: &str) -> bool {
-    topic.starts_with("$SYS") || topic.starts_with("$share/") || topic.starts_with("$CONTROL/")
+    (topic.starts_with("$SYS") && !matches("$SYS/broker/connection/+/state", topic))
+        || topic.starts_with("$share/")
+        || topic.starts_with("$CONTROL/")
 }
 
 /// A CONNECT whose credentials passed, or are being checked.
