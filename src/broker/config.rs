@@ -201,6 +201,8 @@ impl Config {
     /// Applies config lines; `origin` names the file in errors.
     pub fn apply_text(&mut self, text: &str, origin: &str) -> Result<Vec<String>, ConfigError> {
         let mut warnings = Vec::new();
+        // Where an auth option went to no listener under per_listener_settings.
+        let mut unattached = None;
         for (index, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -210,11 +212,26 @@ impl Config {
             let mut words = line.split_whitespace();
             let key = words.next().unwrap_or_default();
             let values: Vec<&str> = words.collect();
+            if AUTH_OPTIONS.contains(&key)
+                && self.per_listener_settings
+                && self.listeners.is_empty()
+            {
+                unattached.get_or_insert_with(at);
+            }
             match self.apply_line(key, &values) {
                 Ok(None) => {}
                 Ok(Some(warning)) => warnings.push(format!("Warning: {warning} ({})", at())),
                 Err(reason) => return Err(ConfigError::Line { reason, at: at() }),
             }
+        }
+        // With per_listener_settings, rules before the first listener are for the
+        // default listener, which a config with listeners does not have: every
+        // listener would run without them.
+        if let Some(at) = unattached.filter(|_| !self.listeners.is_empty()) {
+            return Err(ConfigError::Line {
+                reason: "With per_listener_settings true, allow_anonymous, password_file and acl_file must follow the listener they are for.".into(),
+                at,
+            });
         }
         Ok(warnings)
     }
@@ -354,6 +371,16 @@ impl Config {
                 }
                 other => return Err(format!("Invalid protocol value ({other}).")),
             },
+            // mosquitto drops root privileges to this user; running as root, rbroker
+            // cannot honour it, and ignoring it would leave the broker running as root.
+            "user" => {
+                let name = single(key, values)?;
+                if running_as_root() && name != "root" {
+                    return Err(format!(
+                        "\"user {name}\" asks to drop root privileges, which this version of rbroker does not do; run it as that user instead."
+                    ));
+                }
+            }
             "allow_zero_length_clientid" => {
                 if !parse_bool(key, values)? {
                     return Err(format!(
@@ -384,9 +411,17 @@ impl Config {
 const UNPROTECTED: &str =
     "it protects the broker, and ignoring it would leave the broker unprotected";
 
+/// The options `per_listener_settings` makes per listener.
+const AUTH_OPTIONS: &[&str] = &["allow_anonymous", "password_file", "acl_file"];
+
 /// mosquitto options that protect something and that rbroker does not implement:
-/// refused at startup, never ignored.
+/// refused at startup, never ignored. Options limiting where the broker listens
+/// and how much memory clients may take count too.
 const REFUSED: &[&str] = &[
+    "bind_interface",
+    "socket_domain",
+    "memory_limit",
+    "max_queued_bytes",
     "cafile",
     "capath",
     "certfile",
@@ -423,8 +458,6 @@ const PLANNED: &[&str] = &[
     "autosave_interval",
     "autosave_on_changes",
     "persistent_client_expiration",
-    "socket_domain",
-    "bind_interface",
     "max_qos",
     "auto_id_prefix",
     "queue_qos0_messages",
@@ -435,13 +468,20 @@ const PLANNED: &[&str] = &[
     "log_timestamp",
     "log_timestamp_format",
     "pid_file",
-    "user",
     "connection",
     "address",
     "topic",
     "memory_limit",
     "http_dir",
 ];
+
+fn running_as_root() -> bool {
+    #[cfg(unix)]
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    return unsafe { libc::geteuid() } == 0;
+    #[cfg(not(unix))]
+    false
+}
 
 /// Sets a file option that may appear once per scope, as mosquitto.
 fn set_once(key: &str, slot: &mut Option<PathBuf>, path: String) -> Result<(), String> {
@@ -543,10 +583,10 @@ mod tests {
     #[test]
     fn per_listener_settings_give_each_listener_its_rules() {
         let config = parse(
-            "per_listener_settings true\nallow_anonymous true\nlistener 1884\npassword_file p\nlistener 1885\nallow_anonymous false\n",
+            "per_listener_settings true\nlistener 1884\npassword_file p\nlistener 1885\nallow_anonymous false\n",
         )
         .expect("valid");
-        assert_eq!(config.auth.allow_anonymous, Some(true));
+        assert_eq!(config.auth, AuthConfig::default());
         assert_eq!(
             config.listeners[0].auth.password_file,
             Some(PathBuf::from("p"))
@@ -554,6 +594,11 @@ mod tests {
         assert_eq!(config.listeners[1].auth.allow_anonymous, Some(false));
         let error = parse("password_file p\nper_listener_settings true\n").expect_err("late");
         assert!(error.to_string().contains("test.conf:2"), "{error}");
+        // Rules before the first listener would protect no listener.
+        let error = parse("per_listener_settings true\npassword_file p\nlistener 1884\n")
+            .expect_err("unattached");
+        assert!(error.to_string().contains("test.conf:2"), "{error}");
+        assert!(parse("per_listener_settings true\npassword_file p\n").is_ok());
     }
 
     #[test]
@@ -566,6 +611,9 @@ mod tests {
             "auth_opt_db x",
             "psk_file x",
             "mount_point a/",
+            "bind_interface lo",
+            "socket_domain ipv4",
+            "memory_limit 1000000",
             "include_dir /etc/mosquitto/conf.d",
             "protocol websockets",
             "allow_zero_length_clientid false",

@@ -191,11 +191,19 @@ pub struct BrokerFigures {
 }
 
 impl BrokerHandle {
-    /// Reads the password and ACL files again and swaps them in whole; on an error
-    /// the files in force stay. `Ok` carries warnings to log.
-    pub fn reload_security(&self) -> Result<Vec<String>, SecurityError> {
-        let (security, warnings) = Security::load(&self.router.config)?;
-        self.router.security.store(Arc::new(security));
+    /// Reads the password and ACL files again, with the auth options of `config`
+    /// (a re-read config file; `None` keeps the options the broker started with),
+    /// and swaps them in whole; on an error the files in force stay. Clients whose
+    /// user was removed, whose password changed, or who are anonymous where that
+    /// is no longer allowed are disconnected. `Ok` carries warnings to log.
+    pub fn reload_security(&self, config: Option<&Config>) -> Result<Vec<String>, SecurityError> {
+        let config = config.unwrap_or(&self.router.config);
+        Security::reloadable(&self.router.config, config)?;
+        let (security, warnings) = Security::load(config)?;
+        let security = Arc::new(security);
+        let previous = self.router.security.swap(Arc::clone(&security));
+        self.router
+            .revoke(|principal| !security.still_admits(&previous, principal));
         Ok(warnings)
     }
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use super::auth::Security;
+use super::auth::{Principal, Security};
 use super::config::Config;
 use super::log::Logger;
 use super::message::Message;
@@ -68,9 +68,15 @@ pub struct DelayedWill {
     pub delay: Duration,
 }
 
-/// Whether a subscriber's session has a connection: shared groups prefer those.
-fn connected(subscriber: &Subscriber) -> bool {
-    subscriber.session.lock().connection.is_some()
+/// Whether a subscriber's session has a connection and may read `topic`: shared
+/// groups prefer such members, so the ACL of one member does not cost the group
+/// the message.
+fn available(security: &Security, topic: &str) -> impl Fn(&Subscriber) -> bool {
+    move |subscriber| {
+        let state = subscriber.session.lock();
+        state.connection.is_some()
+            && (!security.has_acl() || security.may_read(state.principal.as_deref(), topic))
+    }
 }
 
 thread_local! {
@@ -153,6 +159,20 @@ impl Router {
         lock(&self.connections).remove(&id);
     }
 
+    /// Disconnects every connected client whose [`Principal`] `revoked` says may no
+    /// longer be connected.
+    pub fn revoke(&self, revoked: impl Fn(&Principal) -> bool) {
+        let sessions = lock(&self.sessions);
+        for session in sessions.values() {
+            let state = session.lock();
+            if let (Some(link), Some(principal)) = (&state.connection, &state.principal)
+                && revoked(principal)
+            {
+                link.signal.revoke();
+            }
+        }
+    }
+
     /// Tells every connection task to end, without publishing wills.
     pub fn shut_down_connections(&self) {
         self.shutting_down.store(true, Ordering::Release);
@@ -162,28 +182,51 @@ impl Router {
     }
 
     /// Attaches a connection to the session of `client_id`, resuming it when the
-    /// client asked to and the old session was persistent, else starting afresh.
-    /// A connection already holding the id is detached and returned, so the caller
-    /// can tell it to close [MQTT-3.1.4-2]; the registry lock makes this atomic, so
-    /// of many simultaneous CONNECTs with one id exactly one ends up attached.
+    /// client asked to and the old session was persistent and belongs to the same
+    /// user, else starting afresh. A connection already holding the id is detached
+    /// and returned, so the caller can tell it to close [MQTT-3.1.4-2]; the registry
+    /// lock makes this atomic, so of many simultaneous CONNECTs with one id exactly
+    /// one ends up attached. `owner` (username, auth scope) becomes the session's
+    /// [`Principal`] under the same lock, so no delivery is checked against the
+    /// previous owner once the new connection holds the session.
     pub fn open_session(
         &self,
         client_id: &str,
         clean_start: bool,
         persistent: bool,
         link: ConnectionLink,
+        owner: (Option<String>, usize),
     ) -> OpenedSession {
         let mut sessions = lock(&self.sessions);
         let mut previous = None;
+        let (username, scope) = owner;
         if let Some(existing) = sessions.get(client_id).cloned() {
             let mut state = existing.lock();
             previous = state.connection.take();
-            if !clean_start && state.persistent {
+            // Another user's messages never pass to whoever reuses the client id.
+            let same_owner = state
+                .principal
+                .as_deref()
+                .is_none_or(|p| p.username == username && p.scope == scope);
+            if !clean_start && state.persistent && same_owner {
                 state.connection = Some(link);
                 state.persistent = persistent;
                 state.epoch += 1;
                 // A reconnect cancels a delayed will (v5 §3.1.3.2.2).
                 state.pending_will = None;
+                state.principal = Some(Arc::new(Principal {
+                    username,
+                    client_id: Arc::clone(&existing.client_id),
+                    scope,
+                }));
+                // The ACL may have changed while the client was away.
+                let security = self.security.load();
+                if security.has_acl() {
+                    let principal = state.principal.clone();
+                    state.retain_pending(|delivery| {
+                        security.may_read(principal.as_deref(), delivery.message.topic.as_str())
+                    });
+                }
                 drop(state);
                 self.store.record(StoreEvent::SessionOpened { client_id });
                 return OpenedSession {
@@ -204,6 +247,11 @@ impl Router {
         );
         state.connection = Some(link);
         state.epoch = 1;
+        state.principal = Some(Arc::new(Principal {
+            username,
+            client_id: Arc::clone(&client_id),
+            scope,
+        }));
         let id = self.next_session_id.fetch_add(1, Ordering::Relaxed);
         let session = Arc::new(Session::new(id, Arc::clone(&client_id), state));
         sessions.insert(client_id, Arc::clone(&session));
@@ -242,7 +290,7 @@ impl Router {
             drop(state);
             drop(sessions);
             if let Some(will) = will.filter(|_| ended) {
-                self.publish(will.message);
+                self.publish_will(will.message);
             }
             return;
         }
@@ -258,7 +306,7 @@ impl Router {
             self.discard(session);
             drop(sessions);
             if let Some(will) = will {
-                self.publish(will.message);
+                self.publish_will(will.message);
             }
             return;
         }
@@ -296,7 +344,7 @@ impl Router {
             state.pending_will.take()
         };
         if let Some(will) = will {
-            self.publish(will);
+            self.publish_will(will);
         }
     }
 
@@ -352,7 +400,7 @@ impl Router {
             client_id: &session.client_id,
         });
         if let Some(will) = will {
-            self.publish(will);
+            self.publish_will(will);
         }
     }
 
@@ -362,12 +410,21 @@ impl Router {
         let Some(filter) = delivery.shared.clone() else {
             return;
         };
+        let security = self.security.load();
+        let topic = delivery.message.topic.as_str();
         let member = {
             let index = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
             index
-                .shared_member(&filter, connected, leaving)
+                .shared_member(&filter, available(&security, topic), leaving)
                 .map(|subscriber| (Arc::clone(&subscriber.session), subscriber.options.qos))
         };
+        // With no member that may read it, the message stays undelivered.
+        if security.has_acl()
+            && let Some((session, _)) = &member
+            && !security.may_read(session.lock().principal.as_deref(), topic)
+        {
+            return;
+        }
         if let Some((session, granted)) = member {
             let delivery = Delivery {
                 qos: granted.min(delivery.message.qos),
@@ -377,10 +434,24 @@ impl Router {
         }
     }
 
+    /// Publishes a will if its client may still write its topic: the ACL in force
+    /// when the will is due decides, as in mosquitto.
+    pub fn publish_will(&self, will: Arc<Message>) {
+        let security = self.security.load();
+        let allowed = will
+            .publisher
+            .as_deref()
+            .is_none_or(|publisher| security.may_write(publisher, will.topic.as_str()));
+        if allowed {
+            self.publish(will);
+        }
+    }
+
     /// Routes a message to every matching subscription and, if it is retained,
     /// stores it.
     pub fn publish(&self, message: Arc<Message>) -> Routed {
         let mut targets = TARGETS.with(|cell| std::mem::take(&mut *cell.borrow_mut()));
+        let security = self.security.load();
         {
             let retained = if message.retain && self.config.retain_available {
                 let mut store = lock(&self.retained);
@@ -391,7 +462,8 @@ impl Router {
                 None
             };
             let index = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
-            index.for_each_match(message.topic.as_str(), connected, |subscriber| {
+            let topic = message.topic.as_str();
+            index.for_each_match(topic, available(&security, topic), |subscriber| {
                 if subscriber.options.no_local && subscriber.session.id == message.origin {
                     return;
                 }
@@ -408,7 +480,6 @@ impl Router {
         }
         merge_overlapping(&mut targets);
         let matched = targets.len();
-        let security = self.security.load();
         if security.has_acl() {
             // Every delivery is checked against the reader's ACL.
             let topic = message.topic.as_str();

@@ -96,12 +96,15 @@ pub struct ConnectionSignal {
     taken_over: AtomicBool,
     /// Set when the broker shuts down.
     shutdown: AtomicBool,
+    /// Set when a reload took the client's right to be connected away.
+    revoked: AtomicBool,
 }
 
 /// What a [`ConnectionSignal`] reports, most urgent first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signalled {
     Shutdown,
+    Revoked,
     TakenOver,
     Deliveries,
 }
@@ -122,12 +125,19 @@ impl ConnectionSignal {
         self.waker.wake();
     }
 
+    pub fn revoke(&self) {
+        self.revoked.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
     /// Registers the current task for wake-ups, then reports what is set. Registering
     /// first means a flag set after this call still wakes the task.
     pub fn poll(&self, cx: &mut std::task::Context<'_>) -> Option<Signalled> {
         self.waker.register(cx.waker());
         if self.shutdown.load(Ordering::Acquire) {
             Some(Signalled::Shutdown)
+        } else if self.revoked.load(Ordering::Acquire) {
+            Some(Signalled::Revoked)
         } else if self.taken_over.load(Ordering::Acquire) {
             Some(Signalled::TakenOver)
         } else if self.deliveries.swap(false, Ordering::AcqRel) {
@@ -458,6 +468,23 @@ impl SessionState {
             _ => true,
         });
         taken
+    }
+
+    /// Drops queued messages (not yet sent) that `keep` refuses: on a resumed
+    /// session, what the ACL in force no longer lets its owner read.
+    pub fn retain_pending(&mut self, mut keep: impl FnMut(&Delivery) -> bool) {
+        self.pending.retain(|delivery| keep(delivery));
+        self.pending_reliable = self
+            .pending
+            .iter()
+            .filter(|d| d.qos != QoS::AtMostOnce)
+            .count();
+        self.pending_qos0_bytes = self
+            .pending
+            .iter()
+            .filter(|d| d.qos == QoS::AtMostOnce)
+            .map(queued_size)
+            .sum();
     }
 
     /// Forgets what only made sense for a connection that ended: QoS 0 messages still

@@ -6,7 +6,8 @@
 //! its users know, and a usage error prints the whole usage, as it does.
 //!
 //! The file is rewritten through a temporary file and a rename, so a crash never
-//! leaves half a password file; other lines, comments included, are kept as they were.
+//! leaves half a password file; other lines, comments included, are kept as they
+//! were, and so are the file's owner and permissions (a symbolic link is followed).
 
 use std::io::Write;
 use std::num::NonZeroU32;
@@ -241,6 +242,9 @@ fn describe(error: &std::io::Error) -> String {
 /// Writes `lines` to a temporary file beside `path` (owner-only permissions, or the
 /// old file's), then renames it over `path`.
 fn write_atomically(path: &Path, lines: &[String]) -> Result<(), String> {
+    // Through a symbolic link, the file it points to is replaced, not the link.
+    let resolved = std::fs::canonicalize(path).ok();
+    let path = resolved.as_deref().unwrap_or(path);
     let fail = |error: std::io::Error| {
         format!(
             "Error: Unable to write password file {}. {}.",
@@ -258,12 +262,21 @@ fn write_atomically(path: &Path, lines: &[String]) -> Result<(), String> {
     text.push('\n');
     temporary.write_all(text.as_bytes()).map_err(fail)?;
     temporary.as_file().sync_all().map_err(fail)?;
+    // The old file's permissions and owner carry over (a root:mosquitto 0640 file
+    // stays readable by the broker).
     #[cfg(unix)]
     if let Ok(metadata) = std::fs::metadata(path) {
+        use std::os::unix::fs::MetadataExt;
         temporary
             .as_file()
             .set_permissions(metadata.permissions())
             .map_err(fail)?;
+        std::os::unix::fs::fchown(
+            temporary.as_file(),
+            Some(metadata.uid()),
+            Some(metadata.gid()),
+        )
+        .map_err(fail)?;
     }
     temporary
         .persist(path)

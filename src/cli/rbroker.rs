@@ -269,7 +269,12 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> ExitCode {
     };
     log.notice(format_args!("{} running", version_string()));
     #[cfg(unix)]
-    let reloader = tokio::spawn(reload_on_hangup(hangup, broker.handle(), log.clone()));
+    let reloader = tokio::spawn(reload_on_hangup(
+        hangup,
+        args.config_file.clone(),
+        broker.handle(),
+        log.clone(),
+    ));
     broker.run(shutdown).await;
     #[cfg(unix)]
     reloader.abort();
@@ -277,17 +282,30 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// On each SIGHUP, re-reads the password and ACL files, as mosquitto does; a bad
-/// file keeps the ones in force and says why.
+/// On each SIGHUP, re-reads the config file's auth options and the password and
+/// ACL files, as mosquitto does; a bad file keeps the ones in force and says why.
 #[cfg(unix)]
 async fn reload_on_hangup(
     mut hangup: tokio::signal::unix::Signal,
+    config_file: Option<PathBuf>,
     broker: BrokerHandle,
     log: Logger,
 ) {
     while hangup.recv().await.is_some() {
         log.notice(format_args!("Reloading config."));
-        match broker.reload_security() {
+        let config = match config_file.as_deref().map(Config::from_file).transpose() {
+            Ok(config) => config,
+            Err(error) => {
+                for line in error.to_string().lines() {
+                    log.error(format_args!("{line}"));
+                }
+                log.error(format_args!(
+                    "Keeping the password and ACL files loaded before the reload."
+                ));
+                continue;
+            }
+        };
+        match broker.reload_security(config.as_ref()) {
             Ok(warnings) => {
                 for warning in warnings {
                     log.warning(format_args!("{warning}"));

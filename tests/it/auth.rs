@@ -122,6 +122,26 @@ fn rbroker_passwd_writes_files_mosquitto_reads_at_the_default_cost() {
         String::from_utf8_lossy(&missing.stderr).trim(),
         "Warning: User bob not found in password file."
     );
+    // Through a symbolic link the target is updated, keeping its owner.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&path, &link).expect("symlink");
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        if root {
+            std::os::unix::fs::chown(&path, Some(1), Some(1)).expect("chown");
+        }
+        rbroker_passwd(&["-b", link.to_str().expect("utf-8"), "erin", "sixth"]);
+        assert!(std::fs::symlink_metadata(&link).expect("stat").is_symlink());
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.contains("\nerin:$7$"), "{text}");
+        if root {
+            let metadata = std::fs::metadata(&path).expect("stat");
+            assert_eq!((metadata.uid(), metadata.gid()), (1, 1));
+        }
+    }
     // `-U` hashes plain-text lines and leaves hashed ones alone.
     let plain = dir.path().join("plain");
     std::fs::write(&plain, format!("dave:fifth\n{}\n", lines[0])).expect("write");
@@ -162,18 +182,27 @@ topic write public/#
 user watcher
 topic read #
 
+user mallory
+topic read public/#
+
 pattern readwrite clients/%c/#
 pattern read users/%u/#
 ";
 
-/// A directory with a password file (alice, bob, watcher; password = name) and
+/// A directory with a password file (alice, bob, watcher, mallory; password =
+/// name) and
 /// `ACL`, and the config lines naming them.
 fn users_and_acl(anonymous: bool) -> (tempfile::TempDir, String) {
     let dir = shared_dir();
     let passwords = password_file(
         dir.path(),
         Maker::Rbroker,
-        &[("alice", "alice"), ("bob", "bob"), ("watcher", "watcher")],
+        &[
+            ("alice", "alice"),
+            ("bob", "bob"),
+            ("watcher", "watcher"),
+            ("mallory", "mallory"),
+        ],
     );
     let acl = dir.path().join("acl");
     std::fs::write(&acl, ACL).expect("write acl");
@@ -460,4 +489,65 @@ fn clients_cannot_publish_into_sys_or_share_topics() {
             assert_eq!(connack.map(|c| c.code), Some(expected), "{name}: {topic}");
         }
     });
+}
+
+#[test]
+fn another_user_reusing_a_client_id_gets_a_fresh_session() {
+    let (_dir, conf) = users_and_acl(false);
+    on_both("session_owner", &conf, |target| {
+        let name = target.name();
+        let v3 = ProtocolVersion::V3_1_1;
+        let persistent = |user: &str| Connect {
+            clean_start: false,
+            ..login(v3, "owned-session", Some(user), Some(user))
+        };
+        let mut alice = connected(target, persistent("alice"));
+        alice.subscribe(1, &[("lab/#", QoS::AtLeastOnce)]);
+        alice.disconnect();
+        // Queued for alice while she is away.
+        let mut bob = user(target, v3, "bob-4", "bob");
+        bob.publish("lab/private", b"for alice", QoS::AtLeastOnce, false, 1);
+        let (mut mallory, connack) = RawClient::handshake(target.addr(), persistent("mallory"));
+        assert_eq!(connack.code, ReasonCode::Success, "{name}");
+        // rbroker starts mallory afresh; mosquitto 2.0.11 resumes alice's session
+        // for her (and then holds back what mallory may not read).
+        assert_eq!(connack.session_present, target.is_mosquitto(), "{name}");
+        // Nothing of alice's reaches mallory: a public message is her first.
+        mallory.subscribe(1, &[("public/#", QoS::AtLeastOnce)]);
+        bob.publish("public/hello", b"x", QoS::AtLeastOnce, false, 3);
+        let first = mallory.recv_publish();
+        assert_eq!(first.topic.as_str(), "public/hello", "{name}");
+    });
+}
+
+#[test]
+fn a_shared_group_gives_each_message_to_a_member_who_may_read_it() {
+    let (_dir, conf) = users_and_acl(false);
+    let target = Target::rbroker(&conf);
+    let v5 = ProtocolVersion::V5;
+    let group = [("$share/g/#", SubscriptionOptions::new(QoS::AtLeastOnce))];
+    let mut alice = user(&target, v5, "alice-shared", "alice");
+    alice.subscribe_with(1, [], &group);
+    // mallory may read public/# only; the group filter overlaps that.
+    let mut mallory = user(&target, v5, "mallory-shared", "mallory");
+    let suback = mallory.subscribe_with(1, [], &group);
+    assert_eq!(suback.codes, [ReasonCode::GrantedQoS1]);
+    let mut bob = user(&target, v5, "bob-shared", "bob");
+    for index in 0..4 {
+        bob.publish(&format!("lab/{index}"), b"x", QoS::AtLeastOnce, false, 1);
+    }
+    // Every lab/ message goes to alice, none is lost to mallory's turn.
+    let topics: Vec<String> = (0..4)
+        .map(|_| {
+            let received = alice.recv_publish();
+            alice.acknowledge(&received);
+            received.topic.as_str().to_string()
+        })
+        .collect();
+    assert_eq!(topics, ["lab/0", "lab/1", "lab/2", "lab/3"]);
+    // A public message may go to either; mallory is served when it is her turn.
+    bob.publish("public/a", b"x", QoS::AtLeastOnce, false, 2);
+    bob.publish("public/b", b"x", QoS::AtLeastOnce, false, 3);
+    let first = mallory.recv_publish();
+    assert!(first.topic.as_str().starts_with("public/"));
 }

@@ -128,23 +128,21 @@ impl Acl {
 
     /// Whether `who` may read or write `topic` (a valid topic name).
     pub fn allows(&self, who: Identity<'_>, topic: &str, access: Access) -> bool {
-        self.decide(who, access, |levels| matches_topic(levels, topic, who))
+        let matches = |rule: &Rule| matches_topic(&rule.levels, topic, who);
+        self.decide(who, matches, |rule| {
+            rule.grant.allows(access) && matches(rule)
+        })
     }
 
-    /// Whether `who` may subscribe to `filter` (a valid filter, without `$share/`).
+    /// Whether `who` may subscribe to `filter` (a valid filter, without `$share/`):
+    /// refused when a `deny` line covers every topic it matches, granted when a read
+    /// grant overlaps it, in the same order as [`Acl::allows`].
     pub fn allows_subscription(&self, who: Identity<'_>, filter: &str) -> bool {
-        let own = self.own_rules(who);
-        let patterns = self.usable_patterns(who);
-        let all = || own.iter().chain(patterns.clone());
-        if all()
-            .filter(|rule| rule.grant == Grant::Deny)
-            .any(|rule| covers(&rule.levels, filter, who))
-        {
-            return false;
-        }
-        all()
-            .filter(|rule| rule.grant.allows(Access::Read))
-            .any(|rule| overlaps(&rule.levels, filter, who))
+        self.decide(
+            who,
+            |rule| covers(&rule.levels, filter, who),
+            |rule| rule.grant.allows(Access::Read) && overlaps(&rule.levels, filter, who),
+        )
     }
 
     fn own_rules(&self, who: Identity<'_>) -> &[Rule] {
@@ -154,51 +152,55 @@ impl Acl {
         }
     }
 
-    /// Patterns that can apply to `who`: none substituting a missing or unsafe value.
-    fn usable_patterns<'a>(
+    /// The patterns that apply to `who`, or `None` when its client id or username
+    /// holds `+`, `#` or `/`: substituted, it could widen a pattern, so the whole
+    /// pattern stage denies, as mosquitto does for `+` and `#` (CVE-2017-7650).
+    /// Patterns with `%u` do not apply to a client without a username.
+    fn patterns_for<'a>(
         &'a self,
         who: Identity<'a>,
-    ) -> impl Iterator<Item = &'a Rule> + Clone + 'a {
+    ) -> Option<impl Iterator<Item = &'a Rule> + Clone + 'a> {
         let unsafe_value = |value: &str| value.contains(['+', '#', '/']);
-        let client_ok = !unsafe_value(who.client_id);
-        let user_ok = who.username.is_some_and(|u| !unsafe_value(u));
-        self.patterns.iter().filter(move |rule| {
-            rule.levels.iter().all(|level| match level {
-                Level::ClientId => client_ok,
-                Level::Username => user_ok,
-                _ => true,
-            })
-        })
+        if unsafe_value(who.client_id) || who.username.is_some_and(unsafe_value) {
+            return None;
+        }
+        Some(
+            self.patterns.iter().filter(move |rule| {
+                who.username.is_some() || !rule.levels.contains(&Level::Username)
+            }),
+        )
     }
 
-    /// mosquitto's order: own denies, own grants, pattern denies, pattern grants.
+    /// mosquitto's order: the client's own `deny` lines, its grants, then `deny`
+    /// patterns, then pattern grants; nothing granted is denied.
     fn decide(
         &self,
         who: Identity<'_>,
-        access: Access,
-        matches: impl Fn(&[Level]) -> bool + Copy,
+        denies: impl Fn(&Rule) -> bool + Copy,
+        grants: impl Fn(&Rule) -> bool + Copy,
     ) -> bool {
-        verdict(self.own_rules(who).iter(), access, matches)
-            .or_else(|| verdict(self.usable_patterns(who), access, matches))
+        if let Some(verdict) = verdict(self.own_rules(who).iter(), denies, grants) {
+            return verdict;
+        }
+        self.patterns_for(who)
+            .and_then(|patterns| verdict(patterns, denies, grants))
             .unwrap_or(false)
     }
 }
 
-/// `Some(false)` when a matching rule denies, `Some(true)` when one grants.
+/// `Some(false)` when a `deny` rule applies, `Some(true)` when a grant does.
 fn verdict<'r>(
     mut rules: impl Iterator<Item = &'r Rule> + Clone,
-    access: Access,
-    matches: impl Fn(&[Level]) -> bool,
+    denies: impl Fn(&Rule) -> bool,
+    grants: impl Fn(&Rule) -> bool,
 ) -> Option<bool> {
     if rules
         .clone()
-        .any(|rule| rule.grant == Grant::Deny && matches(&rule.levels))
+        .any(|rule| rule.grant == Grant::Deny && denies(rule))
     {
         return Some(false);
     }
-    rules
-        .any(|rule| rule.grant.allows(access) && matches(&rule.levels))
-        .then_some(true)
+    rules.any(grants).then_some(true)
 }
 
 /// `[read|write|readwrite|deny] TOPIC`.
@@ -232,6 +234,11 @@ fn parse_rule(rest: &str, pattern: bool) -> Result<Rule, String> {
             "+" => Level::Any,
             "%c" if pattern => Level::ClientId,
             "%u" if pattern => Level::Username,
+            other if pattern && (other.contains("%c") || other.contains("%u")) => {
+                return Err(format!(
+                    "invalid pattern \"{topic}\": %c and %u must fill a level"
+                ));
+            }
             other if other.contains(['+', '#']) => {
                 return Err(format!(
                     "invalid topic \"{topic}\": '+' and '#' must fill a level, and '#' must be last"
@@ -404,6 +411,16 @@ pattern read users/%u/#
     }
 
     #[test]
+    fn a_users_own_lines_decide_before_patterns_for_subscriptions_too() {
+        let acl =
+            Acl::parse("pattern deny $SYS/#\nuser admin\ntopic read $SYS/#\n").expect("valid");
+        let admin = who(Some("admin"), "a");
+        assert!(acl.allows(admin, "$SYS/broker/uptime", Access::Read));
+        assert!(acl.allows_subscription(admin, "$SYS/#"));
+        assert!(!acl.allows_subscription(who(Some("other"), "b"), "$SYS/#"));
+    }
+
+    #[test]
     fn an_empty_acl_denies_everything() {
         let acl = Acl::parse("# nothing\n\n").expect("valid");
         assert!(!acl.allows(who(Some("a"), "c"), "a", Access::Read));
@@ -440,6 +457,7 @@ pattern read users/%u/#
     #[test]
     fn bad_lines_name_their_number() {
         for (text, line) in [
+            ("topic read a\npattern deny dev-%c/#\n", 2),
             ("topic read a\nuser\n", 2),
             ("topic read\n", 1),
             ("topic\n", 1),

@@ -31,7 +31,7 @@ use tokio::sync::oneshot;
 
 use super::config::{AuthConfig, Config};
 pub use acl::{Access, Acl, Identity};
-use password::{LineError, PasswordFile, PasswordHash};
+use password::{LineError, PasswordFile};
 
 /// Who a session belongs to, for the ACL checks made while it is offline too.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +55,8 @@ impl Principal {
 /// A password file with what checking against it needs.
 pub struct Passwords {
     file: PasswordFile,
-    decoy: PasswordHash,
+    /// Iterations every refusal costs (the file's costliest hash).
+    refusal_cost: u32,
     /// Username → HMAC of the password that last logged in successfully.
     verified: Mutex<HashMap<String, [u8; 32]>>,
     key: hmac::Key,
@@ -72,7 +73,7 @@ impl Passwords {
         let key = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new())
             .map_err(|_| "Unable to obtain random bytes for the password cache.".to_string())?;
         Ok(Passwords {
-            decoy: file.decoy(),
+            refusal_cost: file.refusal_cost(),
             file,
             verified: Mutex::new(HashMap::new()),
             key,
@@ -85,6 +86,11 @@ impl Passwords {
         tag
     }
 
+    /// This user's stored hash.
+    pub fn entry(&self, username: &str) -> Option<&password::PasswordHash> {
+        self.file.get(username)
+    }
+
     /// `Some(true)` when this user logged in with this password before (cheap).
     pub fn remembered(&self, username: &str, password: &[u8]) -> Option<bool> {
         let verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
@@ -92,16 +98,21 @@ impl Passwords {
         bool::from(known.ct_eq(&self.tag(password))).then_some(true)
     }
 
-    /// The full check: derives the key (or the decoy's, for an unknown user).
+    /// The full check: derives the key. A refusal is padded to the file's costliest
+    /// hash, so it takes the same time for a wrong password (cheap hash or costly)
+    /// and for an unknown user.
     pub fn verify(&self, username: &str, password: &[u8]) -> bool {
-        let ok = match self.file.get(username) {
+        let (ok, spent) = match self.file.get(username) {
             // As mosquitto: an empty password never logs in, whatever the file says.
-            Some(hash) => hash.verify(password) && !password.is_empty(),
-            None => {
-                self.decoy.verify(password);
-                false
-            }
+            Some(hash) => (
+                hash.verify(password) && !password.is_empty(),
+                hash.iterations(),
+            ),
+            None => (false, 0),
         };
+        if !ok {
+            password::spend(self.refusal_cost.saturating_sub(spent));
+        }
         if ok {
             let tag = self.tag(password);
             self.verified
@@ -126,8 +137,13 @@ pub enum Login {
     Accepted,
     /// No username, and anonymous clients are not allowed.
     AnonymousRefused,
-    /// Needs a key derivation; the receiver answers when it is done.
-    Pending(oneshot::Receiver<bool>),
+    /// Needs a key derivation against `passwords`; `verdict` answers when it is done.
+    Pending {
+        verdict: oneshot::Receiver<bool>,
+        passwords: Arc<Passwords>,
+    },
+    /// Too many checks are waiting already.
+    Busy,
 }
 
 impl Scope {
@@ -149,14 +165,18 @@ impl Scope {
         if passwords.remembered(username, password) == Some(true) {
             return Login::Accepted;
         }
-        let (passwords, username, password) = (
+        let (checked, username, password) = (
             Arc::clone(passwords),
             username.to_string(),
             password.to_vec(),
         );
-        Login::Pending(verifier::run(move || {
-            passwords.verify(&username, &password)
-        }))
+        match verifier::run(move || checked.verify(&username, &password)) {
+            Some(verdict) => Login::Pending {
+                verdict,
+                passwords: Arc::clone(passwords),
+            },
+            None => Login::Busy,
+        }
     }
 }
 
@@ -167,6 +187,8 @@ pub struct Security {
     /// `per_listener_settings`, index `i + 1` is listener `i`'s.
     scopes: Vec<Scope>,
     per_listener: bool,
+    /// Whether any scope has an ACL: read once per routed message.
+    any_acl: bool,
 }
 
 /// Why the password or ACL files could not be loaded.
@@ -220,10 +242,12 @@ impl Security {
                 scopes.push(load_scope(&listener.auth, true, &mut warnings)?);
             }
         }
+        let any_acl = scopes.iter().any(|scope| scope.acl.is_some());
         Ok((
             Security {
                 scopes,
                 per_listener: config.per_listener_settings,
+                any_acl,
             },
             warnings,
         ))
@@ -242,9 +266,48 @@ impl Security {
         self.scopes.get(index).unwrap_or(&self.scopes[0])
     }
 
+    /// Whether a client logged in under `previous` may stay connected under these
+    /// rules: anonymous access still allowed, and for a user, the same stored
+    /// password (a user removed or given a new password must log in again).
+    pub fn still_admits(&self, previous: &Security, principal: &Principal) -> bool {
+        let scope = self.scope(principal.scope);
+        let Some(username) = &principal.username else {
+            return scope.allow_anonymous;
+        };
+        let Some(passwords) = &scope.passwords else {
+            return true;
+        };
+        let before = previous.scope(principal.scope).passwords.as_ref();
+        match (passwords.entry(username), before) {
+            (Some(now), Some(before)) => before.entry(username) == Some(now),
+            _ => false,
+        }
+    }
+
+    /// Whether `config` changes only what a reload can apply: the files and
+    /// `allow_anonymous`, not the listeners they attach to.
+    pub fn reloadable(current: &Config, next: &Config) -> Result<(), SecurityError> {
+        let places = |config: &Config| {
+            config
+                .listeners
+                .iter()
+                .map(|l| (l.port, l.bind_address.clone()))
+                .collect::<Vec<_>>()
+        };
+        if places(current) != places(next)
+            || current.per_listener_settings != next.per_listener_settings
+        {
+            return Err(SecurityError::Other(
+                "the listeners or per_listener_settings changed: restart rbroker to apply that."
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether any scope has an ACL (deliveries are checked only then).
     pub fn has_acl(&self) -> bool {
-        self.scopes.iter().any(|scope| scope.acl.is_some())
+        self.any_acl
     }
 
     /// Whether the owner of a session may receive a message on `topic`.

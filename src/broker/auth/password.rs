@@ -295,29 +295,30 @@ impl PasswordFile {
             .any(|hash| matches!(hash, PasswordHash::Sha512 { .. }))
     }
 
-    /// A hash for usernames the file does not have, costing what a real user's check
-    /// costs (the most common iteration count in the file), so a wrong username and
-    /// a wrong password take the same time.
-    pub fn decoy(&self) -> PasswordHash {
-        let mut counts: HashMap<u32, usize> = HashMap::new();
-        for hash in self.users.values() {
-            *counts.entry(hash.iterations()).or_default() += 1;
-        }
-        let iterations = counts
-            .into_iter()
-            .max_by_key(|(iterations, count)| (*count, *iterations))
-            .map_or(DEFAULT_ITERATIONS.get(), |(iterations, _)| iterations);
-        match NonZeroU32::new(iterations).filter(|n| n.get() > 1) {
-            Some(iterations) => PasswordHash::Pbkdf2Sha512 {
-                iterations,
-                salt: vec![0; SALT_LEN],
-                hash: vec![0; HASH_LEN],
-            },
-            None => PasswordHash::Sha512 {
-                salt: vec![0; SALT_LEN],
-                hash: vec![0; HASH_LEN],
-            },
-        }
+    /// The iterations of the file's costliest hash (`rbroker passwd`'s default for
+    /// an empty file): every refused login costs this much, whoever it names.
+    pub fn refusal_cost(&self) -> u32 {
+        self.users
+            .values()
+            .map(PasswordHash::iterations)
+            .max()
+            .unwrap_or(DEFAULT_ITERATIONS.get())
+    }
+}
+
+/// Spends `iterations` of PBKDF2-HMAC-SHA512 on nothing: pads a refusal so that a
+/// wrong password for a cheap hash, for a costly one and for an unknown user all
+/// take the same time.
+pub fn spend(iterations: u32) {
+    if let Some(iterations) = NonZeroU32::new(iterations) {
+        let mut scratch = [0u8; HASH_LEN];
+        pbkdf2::derive(
+            pbkdf2::PBKDF2_HMAC_SHA512,
+            iterations,
+            &[0; SALT_LEN],
+            b"",
+            &mut scratch,
+        );
     }
 }
 
@@ -394,12 +395,12 @@ mod tests {
     }
 
     #[test]
-    fn the_decoy_costs_what_the_users_cost() {
-        let file = PasswordFile::parse(&format!("a:{MOSQUITTO_7}\n")).expect("valid");
-        assert_eq!(file.decoy().iterations(), 101);
-        assert!(!file.decoy().verify(b""));
+    fn a_refusal_costs_what_the_costliest_user_costs() {
+        let file =
+            PasswordFile::parse(&format!("a:{MOSQUITTO_7}\nb:{MOSQUITTO_6}\n")).expect("valid");
+        assert_eq!(file.refusal_cost(), 101);
         assert_eq!(
-            PasswordFile::default().decoy().iterations(),
+            PasswordFile::default().refusal_cost(),
             DEFAULT_ITERATIONS.get()
         );
     }

@@ -8,6 +8,7 @@
 //! threads is fixed (one fewer than the cores, at least one) and they run at nice
 //! 10, so the scheduler prefers the workers when both want a core.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -17,6 +18,23 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// Niceness of the verifier threads (higher is lower priority).
 const NICE: libc::c_int = 10;
+
+/// Checks queued or running at once. A CONNECT waits parked with its packet while
+/// its check is queued, so this bounds that memory too; beyond it a login is
+/// answered "server busy" at once rather than queued for minutes.
+pub const MAX_WAITING: usize = 256;
+
+/// Checks queued or running now.
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one waiting check until dropped, however the job ends.
+struct Waiting;
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 fn queue() -> &'static Mutex<Sender<Job>> {
     static QUEUE: OnceLock<Mutex<Sender<Job>>> = OnceLock::new();
@@ -64,10 +82,17 @@ fn lower_priority() {
 }
 
 /// Runs `check` on a verifier thread; the receiver yields its answer, or an error
-/// if no verifier thread could take it (which callers treat as a refusal).
-pub fn run(check: impl FnOnce() -> bool + Send + 'static) -> oneshot::Receiver<bool> {
+/// if no verifier thread could take it (which callers treat as a refusal). `None`
+/// when [`MAX_WAITING`] checks are waiting already.
+pub fn run(check: impl FnOnce() -> bool + Send + 'static) -> Option<oneshot::Receiver<bool>> {
+    if WAITING.fetch_add(1, Ordering::Relaxed) >= MAX_WAITING {
+        WAITING.fetch_sub(1, Ordering::Relaxed);
+        return None;
+    }
+    let waiting = Waiting;
     let (answer, verdict) = oneshot::channel();
     let job: Job = Box::new(move || {
+        let _waiting = waiting;
         // Nobody waits any more (the broker shut down): skip the work.
         if !answer.is_closed() {
             let _ = answer.send(check());
@@ -77,5 +102,5 @@ pub fn run(check: impl FnOnce() -> bool + Send + 'static) -> oneshot::Receiver<b
     // A send fails only when every verifier thread is gone; dropping the job drops
     // `answer`, so the caller sees a closed channel.
     let _ = sender.send(job);
-    verdict
+    Some(verdict)
 }

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use super::v5::V5;
 use super::{Client, Connection, End};
-use crate::broker::auth::{Login, Principal};
+use crate::broker::auth::{Login, Passwords, Principal};
 use crate::broker::message::Message;
 use crate::broker::session::{ConnectionLink, Session};
 use crate::protocol::topic::matches;
@@ -44,6 +44,8 @@ pub(super) struct LoggedIn {
 pub(super) struct PendingLogin {
     login: LoggedIn,
     pub(super) verdict: oneshot::Receiver<bool>,
+    /// The password file the check runs against.
+    passwords: Arc<Passwords>,
 }
 
 impl Connection {
@@ -108,36 +110,70 @@ impl Connection {
             }
             return self.refuse(&client_id, ReasonCode::ImplementationSpecificError);
         }
-        let security = self.router.security.load();
-        let scope = security.scope_index(self.listener);
-        let login = security
-            .scope(scope)
-            .login(connect.username.as_deref(), connect.password.as_deref());
-        let login_done = LoggedIn {
+        self.log_in(LoggedIn {
             connect,
             client_id,
             assigned,
-            scope,
-        };
-        match login {
-            Login::Accepted => self.accept_connect(login_done),
+            scope: 0,
+        })
+    }
+
+    /// Checks a CONNECT's credentials against the files in force: answers it, or
+    /// parks it while a verifier thread checks the password.
+    fn log_in(&mut self, mut login: LoggedIn) -> Result<(), End> {
+        let security = self.router.security.load();
+        login.scope = security.scope_index(self.listener);
+        let scope = security.scope(login.scope);
+        let connect = &login.connect;
+        match scope.login(connect.username.as_deref(), connect.password.as_deref()) {
+            Login::Accepted => self.accept_connect(login),
             Login::AnonymousRefused => self.refuse_login(ReasonCode::NotAuthorized),
-            Login::Pending(verdict) => {
+            // Too many checks waiting: "server busy" (0x89), 3.x's "server unavailable".
+            Login::Busy => self.refuse(
+                &self.peer.ip().to_string(),
+                if self.version.is_v5() {
+                    ReasonCode::ServerBusy
+                } else {
+                    ReasonCode::ServerUnavailable
+                },
+            ),
+            Login::Pending { verdict, passwords } => {
                 self.pending = Some(Box::new(PendingLogin {
-                    login: login_done,
+                    login,
                     verdict,
+                    passwords,
                 }));
                 Ok(())
             }
         }
     }
 
-    /// Answers a CONNECT whose password check has finished.
+    /// Answers a CONNECT whose password check has finished; `None` when it took
+    /// longer than the connect timeout.
     pub(super) fn finish_login(
         &mut self,
         pending: PendingLogin,
-        accepted: bool,
+        accepted: Option<bool>,
     ) -> Result<(), End> {
+        let Some(accepted) = accepted else {
+            return self.refuse(
+                &self.peer.ip().to_string(),
+                if self.version.is_v5() {
+                    ReasonCode::ServerBusy
+                } else {
+                    ReasonCode::ServerUnavailable
+                },
+            );
+        };
+        // A reload while the check ran: the answer is for files no longer in force.
+        let security = self.router.security.load();
+        let current = &security.scope(pending.login.scope).passwords;
+        if !current
+            .as_ref()
+            .is_some_and(|passwords| Arc::ptr_eq(passwords, &pending.passwords))
+        {
+            return self.log_in(pending.login);
+        }
         if accepted {
             return self.accept_connect(pending.login);
         }
@@ -191,13 +227,20 @@ impl Connection {
             id: self.id,
             signal: Arc::clone(&self.signal),
         };
-        let opened = router.open_session(&client_id, connect.clean_start, persistent, link);
-        let principal = Arc::new(Principal {
-            username: connect.username.clone(),
-            client_id: Arc::clone(&opened.session.client_id),
-            scope,
+        let opened = router.open_session(
+            &client_id,
+            connect.clean_start,
+            persistent,
+            link,
+            (connect.username.clone(), scope),
+        );
+        let principal = opened.session.lock().principal.clone().unwrap_or_else(|| {
+            Arc::new(Principal {
+                username: connect.username.clone(),
+                client_id: Arc::clone(&opened.session.client_id),
+                scope,
+            })
         });
-        opened.session.lock().principal = Some(Arc::clone(&principal));
         if let Some(previous) = &opened.previous {
             log.taken_over(&client_id);
             previous.take_over();

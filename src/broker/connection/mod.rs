@@ -79,6 +79,9 @@ pub(super) enum End {
     Violation(ReasonCode),
     SocketError,
     TakenOver,
+    /// A reload removed the client's user, changed its password, or stopped
+    /// anonymous access; mosquitto disconnects such clients too.
+    Revoked,
     Shutdown,
     /// No CONNECT within the connect timeout.
     ConnectTimeout,
@@ -96,7 +99,8 @@ impl End {
             | End::KeepAliveExpired
             | End::Violation(_)
             | End::SocketError
-            | End::TakenOver => true,
+            | End::TakenOver
+            | End::Revoked => true,
             End::Shutdown | End::ConnectTimeout | End::Refused => false,
         }
     }
@@ -107,6 +111,7 @@ impl End {
             End::Violation(reason) => Some(reason),
             End::KeepAliveExpired => Some(ReasonCode::KeepAliveTimeout),
             End::TakenOver => Some(ReasonCode::SessionTakenOver),
+            End::Revoked => Some(ReasonCode::NotAuthorized),
             End::Shutdown => Some(ReasonCode::ServerShuttingDown),
             _ => None,
         }
@@ -283,6 +288,7 @@ impl Connection {
             {
                 Event::Signal(Signalled::Shutdown) => return End::Shutdown,
                 Event::Signal(Signalled::TakenOver) => return End::TakenOver,
+                Event::Signal(Signalled::Revoked) => return End::Revoked,
                 // `pump` moves the new deliveries into the write buffer.
                 Event::Signal(Signalled::Deliveries) => {}
                 Event::Readable(Err(_)) | Event::Writable(Err(_)) => return End::SocketError,
@@ -311,8 +317,8 @@ impl Connection {
     }
 
     /// Waits for a CONNECT's password check, answers the CONNECT, then handles the
-    /// packets that arrived behind it. The connect timeout does not run meanwhile:
-    /// the client did its part, and the wait is the broker's.
+    /// packets that arrived behind it. The wait is bounded by the connect timeout,
+    /// counted afresh: the client did its part, and the wait is the broker's.
     async fn await_login(
         &mut self,
         mut pending: handle::PendingLogin,
@@ -322,8 +328,13 @@ impl Connection {
             Some(_) => Poll::Ready(()),
             None => Poll::Pending,
         });
+        // Bounded, so a backed-up verifier cannot hold connections (and their
+        // CONNECTs) for ever; giving up drops the receiver, and the verifier skips
+        // the check.
+        let limit = self.router.config.connect_timeout;
         let accepted = tokio::select! {
-            verdict = &mut pending.verdict => verdict.unwrap_or(false),
+            verdict = &mut pending.verdict => Some(verdict.unwrap_or(false)),
+            () = tokio::time::sleep(limit) => None,
             () = shutdown => return Err(End::Shutdown),
         };
         self.finish_login(pending, accepted)?;
@@ -632,7 +643,7 @@ impl Connection {
         };
         let client_id = &client.session.client_id;
         match end {
-            End::Disconnect { .. } => log.disconnected(client_id),
+            End::Disconnect { .. } | End::Revoked => log.disconnected(client_id),
             End::Closed => log.closed_connection(client_id),
             End::KeepAliveExpired => log.keep_alive_expired(client_id),
             End::Violation(ReasonCode::PacketTooLarge) => log.oversize_packet(client_id),
@@ -643,13 +654,8 @@ impl Connection {
             End::TakenOver | End::Shutdown | End::ConnectTimeout | End::Refused => {}
         }
         let mut delayed = None;
-        let principal = client.principal;
-        // The ACL in force when the will is due decides, as mosquitto.
-        let will = client
-            .will
-            .filter(|will| self.may_write(&principal, will.topic.as_str()));
         if end.sends_will()
-            && let Some(will) = will
+            && let Some(will) = client.will
         {
             let will = *will;
             let delay = will.properties.will_delay_interval().unwrap_or(0);
@@ -659,13 +665,14 @@ impl Connection {
             let message = Arc::new(Message {
                 properties,
                 origin: client.session.id,
-                publisher: will.retain.then(|| Arc::clone(&principal)),
+                // The router asks whether they may, when the will is due.
+                publisher: Some(client.principal),
                 ..Message::new(will.topic, will.payload, will.qos, will.retain)
             });
             // After a takeover the router decides: the will goes only if the takeover
             // ended the session (mosquitto; v5 §3.1.3.2.2: a new connection cancels it).
             if delay == 0 && end != End::TakenOver {
-                self.router.publish(message);
+                self.router.publish_will(message);
             } else {
                 delayed = Some(DelayedWill {
                     message,
