@@ -457,7 +457,6 @@ impl Connection {
         let router = Arc::clone(&self.router);
         let config = &router.config;
         let session = self.session()?;
-        let principal = self.principal()?;
         let v5 = self.version.is_v5();
         if let Some(state) = self.v5_mut() {
             // [MQTT-3.3.4-6]: only the server puts Subscription Identifiers in a PUBLISH.
@@ -524,7 +523,11 @@ impl Connection {
                 ReasonCode::PayloadFormatInvalid,
                 "payload is not valid UTF-8",
             ));
-        } else if !self.may_write(&principal, publish.topic.as_str()) {
+        } else if !self
+            .client
+            .as_ref()
+            .is_some_and(|client| self.may_write(&client.principal, publish.topic.as_str()))
+        {
             // As mosquitto: 5.0 is told 0x87, 3.x is acknowledged and the message dropped.
             refusal = Some((
                 ReasonCode::NotAuthorized,
@@ -538,11 +541,13 @@ impl Connection {
         }
         let packet_id = publish.packet_id;
         let qos = publish.qos;
+        // Only a retained message needs its publisher later (check_retain_source).
+        let publisher = publish.retain.then(|| self.principal()).transpose()?;
         let route = |publish: Publish| -> ReasonCode {
             if let Some((code, _)) = refusal {
                 return code;
             }
-            let publisher = publish.retain.then(|| Arc::clone(&principal));
+            let publisher = publisher.clone();
             let routed = router.publish(Arc::new(Message {
                 publisher,
                 ..Message::from_publish(publish, session.id)
