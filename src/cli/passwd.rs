@@ -139,13 +139,17 @@ fn named(
     })
 }
 
-/// `rbroker passwd ARGS...`: status 0 on success, 1 on any error, as mosquitto_passwd.
+/// What mosquitto_passwd says when the two prompted passwords differ (status 2).
+const MISMATCH: &str = "Error: Passwords do not match.";
+
+/// `rbroker passwd ARGS...`: status 0 on success, 2 when the prompted passwords
+/// differ, 1 on any other error, as mosquitto_passwd.
 pub fn main(args: &[String]) -> ExitCode {
     match plan(args).and_then(|plan| execute(&plan)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(text) => {
             eprintln!("{}", text.trim_end());
-            ExitCode::FAILURE
+            ExitCode::from(if text == MISMATCH { 2 } else { 1 })
         }
     }
 }
@@ -223,7 +227,7 @@ fn prompt() -> Result<String, String> {
     let second = rpassword::prompt_password("Reenter password: ")
         .map_err(|error| format!("Error: Unable to read the password: {error}."))?;
     if first != second {
-        return Err("Error: Passwords do not match.".into());
+        return Err(MISMATCH.into());
     }
     if first.is_empty() {
         return Err("Error: Empty password.".into());

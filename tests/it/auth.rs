@@ -551,3 +551,57 @@ fn a_shared_group_gives_each_message_to_a_member_who_may_read_it() {
     let first = mallory.recv_publish();
     assert!(first.topic.as_str().starts_with("public/"));
 }
+
+/// Runs `rbroker passwd ARGS` on a terminal (util-linux `script`), answering each
+/// prompt once it shows; returns the exit status and what the terminal showed.
+fn passwd_on_a_terminal(args: &str, answers: &[&str]) -> Option<(Option<i32>, String)> {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` to give rbroker passwd a terminal");
+        return None;
+    }
+    let command = format!("{} passwd {args}", env!("CARGO_BIN_EXE_rbroker"));
+    let mut running =
+        crate::support::tools::start("script", &["-qec", &command, "/dev/null"], None, None);
+    for (index, answer) in answers.iter().enumerate() {
+        running.wait_for_stdout("assword: ", index + 1);
+        running.write_stdin(format!("{answer}\n").as_bytes());
+    }
+    let finished = running.finish();
+    Some((finished.status, finished.stdout_text()))
+}
+
+#[test]
+fn rbroker_passwd_prompts_twice_without_echo() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("passwords");
+    let file = path.to_str().expect("utf-8");
+    let Some((status, screen)) = passwd_on_a_terminal(
+        &format!("-I {TEST_ITERATIONS} -c {file} alice"),
+        &["typed-secret", "typed-secret"],
+    ) else {
+        return;
+    };
+    assert_eq!(status, Some(0), "{screen}");
+    assert!(
+        screen.contains("Password: ") && screen.contains("Reenter password: "),
+        "{screen}"
+    );
+    assert!(!screen.contains("typed-secret"), "echoed: {screen}");
+    let text = std::fs::read_to_string(&path).expect("read");
+    let passwords = mqttkit::broker::auth::password::PasswordFile::parse(&text).expect("valid");
+    assert!(
+        passwords
+            .get("alice")
+            .expect("alice")
+            .verify(b"typed-secret")
+    );
+    // Two different answers: mosquitto_passwd's message and status 2, file untouched.
+    let (status, screen) =
+        passwd_on_a_terminal(&format!("{file} bob"), &["one", "two"]).expect("script");
+    assert_eq!(status, Some(2), "{screen}");
+    assert!(
+        screen.contains("Error: Passwords do not match."),
+        "{screen}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
+}

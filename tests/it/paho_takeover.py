@@ -1,6 +1,6 @@
 """A device whose old connection is still open (a NAT timeout the broker has not
-noticed) connects again with paho-mqtt and takes its persistent session over: no
-"offline" will may reach the dashboard. Run by tests/it/takeover.rs.
+noticed) reconnects with paho-mqtt's reconnect() and takes its persistent session
+over: no "offline" will may reach the dashboard. Run by tests/it/takeover.rs.
 
 Usage: paho_takeover.py PORT BROKER. Prints "ok no false will" on success; a
 failure raises. Every wait has a deadline.
@@ -48,12 +48,16 @@ subscribed.get(timeout=WAIT)
 device, device_connected = paho("dev1", False)
 device.will_set("status/dev1", b"offline", qos=1)
 connect(device, device_connected)
-# The network goes quiet: the old connection stays open, nobody reads it.
+# The network drops silently (a NAT timeout): the device gives its connection up
+# and reconnects, while the broker still holds the old one open.
 device.loop_stop()
 old_socket = device.socket()
-
-again, again_connected = paho("dev1", False)
-connect(again, again_connected)
+device._sock = None  # paho forgets the dead connection without closing it
+device.reconnect()
+device.loop_start()
+rc = device_connected.get(timeout=WAIT)
+assert not rc.is_failure, rc
+again = device
 # The broker closes the old connection once the new one took the session over;
 # whatever it decided about the will, it decided before that.
 old_socket.settimeout(WAIT)

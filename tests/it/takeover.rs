@@ -142,8 +142,9 @@ fn a_takeover_publishes_the_will_only_when_the_session_ends_on_5_0() {
 }
 
 #[test]
-fn paho_clients_taking_a_session_over_raise_no_false_will() {
-    let Some(python) = paho::python("paho_clients_taking_a_session_over_raise_no_false_will")
+fn paho_reconnect_over_a_connection_still_open_raises_no_false_will() {
+    let Some(python) =
+        paho::python("paho_reconnect_over_a_connection_still_open_raises_no_false_will")
     else {
         return;
     };
