@@ -14,7 +14,7 @@ use std::num::NonZeroU32;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::broker::auth::password::{DEFAULT_ITERATIONS, MAX_ITERATIONS, PasswordHash};
+use crate::broker::auth::password::{DEFAULT_ITERATIONS, PasswordHash, parse_iterations};
 
 fn usage() -> String {
     format!(
@@ -79,14 +79,8 @@ fn plan(args: &[String]) -> Result<Plan, String> {
                 let value = args
                     .next()
                     .ok_or("Error: -I argument given but no iteration count specified.")?;
-                iterations = value
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| *n <= MAX_ITERATIONS)
-                    .and_then(NonZeroU32::new)
-                    .ok_or_else(|| {
-                        format!("Error: Invalid iteration count '{value}': it must be 1 to {MAX_ITERATIONS}.")
-                    })?;
+                iterations = parse_iterations(value)
+                    .map_err(|reason| format!("Error: Invalid -I value: {reason}."))?;
             }
             "-h" | "--help" => return Err(usage()),
             flag if flag.starts_with('-') && flag.len() > 1 => {
@@ -328,7 +322,10 @@ mod tests {
             ("-c -D pw a", "Error: -c and -D cannot be used together."),
             ("-b pw a:b p", "Error: Username must not contain the ':'"),
             ("-H md5 pw a", "Error: Unknown hash type 'md5'."),
-            ("-I 0 pw a", "Error: Invalid iteration count '0'"),
+            (
+                "-I 0 pw a",
+                "Error: Invalid -I value: iteration count 0 is outside",
+            ),
             ("-x pw a", "Error: Unknown option '-x'."),
             ("", "rbroker passwd is a tool"),
             ("-b pw a", "rbroker passwd is a tool"),

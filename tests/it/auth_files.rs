@@ -29,8 +29,20 @@ fn code(port: u16, user: Option<&str>, password: Option<&str>) -> ReasonCode {
     RawClient::handshake(addr(port), connect).1.code
 }
 
-/// Runs rbroker on a config naming `passwords` and `acl`; returns its status and
-/// stderr, killing it (and failing) if it starts instead.
+/// Starts `program` (rbroker or mosquitto) on a free loopback port with `lines`
+/// after the listener line, and `args` before `-c`; returns it and the port.
+fn broker_on(program: &str, dir: &Path, lines: &str, args: &[&str]) -> (Running, u16) {
+    let port = free_port();
+    let conf = dir.join(format!("listener-{port}.conf"));
+    std::fs::write(&conf, format!("listener {port} 127.0.0.1\n{lines}")).expect("write");
+    open_to_all(&conf, 0o644);
+    let conf = conf.to_str().expect("utf-8").to_string();
+    let args = [args, &["-c", &conf]].concat();
+    (Running::program(program, &args), port)
+}
+
+/// Runs rbroker on a config naming `passwords` and `acl`, which must stop startup;
+/// returns its status and stderr.
 fn startup(dir: &Path, passwords: &[u8], acl: &[u8]) -> (Option<i32>, String) {
     let password_path = dir.join("passwords");
     let acl_path = dir.join("acl");
@@ -47,9 +59,15 @@ fn startup(dir: &Path, passwords: &[u8], acl: &[u8]) -> (Option<i32>, String) {
         ),
     )
     .expect("write");
+    refused_start(&conf)
+}
+
+/// Runs rbroker on `conf`, which must stop startup: returns its status and stderr,
+/// killing it (and failing) if it starts instead.
+fn refused_start(conf: &Path) -> (Option<i32>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rbroker"))
         .arg("-c")
-        .arg(&conf)
+        .arg(conf)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -58,7 +76,7 @@ fn startup(dir: &Path, passwords: &[u8], acl: &[u8]) -> (Option<i32>, String) {
     while child.try_wait().expect("wait").is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("rbroker started with passwords {passwords:?} and acl {acl:?}");
+            panic!("rbroker started with {}", conf.display());
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -121,13 +139,8 @@ fn every_malformed_password_or_acl_line_stops_startup_naming_its_line() {
     // A file that cannot be opened: mosquitto's lines and status 13.
     let conf = dir.path().join("missing.conf");
     std::fs::write(&conf, "password_file /nonexistent/passwords\n").expect("write");
-    let output = Command::new(env!("CARGO_BIN_EXE_rbroker"))
-        .arg("-c")
-        .arg(&conf)
-        .output()
-        .expect("run");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(13), "{stderr}");
+    let (status, stderr) = refused_start(&conf);
+    assert_eq!(status, Some(13), "{stderr}");
     assert!(
         stderr.contains("Error: Unable to open pwfile \"/nonexistent/passwords\"")
             && stderr.contains("Error opening password file \"/nonexistent/passwords\"."),
@@ -140,17 +153,12 @@ fn a_byte_order_mark_and_crlf_endings_are_read_and_the_user_logs_in() {
     let dir = tempfile::tempdir().expect("temp dir");
     let passwords = dir.path().join("passwords");
     std::fs::write(&passwords, format!("\u{feff}# users\r\n\r\n{ALICE}\r\n")).expect("write");
-    let port = free_port();
-    let conf = dir.path().join("rbroker.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {port} 127.0.0.1\npassword_file {}\n",
-            passwords.display()
-        ),
-    )
-    .expect("write");
-    let broker = Running::start(&["-c", conf.to_str().expect("utf-8")]);
+    let (broker, port) = broker_on(
+        env!("CARGO_BIN_EXE_rbroker"),
+        dir.path(),
+        &format!("password_file {}\n", passwords.display()),
+        &[],
+    );
     assert_eq!(
         code(port, Some("alice"), Some("secret")),
         ReasonCode::Success
@@ -173,13 +181,8 @@ fn security_options_rbroker_lacks_stop_startup() {
     ] {
         let conf = dir.path().join("secure.conf");
         std::fs::write(&conf, format!("listener {}\n{line}\n", free_port())).expect("write");
-        let output = Command::new(env!("CARGO_BIN_EXE_rbroker"))
-            .arg("-c")
-            .arg(&conf)
-            .output()
-            .expect("run");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(3), "{line}: {stderr}");
+        let (status, stderr) = refused_start(&conf);
+        assert_eq!(status, Some(3), "{line}: {stderr}");
         assert!(
             stderr.contains(&format!("Error found at {}:2.", conf.display())),
             "{line}: {stderr}"
@@ -376,18 +379,12 @@ fn a_refused_login_is_logged_as_mosquitto_logs_it() {
     let dir = shared_dir();
     let passwords = password_file(dir.path(), Maker::Mosquitto, &[("alice", "secret")]);
     for program in [env!("CARGO_BIN_EXE_rbroker"), "mosquitto"] {
-        let port = free_port();
-        let conf = dir.path().join("log.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\npassword_file {}\n",
-                passwords.display()
-            ),
-        )
-        .expect("write");
-        open_to_all(&conf, 0o644);
-        let mut broker = Running::program(program, &["-v", "-c", conf.to_str().expect("utf-8")]);
+        let (mut broker, port) = broker_on(
+            program,
+            dir.path(),
+            &format!("password_file {}\n", passwords.display()),
+            &["-v"],
+        );
         for (user, password, code_logged) in [
             (Some("alice"), Some("wrong"), 5),
             (Some("eve"), Some("secret"), 5),
@@ -482,19 +479,12 @@ fn a_retained_message_goes_quiet_when_its_publisher_loses_write_access() {
     for check_retain_source in [true, false] {
         for program in [env!("CARGO_BIN_EXE_rbroker"), "mosquitto"] {
             write_acl(true);
-            let port = free_port();
-            let conf = dir.path().join("retain.conf");
-            std::fs::write(
-                &conf,
-                format!(
-                    "listener {port} 127.0.0.1\npassword_file {}\nacl_file {}\ncheck_retain_source {check_retain_source}\n",
-                    passwords.display(),
-                    acl.display()
-                ),
-            )
-            .expect("write");
-            open_to_all(&conf, 0o644);
-            let mut broker = Running::program(program, &["-c", conf.to_str().expect("utf-8")]);
+            let lines = format!(
+                "password_file {}\nacl_file {}\ncheck_retain_source {check_retain_source}\n",
+                passwords.display(),
+                acl.display()
+            );
+            let (mut broker, port) = broker_on(program, dir.path(), &lines, &[]);
             let context = format!("{program}, check_retain_source {check_retain_source}");
             let mut alice = RawClient::connect_with(
                 addr(port),

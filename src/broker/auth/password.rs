@@ -129,18 +129,8 @@ impl PasswordHash {
             else {
                 return Err("a $7$ hash has three fields: $7$ITERATIONS$SALT$HASH".into());
             };
-            let count: u64 = iterations
-                .parse()
-                .map_err(|_| format!("iteration count \"{}\" is not a number", clip(iterations)))?;
-            let iterations = u32::try_from(count)
-                .ok()
-                .filter(|n| *n <= MAX_ITERATIONS)
-                .and_then(NonZeroU32::new)
-                .ok_or_else(|| {
-                    format!("iteration count {count} is outside 1 to {MAX_ITERATIONS}")
-                })?;
             Ok(PasswordHash::Pbkdf2Sha512 {
-                iterations,
+                iterations: parse_iterations(iterations)?,
                 salt: decode_salt(salt)?,
                 hash: decode_hash(hash)?,
             })
@@ -179,6 +169,18 @@ impl std::fmt::Display for PasswordHash {
             }
         }
     }
+}
+
+/// A PBKDF2 iteration count, 1 to [`MAX_ITERATIONS`].
+pub fn parse_iterations(text: &str) -> Result<NonZeroU32, String> {
+    let count: u64 = text
+        .parse()
+        .map_err(|_| format!("iteration count \"{}\" is not a number", clip(text)))?;
+    u32::try_from(count)
+        .ok()
+        .filter(|n| *n <= MAX_ITERATIONS)
+        .and_then(NonZeroU32::new)
+        .ok_or_else(|| format!("iteration count {count} is outside 1 to {MAX_ITERATIONS}"))
 }
 
 fn sha512_salted(password: &[u8], salt: &[u8]) -> Vec<u8> {
