@@ -111,6 +111,22 @@ pub struct Config {
     /// Most levels a topic name or filter may have (rbroker option); mosquitto's
     /// fixed limit is 200 `/` separators, so 201 levels.
     pub max_topic_levels: usize,
+    /// mosquitto's default listener, set by the deprecated `port` and
+    /// `bind_address`; opened after the `listener`s, with the global auth rules.
+    pub default_listener: Option<ListenerConfig>,
+    /// Whether Nagle's algorithm is off on client sockets. rbroker coalesces its own
+    /// writes, so it defaults to true (mosquitto: false); `false` is honoured.
+    pub set_tcp_nodelay: bool,
+    /// Whether a client may connect with an empty client id (and get one assigned).
+    pub allow_zero_length_clientid: bool,
+    /// What assigned client ids start with.
+    pub auto_id_prefix: String,
+    /// A file the broker writes its process id to while it runs.
+    pub pid_file: Option<PathBuf>,
+    /// Whether log lines start with a time.
+    pub log_timestamp: bool,
+    /// A strftime format for that time; `None` is mosquitto's Unix seconds.
+    pub log_timestamp_format: Option<String>,
 }
 
 impl Default for Config {
@@ -136,6 +152,13 @@ impl Default for Config {
             subscription_identifier_available: true,
             max_topic_levels: DEFAULT_MAX_TOPIC_LEVELS,
             check_retain_source: true,
+            default_listener: None,
+            set_tcp_nodelay: true,
+            allow_zero_length_clientid: true,
+            auto_id_prefix: "auto-".into(),
+            pid_file: None,
+            log_timestamp: true,
+            log_timestamp_format: None,
         }
     }
 }
@@ -160,6 +183,7 @@ impl Config {
     fn auth_target(&mut self) -> &mut AuthConfig {
         match self.listeners.last_mut() {
             Some(listener) if self.per_listener_settings => &mut listener.auth,
+            // The default listener's rules are the global ones.
             _ => &mut self.auth,
         }
     }
@@ -198,11 +222,50 @@ impl Config {
         Ok(config)
     }
 
+    /// Whether any listener is configured (`listener`, or `port`/`bind_address`):
+    /// without one, mosquitto 2.0's local-only mode applies.
+    pub fn has_listeners(&self) -> bool {
+        !self.listeners.is_empty() || self.default_listener.is_some()
+    }
+
+    /// The default listener, created by its first `port` or `bind_address` line.
+    fn default_listener_mut(&mut self) -> &mut ListenerConfig {
+        self.default_listener.get_or_insert_with(|| ListenerConfig {
+            port: 1883,
+            bind_address: None,
+            auth: AuthConfig::default(),
+        })
+    }
+
     /// Applies config lines; `origin` names the file in errors.
     pub fn apply_text(&mut self, text: &str, origin: &str) -> Result<Vec<String>, ConfigError> {
         let mut warnings = Vec::new();
         // Where an auth option went to no listener under per_listener_settings.
         let mut unattached = None;
+        self.apply_lines(text, origin, true, &mut warnings, &mut unattached)?;
+        // With per_listener_settings, rules before the first listener are for the
+        // default listener; with listeners but no default listener, every listener
+        // would run without them.
+        if let Some(at) =
+            unattached.filter(|_| !self.listeners.is_empty() && self.default_listener.is_none())
+        {
+            return Err(ConfigError::Line {
+                reason: "With per_listener_settings true, allow_anonymous, password_file and acl_file must follow the listener they are for.".into(),
+                at,
+            });
+        }
+        Ok(warnings)
+    }
+
+    /// Applies the lines of one file; `main` is false inside `include_dir` files.
+    fn apply_lines(
+        &mut self,
+        text: &str,
+        origin: &str,
+        main: bool,
+        warnings: &mut Vec<String>,
+        unattached: &mut Option<String>,
+    ) -> Result<(), ConfigError> {
         for (index, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -215,8 +278,18 @@ impl Config {
             if AUTH_OPTIONS.contains(&key)
                 && self.per_listener_settings
                 && self.listeners.is_empty()
+                && self.default_listener.is_none()
             {
                 unattached.get_or_insert_with(at);
+            }
+            if key == "include_dir" {
+                let files = included_files(main, &values)
+                    .map_err(|reason| ConfigError::Line { reason, at: at() })?;
+                for (path, text) in files {
+                    let origin = path.display().to_string();
+                    self.apply_lines(&text, &origin, false, warnings, unattached)?;
+                }
+                continue;
             }
             match self.apply_line(key, &values) {
                 Ok(None) => {}
@@ -224,16 +297,7 @@ impl Config {
                 Err(reason) => return Err(ConfigError::Line { reason, at: at() }),
             }
         }
-        // With per_listener_settings, rules before the first listener are for the
-        // default listener, which a config with listeners does not have: every
-        // listener would run without them.
-        if let Some(at) = unattached.filter(|_| !self.listeners.is_empty()) {
-            return Err(ConfigError::Line {
-                reason: "With per_listener_settings true, allow_anonymous, password_file and acl_file must follow the listener they are for.".into(),
-                at,
-            });
-        }
-        Ok(warnings)
+        Ok(())
     }
 
     /// Applies one `key values...` line; `Ok(Some(text))` is a warning.
@@ -382,11 +446,43 @@ impl Config {
                 }
             }
             "allow_zero_length_clientid" => {
-                if !parse_bool(key, values)? {
+                self.allow_zero_length_clientid = parse_bool(key, values)?;
+            }
+            "auto_id_prefix" => {
+                let prefix = single(key, values)?;
+                if prefix.len() > 50 || prefix.contains(['+', '#', '/']) {
                     return Err(format!(
-                        "\"allow_zero_length_clientid false\" is not supported by this version of rbroker ({UNPROTECTED})."
+                        "Invalid auto_id_prefix value ({prefix}): at most 50 characters, without '+', '#' or '/'."
                     ));
                 }
+                self.auto_id_prefix = prefix.to_string();
+            }
+            "port" => {
+                let port = parse_port(single(key, values)?)?;
+                self.default_listener_mut().port = port;
+                return Ok(Some("The 'port' option is now deprecated and will be removed in a future version. Please use 'listener' instead.".into()));
+            }
+            "bind_address" => {
+                let address = single(key, values)?.to_string();
+                self.default_listener_mut().bind_address = Some(address);
+                return Ok(Some("The 'bind_address' option is now deprecated and will be removed in a future version. The behaviour will default to true.".into()));
+            }
+            "set_tcp_nodelay" => self.set_tcp_nodelay = parse_bool(key, values)?,
+            "pid_file" => self.pid_file = Some(PathBuf::from(path_value(key, values)?)),
+            "log_timestamp" => self.log_timestamp = parse_bool(key, values)?,
+            "log_timestamp_format" => {
+                let format = values.join(" ");
+                if format.is_empty() {
+                    return Err("Empty log_timestamp_format value in configuration.".into());
+                }
+                let items = chrono::format::StrftimeItems::new(&format);
+                if items
+                    .clone()
+                    .any(|item| matches!(item, chrono::format::Item::Error))
+                {
+                    return Err(format!("Invalid log_timestamp_format value ({format})."));
+                }
+                self.log_timestamp_format = Some(format);
             }
             _ if REFUSED.contains(&key)
                 || key.starts_with("plugin_opt_")
@@ -446,7 +542,6 @@ const REFUSED: &[&str] = &[
     "auth_plugin_deny_special_chars",
     "clientid_prefixes",
     "mount_point",
-    "include_dir",
 ];
 
 /// mosquitto options that cannot weaken security, accepted with a warning until
@@ -459,15 +554,10 @@ const PLANNED: &[&str] = &[
     "autosave_on_changes",
     "persistent_client_expiration",
     "max_qos",
-    "auto_id_prefix",
     "queue_qos0_messages",
     "max_queued_bytes",
     "max_inflight_bytes",
     "upgrade_outgoing_qos",
-    "set_tcp_nodelay",
-    "log_timestamp",
-    "log_timestamp_format",
-    "pid_file",
     "connection",
     "address",
     "topic",
@@ -481,6 +571,53 @@ fn running_as_root() -> bool {
     return unsafe { libc::geteuid() } == 0;
     #[cfg(not(unix))]
     false
+}
+
+/// Most files one `include_dir` may hold, so a mistaken directory cannot stall startup.
+const MAX_INCLUDED_FILES: usize = 1000;
+
+/// The `*.conf` files of an `include_dir`, with their text, in mosquitto's order:
+/// by name, byte by byte (capital letters first).
+fn included_files(main: bool, values: &[&str]) -> Result<Vec<(PathBuf, String)>, String> {
+    if !main {
+        return Err("include_dir is only read from the main configuration file.".into());
+    }
+    let directory = PathBuf::from(path_value("include_dir", values)?);
+    let entries = std::fs::read_dir(&directory).map_err(|error| {
+        format!(
+            "Unable to open include_dir '{}' ({error}).",
+            directory.display()
+        )
+    })?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|error| {
+            format!(
+                "Unable to read include_dir '{}' ({error}).",
+                directory.display()
+            )
+        })?;
+        let name = entry.file_name();
+        if name.to_str().is_some_and(|name| name.ends_with(".conf")) {
+            paths.push(entry.path());
+        }
+        if paths.len() > MAX_INCLUDED_FILES {
+            return Err(format!(
+                "include_dir '{}' holds more than {MAX_INCLUDED_FILES} .conf files.",
+                directory.display()
+            ));
+        }
+    }
+    paths.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).map_err(|error| {
+                format!("Unable to open config file {} ({error}).", path.display())
+            })?;
+            Ok((path, text))
+        })
+        .collect()
 }
 
 /// Sets a file option that may appear once per scope, as mosquitto.
@@ -614,9 +751,7 @@ mod tests {
             "bind_interface lo",
             "socket_domain ipv4",
             "memory_limit 1000000",
-            "include_dir /etc/mosquitto/conf.d",
             "protocol websockets",
-            "allow_zero_length_clientid false",
             "password_file",
             "password_file a\npassword_file b",
         ] {
@@ -627,7 +762,7 @@ mod tests {
                 "{line}: {error}"
             );
         }
-        assert!(parse("protocol mqtt\nallow_zero_length_clientid true\n").is_ok());
+        assert!(parse("protocol mqtt\n").is_ok());
     }
 
     #[test]
@@ -665,6 +800,50 @@ mod tests {
         assert!(!config.too_deep("a/b/c") && config.too_deep("a/b/c/d"));
         assert!(parse("max_topic_levels 0\n").is_err());
         assert!(parse("max_topic_levels 1001\n").is_err());
+    }
+
+    #[test]
+    fn port_and_bind_address_make_the_default_listener() {
+        let config = parse("bind_address 127.0.0.1\nport 1884\n").expect("valid");
+        let default = config.default_listener.as_ref().expect("default listener");
+        assert_eq!(default.port, 1884);
+        assert_eq!(default.bind_address.as_deref(), Some("127.0.0.1"));
+        assert!(config.has_listeners() && config.listeners.is_empty());
+        assert_eq!(
+            parse("port 1885\n")
+                .expect("valid")
+                .default_listener
+                .map(|l| l.port),
+            Some(1885)
+        );
+        assert!(parse("port\n").is_err() && parse("port 70000\n").is_err());
+        assert!(parse("port 1 2\n").is_err());
+    }
+
+    #[test]
+    fn client_id_and_log_options_are_checked() {
+        let config = parse(
+            "allow_zero_length_clientid false\nauto_id_prefix lab-\nlog_timestamp false\nset_tcp_nodelay false\n",
+        )
+        .expect("valid");
+        assert!(!config.allow_zero_length_clientid && !config.log_timestamp);
+        assert!(!config.set_tcp_nodelay);
+        assert_eq!(config.auto_id_prefix, "lab-");
+        for bad in [
+            "auto_id_prefix a/b",
+            "auto_id_prefix",
+            "log_timestamp_format %Y-%",
+            "log_timestamp_format",
+            "log_timestamp maybe",
+            "pid_file",
+        ] {
+            assert!(parse(&format!("{bad}\n")).is_err(), "{bad}");
+        }
+        let config = parse("log_timestamp_format %Y-%m-%d %H:%M:%S\n").expect("valid");
+        assert_eq!(
+            config.log_timestamp_format.as_deref(),
+            Some("%Y-%m-%d %H:%M:%S")
+        );
     }
 
     #[test]

@@ -43,9 +43,10 @@ pub type ListenAddress = (SocketAddr, Option<usize>);
 pub type BoundListener = (TcpListener, Option<usize>);
 
 /// The addresses to bind: each configured listener (every interface when it names
-/// no address), or, with none configured, loopback on `ports`.
+/// no address), then the default listener of `port`/`bind_address`, or, with none
+/// configured, loopback on `ports`.
 pub async fn addresses(config: &Config, ports: &[u16]) -> io::Result<Vec<ListenAddress>> {
-    if config.listeners.is_empty() {
+    if !config.has_listeners() {
         return Ok(ports
             .iter()
             .flat_map(|port| Config::local_only_addresses(*port))
@@ -53,14 +54,18 @@ pub async fn addresses(config: &Config, ports: &[u16]) -> io::Result<Vec<ListenA
             .collect());
     }
     let mut addresses = Vec::new();
+    let configured = config
+        .listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (Some(i), l));
     for (
-        index,
+        listener,
         ListenerConfig {
             port, bind_address, ..
         },
-    ) in config.listeners.iter().enumerate()
+    ) in configured.chain(config.default_listener.iter().map(|l| (None, l)))
     {
-        let listener = Some(index);
         match bind_address {
             None => {
                 let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), *port);
@@ -150,8 +155,9 @@ pub async fn accept_loop(
             // As mosquitto: accepted, then closed at once.
             continue;
         }
-        // The connection coalesces its own writes, so Nagle would only add latency.
-        let _ = stream.set_nodelay(true);
+        // The connection coalesces its own writes, so Nagle would only add latency;
+        // `set_tcp_nodelay false` turns it back on.
+        let _ = stream.set_nodelay(router.config.set_tcp_nodelay);
         let router = Arc::clone(&router);
         tasks.spawn(async move {
             let _guard = guard;

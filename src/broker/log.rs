@@ -22,12 +22,23 @@ enum Sink {
     Memory(Arc<Mutex<Vec<String>>>),
 }
 
+/// How a line's time is written (`log_timestamp`, `log_timestamp_format`).
+#[derive(Debug, Clone)]
+enum Timestamp {
+    /// mosquitto's default: Unix seconds.
+    Unix,
+    /// A strftime format, in local time (checked when the config was read).
+    Format(Arc<str>),
+    None,
+}
+
 /// Writes mosquitto-format log lines of the enabled types.
 #[derive(Debug, Clone)]
 pub struct Logger {
     types: LogTypes,
     sink: Sink,
     connection_messages: bool,
+    timestamp: Timestamp,
 }
 
 impl Logger {
@@ -41,7 +52,19 @@ impl Logger {
             types,
             sink,
             connection_messages,
+            timestamp: Timestamp::Unix,
         }
+    }
+
+    /// Lines start with `format`'s time (strftime, local time), with Unix seconds
+    /// when `format` is `None`, or with no time when `enabled` is false.
+    pub fn with_timestamps(mut self, enabled: bool, format: Option<&str>) -> Self {
+        self.timestamp = match (enabled, format) {
+            (false, _) => Timestamp::None,
+            (true, None) => Timestamp::Unix,
+            (true, Some(format)) => Timestamp::Format(Arc::from(format)),
+        };
+        self
     }
 
     /// A logger that keeps every line of `types` in memory; see [`Logger::lines`].
@@ -50,6 +73,7 @@ impl Logger {
             types,
             sink: Sink::Memory(Arc::default()),
             connection_messages: true,
+            timestamp: Timestamp::None,
         }
     }
 
@@ -76,12 +100,21 @@ impl Logger {
                 }
             }
             Sink::Stderr | Sink::Stdout => {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
                 let mut line = String::with_capacity(96);
-                let _ = writeln!(line, "{now}: {message}");
+                match &self.timestamp {
+                    Timestamp::Unix => {
+                        let now = SystemTime::now()
+                            .duration_since(UNIX_EPOCH)
+                            .map(|d| d.as_secs())
+                            .unwrap_or(0);
+                        let _ = write!(line, "{now}: ");
+                    }
+                    Timestamp::Format(format) => {
+                        let _ = write!(line, "{}: ", chrono::Local::now().format(format));
+                    }
+                    Timestamp::None => {}
+                }
+                let _ = writeln!(line, "{message}");
                 // A failed write to a closed log stream must not take the broker down.
                 let _ = match self.sink {
                     Sink::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),

@@ -210,7 +210,8 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> ExitCode {
         config.log_types,
         config.log_dest,
         config.connection_messages,
-    );
+    )
+    .with_timestamps(config.log_timestamp, config.log_timestamp_format.as_deref());
     log.notice(format_args!("{} starting", version_string()));
     match &args.config_file {
         Some(path) => log.notice(format_args!("Config loaded from {}.", path.display())),
@@ -219,7 +220,7 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> ExitCode {
     for warning in &warnings {
         log.warning(format_args!("{warning}"));
     }
-    if config.listeners.is_empty() {
+    if !config.has_listeners() {
         log.notice(format_args!(
             "Starting in local only mode. Connections will only be possible from clients running on this machine."
         ));
@@ -257,6 +258,7 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let pid_file = config.pid_file.clone();
     let broker = match Broker::bind_with_security(config, security, log.clone(), &ports).await {
         Ok(broker) => broker,
         Err(error) => {
@@ -267,6 +269,17 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // As mosquitto: written once the broker is up, removed when it stops; a file
+    // that cannot be written stops startup.
+    if let Some(path) = &pid_file
+        && let Err(error) = std::fs::write(path, format!("{}\n", std::process::id()))
+    {
+        log.error(format_args!(
+            "Unable to write pid file {}: {error}.",
+            path.display()
+        ));
+        return ExitCode::FAILURE;
+    }
     log.notice(format_args!("{} running", version_string()));
     #[cfg(unix)]
     let reloader = tokio::spawn(reload_on_hangup(
@@ -278,6 +291,9 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> ExitCode {
     broker.run(shutdown).await;
     #[cfg(unix)]
     reloader.abort();
+    if let Some(path) = &pid_file {
+        let _ = std::fs::remove_file(path);
+    }
     log.notice(format_args!("{} terminating", version_string()));
     ExitCode::SUCCESS
 }

@@ -12,6 +12,7 @@ mod clients_side_by_side;
 mod codec_differential;
 mod codec_golden;
 mod codec_properties;
+mod conf_options;
 mod connect;
 mod deep_topics;
 mod generated;

@@ -231,7 +231,7 @@ impl Security {
     /// Reads every file `config` names. `Ok` also carries warnings to log.
     pub fn load(config: &Config) -> Result<(Security, Vec<String>), SecurityError> {
         let mut warnings = Vec::new();
-        let listeners_configured = !config.listeners.is_empty();
+        let listeners_configured = config.has_listeners();
         let mut scopes = vec![load_scope(
             &config.auth,
             listeners_configured,
@@ -291,6 +291,7 @@ impl Security {
             config
                 .listeners
                 .iter()
+                .chain(&config.default_listener)
                 .map(|l| (l.port, l.bind_address.clone()))
                 .collect::<Vec<_>>()
         };

@@ -85,13 +85,18 @@ impl Connection {
         let v5 = connect.version.is_v5();
         let assigned = connect.client_id.is_empty();
         let client_id = if assigned {
-            // [MQTT-3.1.3-8]: an empty id needs a clean session in 3.1.1; 3.1 needs an id.
-            if connect.version == ProtocolVersion::V3_1 || (!v5 && !connect.clean_start) {
+            // [MQTT-3.1.3-8]: an empty id needs a clean session in 3.1.1; 3.1 needs an
+            // id; `allow_zero_length_clientid false` refuses it everywhere.
+            if connect.version == ProtocolVersion::V3_1
+                || (!v5 && !connect.clean_start)
+                || !self.router.config.allow_zero_length_clientid
+            {
                 return self.refuse("<unknown>", ReasonCode::ClientIdentifierNotValid);
             }
             // [MQTT-3.1.3-6]: a unique id, in mosquitto's form.
             format!(
-                "auto-{}",
+                "{}{}",
+                self.router.config.auto_id_prefix,
                 uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase()
             )
         } else {

@@ -8,11 +8,22 @@ use std::sync::mpsc::{Receiver, channel};
 use super::WAIT;
 
 /// A broker (rbroker, or mosquitto) running as a process, its stderr read line
-/// by line with the "<unix time>: " prefix dropped.
+/// by line: `raw` as written, `seen` with a "<unix time>: " prefix dropped.
 pub struct Running {
     child: Child,
     lines: Receiver<String>,
     pub seen: Vec<String>,
+    pub raw: Vec<String>,
+}
+
+/// A line without its "<unix time>: " prefix, if it has one.
+fn without_time(line: &str) -> String {
+    match line.split_once(": ") {
+        Some((time, rest)) if !time.is_empty() && time.bytes().all(|b| b.is_ascii_digit()) => {
+            rest.to_string()
+        }
+        _ => line.to_string(),
+    }
 }
 
 impl Running {
@@ -33,11 +44,7 @@ impl Running {
         let (tx, lines) = channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                // Drop the "<unix time>: " prefix.
-                let text = line
-                    .split_once(": ")
-                    .map_or(line.clone(), |(_, rest)| rest.to_string());
-                if tx.send(text).is_err() {
+                if tx.send(line).is_err() {
                     break;
                 }
             }
@@ -46,6 +53,7 @@ impl Running {
             child,
             lines,
             seen: Vec::new(),
+            raw: Vec::new(),
         };
         // "... version X running", not "... clients running on this machine."
         while !running.wait_for(" running").ends_with(" running") {}
@@ -55,17 +63,24 @@ impl Running {
     pub fn wait_for(&mut self, text: &str) -> String {
         loop {
             match self.lines.recv_timeout(WAIT) {
-                Ok(line) if line.contains(text) => {
+                Ok(raw) => {
+                    let line = without_time(&raw);
+                    self.raw.push(raw);
                     self.seen.push(line.clone());
-                    return line;
+                    if line.contains(text) {
+                        return line;
+                    }
                 }
-                Ok(line) => self.seen.push(line),
                 Err(_) => panic!(
                     "no line containing {text:?}; stderr so far: {:#?}",
                     self.seen
                 ),
             }
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn signal(&self, signal: i32) {
@@ -78,8 +93,9 @@ impl Running {
         let deadline = std::time::Instant::now() + WAIT;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                while let Ok(line) = self.lines.recv_timeout(WAIT) {
-                    self.seen.push(line);
+                while let Ok(raw) = self.lines.recv_timeout(WAIT) {
+                    self.seen.push(without_time(&raw));
+                    self.raw.push(raw);
                 }
                 return status.code().expect("exited normally");
             }
