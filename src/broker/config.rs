@@ -12,6 +12,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::protocol::QoS;
+
 /// Which log lines are written (mosquitto's `log_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogTypes(u16);
@@ -127,6 +129,12 @@ pub struct Config {
     pub log_timestamp: bool,
     /// A strftime format for that time; `None` is mosquitto's Unix seconds.
     pub log_timestamp_format: Option<String>,
+    /// Whether QoS 0 messages are queued for offline persistent clients.
+    pub queue_qos0_messages: bool,
+    /// Whether messages go out at the subscription's QoS even when published lower.
+    pub upgrade_outgoing_qos: bool,
+    /// The highest QoS clients may use (publish, subscribe, wills).
+    pub max_qos: QoS,
 }
 
 impl Default for Config {
@@ -159,6 +167,9 @@ impl Default for Config {
             pid_file: None,
             log_timestamp: true,
             log_timestamp_format: None,
+            queue_qos0_messages: false,
+            upgrade_outgoing_qos: false,
+            max_qos: QoS::ExactlyOnce,
         }
     }
 }
@@ -468,6 +479,20 @@ impl Config {
                 return Ok(Some("The 'bind_address' option is now deprecated and will be removed in a future version. The behaviour will default to true.".into()));
             }
             "set_tcp_nodelay" => self.set_tcp_nodelay = parse_bool(key, values)?,
+            "queue_qos0_messages" => self.queue_qos0_messages = parse_bool(key, values)?,
+            "allow_duplicate_messages" => {
+                if parse_bool(key, values)? {
+                    return Err("\"allow_duplicate_messages true\" is not supported: rbroker sends a client one copy of a message however many of its subscriptions match.".into());
+                }
+            }
+            "upgrade_outgoing_qos" => self.upgrade_outgoing_qos = parse_bool(key, values)?,
+            "max_qos" => {
+                self.max_qos = match parse_number(key, values, 0, 2)? {
+                    0 => QoS::AtMostOnce,
+                    1 => QoS::AtLeastOnce,
+                    _ => QoS::ExactlyOnce,
+                };
+            }
             "pid_file" => self.pid_file = Some(PathBuf::from(path_value(key, values)?)),
             "log_timestamp" => self.log_timestamp = parse_bool(key, values)?,
             "log_timestamp_format" => {
@@ -553,11 +578,8 @@ const PLANNED: &[&str] = &[
     "autosave_interval",
     "autosave_on_changes",
     "persistent_client_expiration",
-    "max_qos",
-    "queue_qos0_messages",
     "max_queued_bytes",
     "max_inflight_bytes",
-    "upgrade_outgoing_qos",
     "connection",
     "address",
     "topic",
@@ -839,6 +861,13 @@ mod tests {
         ] {
             assert!(parse(&format!("{bad}\n")).is_err(), "{bad}");
         }
+        assert!(parse("allow_duplicate_messages false\n").is_ok());
+        assert!(parse("allow_duplicate_messages true\n").is_err());
+        let config = parse("max_qos 1\nqueue_qos0_messages true\nupgrade_outgoing_qos true\n")
+            .expect("valid");
+        assert_eq!(config.max_qos, QoS::AtLeastOnce);
+        assert!(config.queue_qos0_messages && config.upgrade_outgoing_qos);
+        assert!(parse("max_qos 3\n").is_err());
         let config = parse("log_timestamp_format %Y-%m-%d %H:%M:%S\n").expect("valid");
         assert_eq!(
             config.log_timestamp_format.as_deref(),

@@ -247,6 +247,7 @@ impl Router {
         );
         state.connection = Some(link);
         state.epoch = 1;
+        state.queue_qos0 = self.config.queue_qos0_messages;
         state.principal = Some(Arc::new(Principal {
             username,
             client_id: Arc::clone(&client_id),
@@ -427,10 +428,20 @@ impl Router {
         }
         if let Some((session, granted)) = member {
             let delivery = Delivery {
-                qos: granted.min(delivery.message.qos),
+                qos: self.outgoing_qos(granted, delivery.message.qos),
                 ..delivery
             };
             self.report(&session, session.deliver(delivery, &self.store));
+        }
+    }
+
+    /// The QoS a message goes out at: the lower of the subscription's and the
+    /// message's, or the subscription's with `upgrade_outgoing_qos`.
+    fn outgoing_qos(&self, granted: QoS, published: QoS) -> QoS {
+        if self.config.upgrade_outgoing_qos {
+            granted
+        } else {
+            granted.min(published)
         }
     }
 
@@ -469,7 +480,7 @@ impl Router {
                 }
                 targets.push(Target {
                     session: Arc::clone(&subscriber.session),
-                    qos: subscriber.options.qos.min(message.qos),
+                    qos: self.outgoing_qos(subscriber.options.qos, message.qos),
                     retain_as_published: subscriber.options.retain_as_published,
                     subscription_ids: subscriber.subscription_id.into_iter().collect(),
                     shared: subscriber.shared.clone(),
@@ -602,7 +613,7 @@ impl Router {
             }
             for message in messages {
                 let delivery = Delivery {
-                    qos: options.qos.min(message.qos),
+                    qos: self.outgoing_qos(options.qos, message.qos),
                     message,
                     retain: true,
                     subscription_ids: subscription_id.into_iter().collect(),

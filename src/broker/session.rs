@@ -199,6 +199,9 @@ pub struct SessionState {
     /// Who the session belongs to, for the ACL check at each delivery; set by the
     /// connection that attaches it.
     pub principal: Option<Arc<Principal>>,
+    /// Whether QoS 0 messages wait for an offline persistent client too
+    /// (`queue_qos0_messages`), within `max_queued_messages`.
+    pub queue_qos0: bool,
 }
 
 impl SessionState {
@@ -231,6 +234,7 @@ impl SessionState {
             dropping: false,
             removed: false,
             principal: None,
+            queue_qos0: false,
         }
     }
 
@@ -254,7 +258,14 @@ impl SessionState {
     pub fn enqueue(&mut self, delivery: Delivery) -> Enqueued {
         let full = if delivery.qos == QoS::AtMostOnce {
             if self.connection.is_none() {
-                return Enqueued::Skipped;
+                if !self.queue_qos0 {
+                    return Enqueued::Skipped;
+                }
+                // Offline, QoS 0 counts against the same queue as QoS 1/2.
+                if self.pending.len() >= self.max_queued {
+                    self.dropped += 1;
+                    return Enqueued::Dropped;
+                }
             }
             self.pending_qos0_bytes + queued_size(&delivery) > QOS0_QUEUE_BYTES
         } else if self.connection.is_some() {
@@ -491,8 +502,10 @@ impl SessionState {
     /// waiting are dropped, as mosquitto does.
     pub fn detach(&mut self) {
         self.connection = None;
-        self.pending.retain(|d| d.qos != QoS::AtMostOnce);
-        self.pending_qos0_bytes = 0;
+        if !self.queue_qos0 {
+            self.pending.retain(|d| d.qos != QoS::AtMostOnce);
+            self.pending_qos0_bytes = 0;
+        }
     }
 }
 

@@ -19,7 +19,7 @@ SIGHUP reads the password and ACL files again; when one is bad, the files in for
 .SH "PASSWORD FILES"
 \fBrbroker passwd\fR [\-H sha512 | \-H sha512\-pbkdf2] [\-I iterations] [\-c | \-D] passwordfile username, or \-b passwordfile username password, or \-U passwordfile: mosquitto_passwd's options; writes PBKDF2\-SHA512 ($7$) hashes with 210000 iterations by default. The files work in mosquitto unchanged.
 .SH FILES
-A mosquitto.conf subset: listener, port, bind_address, include_dir, allow_zero_length_clientid, auto_id_prefix, pid_file, log_timestamp, log_timestamp_format, set_tcp_nodelay, allow_anonymous, password_file, acl_file, per_listener_settings, check_retain_source, max_keepalive, max_inflight_messages, max_queued_messages, message_size_limit, max_packet_size, max_topic_alias, retain_available, sys_interval, max_connections, log_type, log_dest, connection_messages, and rbroker's connect_timeout, shared_subscription_available, subscription_identifier_available and max_topic_levels.
+A mosquitto.conf subset: listener, port, bind_address, include_dir, allow_zero_length_clientid, auto_id_prefix, pid_file, log_timestamp, log_timestamp_format, set_tcp_nodelay, max_qos, queue_qos0_messages, upgrade_outgoing_qos, allow_duplicate_messages, allow_anonymous, password_file, acl_file, per_listener_settings, check_retain_source, max_keepalive, max_inflight_messages, max_queued_messages, message_size_limit, max_packet_size, max_topic_alias, retain_available, sys_interval, max_connections, log_type, log_dest, connection_messages, and rbroker's connect_timeout, shared_subscription_available, subscription_identifier_available and max_topic_levels.
 .SH EXAMPLES
 .nf
 rbroker \-v

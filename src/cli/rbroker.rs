@@ -34,8 +34,8 @@ pub struct Args {
     /// Verbose: enable every log type, overriding the config file's logging.
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
-    /// Daemon mode is not supported: run rbroker under a service manager instead.
-    #[arg(short = 'd', long = "daemon", hide = true)]
+    /// Run in the background as a daemon (configuration errors are reported first).
+    #[arg(short = 'd', long = "daemon")]
     pub daemon: bool,
     /// Print the usage and exit (status 3, as mosquitto).
     #[arg(short = 'h', long = "help", action = ArgAction::Help)]
@@ -48,9 +48,10 @@ pub struct Args {
 fn usage() -> String {
     format!(
         "{}\n\nrbroker is an MQTT v5.0/v3.1.1/v3.1 broker.\n\n\
-         Usage: rbroker [-c config_file] [-h] [-p port] [-v]\n       \
+         Usage: rbroker [-c config_file] [-d] [-h] [-p port] [-v]\n       \
          rbroker passwd ...  (manage a password file; rbroker passwd -h)\n\n \
          -c : specify the broker config file.\n \
+         -d : put the broker into the background after starting.\n \
          -h : display this help.\n \
          -p : start the broker listening on the specified port.\n      \
          Not recommended in conjunction with the -c option.\n \
@@ -137,6 +138,20 @@ pub fn main() -> ExitCode {
         }
     };
     crate::cli::init_tracing();
+    // Everything that can be wrong with the configuration is reported here, before
+    // `-d` leaves the terminal.
+    let prepared = match prepare(&args) {
+        Ok(prepared) => prepared,
+        Err(status) => return status,
+    };
+    if args.daemon
+        && let Err(error) = daemonize()
+    {
+        prepared
+            .log
+            .error(format_args!("Unable to run as a daemon: {error}."));
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -151,7 +166,7 @@ pub fn main() -> ExitCode {
         // Handlers are installed before the broker binds, so a signal that arrives
         // right after "running" still means a graceful shutdown.
         match shutdown_signal() {
-            Ok(shutdown) => run(args, shutdown).await,
+            Ok(shutdown) => serve(prepared, args.config_file, shutdown).await,
             Err(error) => {
                 eprintln!("Error: cannot handle signals: {error}");
                 ExitCode::FAILURE
@@ -160,20 +175,50 @@ pub fn main() -> ExitCode {
     })
 }
 
+/// `-d`: into the background, as mosquitto does. The working directory is kept,
+/// so relative paths in the config still name the same files on SIGHUP; standard
+/// streams go to /dev/null. Called before any thread exists.
+#[cfg(unix)]
+fn daemonize() -> std::io::Result<()> {
+    // SAFETY: no other thread runs yet (the runtime is built after this), so
+    // forking cannot leave a lock held by a thread that does not exist in the child.
+    if unsafe { libc::daemon(1, 0) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn daemonize() -> std::io::Result<()> {
+    Err(std::io::Error::other("daemon mode needs a Unix system"))
+}
+
+/// What startup found out before binding: the configuration, its log, and the
+/// password and ACL files.
+pub struct Prepared {
+    config: Config,
+    log: Logger,
+    security: Security,
+    ports: Vec<u16>,
+}
+
 /// Runs the broker until `shutdown` completes; the exit status of `rbroker`.
 pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> ExitCode {
-    let startup_log = Logger::new(LogTypes::DEFAULT, crate::broker::LogDest::Stderr, true);
-    if args.daemon {
-        startup_log.error(format_args!(
-            "-d (daemon mode) is not supported; run rbroker under a service manager instead."
-        ));
-        return ExitCode::from(USAGE_ERROR);
+    match prepare(&args) {
+        Ok(prepared) => serve(prepared, args.config_file, shutdown).await,
+        Err(status) => status,
     }
+}
+
+/// Reads the configuration and the files it names, and logs the startup lines;
+/// `Err` is the exit status after a logged error.
+pub fn prepare(args: &Args) -> Result<Prepared, ExitCode> {
+    let startup_log = Logger::new(LogTypes::DEFAULT, crate::broker::LogDest::Stderr, true);
     let ports = match parse_ports(&args.ports) {
         Ok(ports) => ports,
         Err(line) => {
             eprintln!("{line}");
-            return ExitCode::from(USAGE_ERROR);
+            return Err(ExitCode::from(USAGE_ERROR));
         }
     };
     let mut warnings = Vec::new();
@@ -187,7 +232,7 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> ExitCode {
                         "Unable to open config file {}.",
                         path.display()
                     ));
-                    return ExitCode::from(USAGE_ERROR);
+                    return Err(ExitCode::from(USAGE_ERROR));
                 }
             };
             let mut config = Config::default();
@@ -197,7 +242,7 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> ExitCode {
                     for line in error.to_string().lines() {
                         startup_log.error(format_args!("{line}"));
                     }
-                    return ExitCode::from(USAGE_ERROR);
+                    return Err(ExitCode::from(USAGE_ERROR));
                 }
             }
             config
@@ -247,9 +292,29 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> ExitCode {
             for line in error.to_string().lines() {
                 log.error(format_args!("{line}"));
             }
-            return ExitCode::from(error.exit_status());
+            return Err(ExitCode::from(error.exit_status()));
         }
     };
+    Ok(Prepared {
+        config,
+        log,
+        security,
+        ports,
+    })
+}
+
+/// Binds and serves what [`prepare`] read until `shutdown` completes.
+pub async fn serve(
+    prepared: Prepared,
+    config_file: Option<PathBuf>,
+    shutdown: impl Future<Output = ()>,
+) -> ExitCode {
+    let Prepared {
+        config,
+        log,
+        security,
+        ports,
+    } = prepared;
     #[cfg(unix)]
     let hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(hangup) => hangup,
@@ -284,7 +349,7 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> ExitCode {
     #[cfg(unix)]
     let reloader = tokio::spawn(reload_on_hangup(
         hangup,
-        args.config_file.clone(),
+        config_file,
         broker.handle(),
         log.clone(),
     ));

@@ -20,7 +20,7 @@ fn help_and_bad_options_exit_3_like_mosquitto() {
     assert_eq!(help.status.code(), Some(3));
     assert!(
         String::from_utf8_lossy(&help.stdout)
-            .contains("Usage: rbroker [-c config_file] [-h] [-p port] [-v]")
+            .contains("Usage: rbroker [-c config_file] [-d] [-h] [-p port] [-v]")
     );
     let unknown = rbroker().arg("-x").output().expect("run");
     assert_eq!(unknown.status.code(), Some(3));

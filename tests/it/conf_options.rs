@@ -7,11 +7,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mqttkit::protocol::{Connect, Property, ProtocolVersion, ReasonCode};
+use mqttkit::protocol::{
+    Connect, Disconnect, Packet, Property, ProtocolVersion, QoS, ReasonCode, TopicName, Will,
+};
 
 use crate::support::credentials::{open_to_all, shared_dir};
 use crate::support::logged::Running;
 use crate::support::mosquitto::{available, free_port, wait_until_listening};
+use crate::support::target::{Target, on_both};
 use crate::support::{RawClient, WAIT};
 
 const RBROKER: &str = env!("CARGO_BIN_EXE_rbroker");
@@ -339,4 +342,169 @@ fn log_timestamps_can_be_formatted_or_left_out() {
         );
         drop(broker);
     }
+}
+
+#[test]
+fn daemon_mode_returns_at_once_and_leaves_the_broker_serving() {
+    let dir = shared_dir();
+    // mosquitto writes its pid file after dropping root privileges.
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).expect("mkdir");
+    open_to_all(&run, 0o777);
+    for program in programs("daemon_mode") {
+        let port = free_port();
+        let pid_path = run.join(format!("daemon-{port}.pid"));
+        let conf = write(
+            dir.path(),
+            "daemon.conf",
+            &format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npid_file {}\n",
+                pid_path.display()
+            ),
+        );
+        let started = std::process::Command::new(program)
+            .args(["-d", "-c", &conf])
+            .status()
+            .expect("run");
+        assert!(started.success(), "{program}: {started}");
+        wait_until_listening(port);
+        let deadline = Instant::now() + WAIT;
+        let pid = loop {
+            if let Some(pid) = std::fs::read_to_string(&pid_path)
+                .ok()
+                .and_then(|text| text.trim().parse::<i32>().ok())
+            {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "{program}: no pid file");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(
+            anonymous(port, ProtocolVersion::V3_1_1, "daemon"),
+            ReasonCode::Success,
+            "{program}"
+        );
+        // SAFETY: signalling the daemon this test started.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "{program}");
+        let deadline = Instant::now() + WAIT;
+        while std::net::TcpStream::connect(addr(port)).is_ok() {
+            assert!(Instant::now() < deadline, "{program}: still serving");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// A persistent 3.1.1 client for `id`, subscribed to `filter` at `qos`, that then
+/// leaves; returns once the broker has closed its connection.
+fn leave_subscribed(target: &Target, id: &str, filter: &str, qos: QoS) {
+    let connect = Connect {
+        clean_start: false,
+        ..Connect::new(id, 60)
+    };
+    let mut client = RawClient::connect_with(target.addr(), connect);
+    client.subscribe(1, &[(filter, qos)]);
+    client.disconnect_and_wait(Disconnect::new(ReasonCode::Success));
+}
+
+#[test]
+fn queue_qos0_messages_keeps_qos_0_for_offline_persistent_clients() {
+    for (conf, queued) in [("", false), ("queue_qos0_messages true\n", true)] {
+        on_both("queue_qos0_messages", conf, |target| {
+            let name = target.name();
+            leave_subscribed(target, "offline-q0", "q0/#", QoS::AtMostOnce);
+            let mut publisher = RawClient::connect(target.addr(), "q0-publisher");
+            publisher.publish("q0/while-away", b"x", QoS::AtMostOnce, false, 1);
+            publisher.ping();
+            let connect = Connect {
+                clean_start: false,
+                ..Connect::new("offline-q0", 60)
+            };
+            let mut back = RawClient::connect_with(target.addr(), connect);
+            publisher.publish("q0/marker", b"x", QoS::AtMostOnce, false, 2);
+            let first = back.recv_publish();
+            let expected = if queued { "q0/while-away" } else { "q0/marker" };
+            assert_eq!(first.topic.as_str(), expected, "{name}: {conf:?}");
+        });
+    }
+}
+
+#[test]
+fn upgrade_outgoing_qos_delivers_at_the_subscriptions_qos() {
+    for (conf, upgraded) in [("", false), ("upgrade_outgoing_qos true\n", true)] {
+        on_both("upgrade_outgoing_qos", conf, |target| {
+            let mut subscriber = RawClient::connect(target.addr(), "upgrade-sub");
+            subscriber.subscribe(1, &[("up/#", QoS::ExactlyOnce)]);
+            let mut publisher = RawClient::connect(target.addr(), "upgrade-pub");
+            publisher.publish("up/x", b"x", QoS::AtMostOnce, false, 1);
+            let received = subscriber.recv_publish();
+            subscriber.acknowledge(&received);
+            let expected = if upgraded {
+                QoS::ExactlyOnce
+            } else {
+                QoS::AtMostOnce
+            };
+            assert_eq!(received.qos, expected, "{}: {conf:?}", target.name());
+        });
+    }
+}
+
+#[test]
+fn max_qos_caps_subscriptions_and_refuses_higher_publishes_and_wills() {
+    on_both("max_qos", "max_qos 1\n", |target| {
+        let name = target.name();
+        let (mut client, connack) = RawClient::handshake(
+            target.addr(),
+            Connect {
+                version: ProtocolVersion::V5,
+                ..Connect::new("max-qos-5", 60)
+            },
+        );
+        assert!(
+            connack
+                .properties
+                .iter()
+                .any(|p| *p == Property::MaximumQos(1)),
+            "{name}: {connack:?}"
+        );
+        let suback = client.subscribe(1, &[("mq/#", QoS::ExactlyOnce)]);
+        assert_eq!(suback.codes, [ReasonCode::GrantedQoS1], "{name}");
+        client.send(&Packet::Publish(crate::support::raw::publish_v5(
+            "mq/x",
+            b"x",
+            QoS::ExactlyOnce,
+            [],
+        )));
+        assert_eq!(
+            client.disconnect_reason(),
+            Some(ReasonCode::QoSNotSupported),
+            "{name}"
+        );
+        let mut v3 = RawClient::connect(target.addr(), "max-qos-3");
+        let suback = v3.subscribe(1, &[("mq/#", QoS::ExactlyOnce)]);
+        assert_eq!(suback.codes, [ReasonCode::GrantedQoS1], "{name}");
+        v3.send(&Packet::Publish(crate::support::raw::publish_v5(
+            "mq/x",
+            b"x",
+            QoS::ExactlyOnce,
+            [],
+        )));
+        assert!(v3.packets_until_closed().is_empty(), "{name}");
+        for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+            let connect = Connect {
+                version,
+                will: Some(Will {
+                    topic: TopicName::new("mq/will").expect("topic"),
+                    payload: Default::default(),
+                    qos: QoS::ExactlyOnce,
+                    retain: false,
+                    properties: Default::default(),
+                }),
+                ..Connect::new("max-qos-will", 60)
+            };
+            // 5.0: CONNACK 0x9B; 3.1.1 has no code for it: closed without a CONNACK.
+            let (_, connack) = RawClient::handshake_or_closed(target.addr(), connect);
+            let expected = version.is_v5().then_some(ReasonCode::QoSNotSupported);
+            assert_eq!(connack.map(|c| c.code), expected, "{name} {version:?}");
+        }
+    });
 }

@@ -17,7 +17,7 @@ use crate::broker::session::{ConnectionLink, Session};
 use crate::protocol::topic::matches;
 use crate::protocol::{
     Ack, ConnAck, Connect, Packet, PacketId, Properties, Property, ProtocolVersion, Publish, QoS,
-    ReasonCode, SubAck, Subscribe, UnsubAck, Unsubscribe,
+    ReasonCode, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
 };
 
 /// Topics no client may publish to (mosquitto 2.0): `$SYS` (the broker's own
@@ -105,6 +105,18 @@ impl Connection {
         // No enhanced authentication method is supported [MQTT-4.12.0-1].
         if connect.properties.authentication_method().is_some() {
             return self.refuse(&client_id, ReasonCode::BadAuthenticationMethod);
+        }
+        // [MQTT-3.2.2-12]: a will above Maximum QoS is refused with 0x9B; 3.x has
+        // no code for it, and mosquitto closes without a CONNACK.
+        if connect
+            .will
+            .as_ref()
+            .is_some_and(|will| will.qos > self.router.config.max_qos)
+        {
+            if !v5 {
+                return Err(End::Violation(ReasonCode::ProtocolError));
+            }
+            return self.refuse(&client_id, ReasonCode::QoSNotSupported);
         }
         if let Some(will) = &connect.will
             && self.router.config.too_deep(will.topic.as_str())
@@ -288,6 +300,9 @@ impl Connection {
             }
             if config.max_topic_alias > 0 {
                 props.push(Property::TopicAliasMaximum(config.max_topic_alias));
+            }
+            if config.max_qos < QoS::ExactlyOnce {
+                props.push(Property::MaximumQos(config.max_qos as u8));
             }
             if !config.retain_available {
                 props.push(Property::RetainAvailable(0));
@@ -490,6 +505,15 @@ impl Connection {
         if publish.topic.is_empty() {
             return Err(End::Violation(ReasonCode::ProtocolError));
         }
+        // [MQTT-3.3.1-4] (5.0): a PUBLISH above Maximum QoS ends the connection with
+        // 0x9B; 3.x is closed as mosquitto does.
+        if publish.qos > config.max_qos {
+            return Err(End::Violation(if v5 {
+                ReasonCode::QoSNotSupported
+            } else {
+                ReasonCode::ProtocolError
+            }));
+        }
         let too_deep = config.too_deep(publish.topic.as_str());
         if too_deep && !v5 {
             // 3.x has no way to say a message was refused; mosquitto closes too.
@@ -689,7 +713,12 @@ impl Connection {
                 // 0x80 on 3.1.1 (the failure return code), 0x87 on 5.0.
                 ReasonCode::NotAuthorized
             } else {
-                router.subscribe(&session, filter, *options, subscription_id);
+                // max_qos: granted at most that, as mosquitto.
+                let options = SubscriptionOptions {
+                    qos: options.qos.min(config.max_qos),
+                    ..*options
+                };
+                router.subscribe(&session, filter, options, subscription_id);
                 router
                     .log
                     .subscribed(&session.client_id, filter.as_str(), options.qos);
