@@ -125,6 +125,8 @@ pub struct Config {
     pub auto_id_prefix: String,
     /// A file the broker writes its process id to while it runs.
     pub pid_file: Option<PathBuf>,
+    /// A file log lines are appended to (`log_dest file PATH`), besides `log_dest`.
+    pub log_file: Option<PathBuf>,
     /// Whether log lines start with a time.
     pub log_timestamp: bool,
     /// A strftime format for that time; `None` is mosquitto's Unix seconds.
@@ -135,6 +137,11 @@ pub struct Config {
     pub upgrade_outgoing_qos: bool,
     /// The highest QoS clients may use (publish, subscribe, wills).
     pub max_qos: QoS,
+    /// How long a persistent session without an expiry of its own (3.x, or MQTT
+    /// 5's "never") is kept after its client left; `None` is for ever.
+    pub persistent_client_expiration: Option<Duration>,
+    /// Only client ids starting with this may connect.
+    pub clientid_prefixes: Option<String>,
 }
 
 impl Default for Config {
@@ -165,11 +172,14 @@ impl Default for Config {
             allow_zero_length_clientid: true,
             auto_id_prefix: "auto-".into(),
             pid_file: None,
+            log_file: None,
             log_timestamp: true,
             log_timestamp_format: None,
             queue_qos0_messages: false,
             upgrade_outgoing_qos: false,
             max_qos: QoS::ExactlyOnce,
+            persistent_client_expiration: None,
+            clientid_prefixes: None,
         }
     }
 }
@@ -253,7 +263,14 @@ impl Config {
         let mut warnings = Vec::new();
         // Where an auth option went to no listener under per_listener_settings.
         let mut unattached = None;
-        self.apply_lines(text, origin, true, &mut warnings, &mut unattached)?;
+        let mut log_dest_seen = false;
+        self.apply_lines(
+            text,
+            origin,
+            true,
+            &mut warnings,
+            (&mut unattached, &mut log_dest_seen),
+        )?;
         // With per_listener_settings, rules before the first listener are for the
         // default listener; with listeners but no default listener, every listener
         // would run without them.
@@ -275,7 +292,7 @@ impl Config {
         origin: &str,
         main: bool,
         warnings: &mut Vec<String>,
-        unattached: &mut Option<String>,
+        (unattached, log_dest_seen): (&mut Option<String>, &mut bool),
     ) -> Result<(), ConfigError> {
         for (index, raw) in text.lines().enumerate() {
             let line = raw.trim();
@@ -298,9 +315,20 @@ impl Config {
                     .map_err(|reason| ConfigError::Line { reason, at: at() })?;
                 for (path, text) in files {
                     let origin = path.display().to_string();
-                    self.apply_lines(&text, &origin, false, warnings, unattached)?;
+                    self.apply_lines(
+                        &text,
+                        &origin,
+                        false,
+                        warnings,
+                        (&mut *unattached, &mut *log_dest_seen),
+                    )?;
                 }
                 continue;
+            }
+            // The first log_dest line replaces the default (stderr); later ones add.
+            if key == "log_dest" && !std::mem::replace(log_dest_seen, true) {
+                self.log_dest = LogDest::None;
+                self.log_file = None;
             }
             match self.apply_line(key, &values) {
                 Ok(None) => {}
@@ -406,19 +434,24 @@ impl Config {
                     self.log_types.union(types)
                 };
             }
-            "log_dest" => {
-                self.log_dest = match single(key, values)? {
-                    "stderr" => LogDest::Stderr,
-                    "stdout" => LogDest::Stdout,
-                    "none" => LogDest::None,
-                    other @ ("syslog" | "topic" | "file" | "dlt") => {
-                        return Ok(Some(format!(
-                            "log_dest {other} is not supported yet; logging to stderr"
-                        )));
-                    }
-                    other => return Err(format!("Invalid log_dest value ({other}).")),
-                };
-            }
+            "log_dest" => match values {
+                ["stderr"] => self.log_dest = LogDest::Stderr,
+                ["stdout"] => self.log_dest = LogDest::Stdout,
+                ["none"] => {
+                    self.log_dest = LogDest::None;
+                    self.log_file = None;
+                }
+                ["file"] => return Err("Empty log file name in configuration.".into()),
+                ["file", path @ ..] => self.log_file = Some(PathBuf::from(path.join(" "))),
+                [other @ ("syslog" | "topic" | "dlt")] => {
+                    self.log_dest = LogDest::Stderr;
+                    return Ok(Some(format!(
+                        "log_dest {other} is not supported yet; logging to stderr"
+                    )));
+                }
+                [] => return Err("Empty log_dest value in configuration.".into()),
+                [other, ..] => return Err(format!("Invalid log_dest value ({other}).")),
+            },
             "connection_messages" => self.connection_messages = parse_bool(key, values)?,
             "max_topic_alias" => {
                 self.max_topic_alias = parse_number(key, values, 0, 65535)? as u16;
@@ -480,6 +513,12 @@ impl Config {
             }
             "set_tcp_nodelay" => self.set_tcp_nodelay = parse_bool(key, values)?,
             "queue_qos0_messages" => self.queue_qos0_messages = parse_bool(key, values)?,
+            "persistent_client_expiration" => {
+                self.persistent_client_expiration = Some(parse_expiration(single(key, values)?)?);
+            }
+            "clientid_prefixes" => {
+                self.clientid_prefixes = Some(single(key, values)?.to_string());
+            }
             "allow_duplicate_messages" => {
                 if parse_bool(key, values)? {
                     return Err("\"allow_duplicate_messages true\" is not supported: rbroker sends a client one copy of a message however many of its subscriptions match.".into());
@@ -565,7 +604,6 @@ const REFUSED: &[&str] = &[
     "auth_plugin",
     "global_plugin",
     "auth_plugin_deny_special_chars",
-    "clientid_prefixes",
     "mount_point",
 ];
 
@@ -577,7 +615,6 @@ const PLANNED: &[&str] = &[
     "persistence_file",
     "autosave_interval",
     "autosave_on_changes",
-    "persistent_client_expiration",
     "max_queued_bytes",
     "max_inflight_bytes",
     "connection",
@@ -640,6 +677,30 @@ fn included_files(main: bool, values: &[&str]) -> Result<Vec<(PathBuf, String)>,
             Ok((path, text))
         })
         .collect()
+}
+
+/// mosquitto's expiration period: a number followed by h, d, w, m or y (hours,
+/// days, weeks, months of 30 days, years of 365 days).
+fn parse_expiration(value: &str) -> Result<Duration, String> {
+    let invalid = || format!("Invalid persistent_client_expiration duration ({value}).");
+    let unit = value.chars().last().ok_or_else(invalid)?;
+    let seconds: u64 = match unit {
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        'm' => 30 * 86_400,
+        'y' => 365 * 86_400,
+        _ => return Err(invalid()),
+    };
+    let count: u64 = value[..value.len() - 1]
+        .parse()
+        .ok()
+        .filter(|count| *count > 0)
+        .ok_or_else(invalid)?;
+    count
+        .checked_mul(seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(invalid)
 }
 
 /// Sets a file option that may appear once per scope, as mosquitto.
@@ -860,6 +921,19 @@ mod tests {
             "pid_file",
         ] {
             assert!(parse(&format!("{bad}\n")).is_err(), "{bad}");
+        }
+        let config =
+            parse("persistent_client_expiration 2w\nclientid_prefixes lab-\n").expect("valid");
+        assert_eq!(
+            config.persistent_client_expiration,
+            Some(Duration::from_secs(14 * 86_400))
+        );
+        assert_eq!(config.clientid_prefixes.as_deref(), Some("lab-"));
+        for bad in ["0d", "d", "3", "-1h", "1.5d", "99999999999999999y", "1s"] {
+            assert!(
+                parse(&format!("persistent_client_expiration {bad}\n")).is_err(),
+                "{bad}"
+            );
         }
         assert!(parse("allow_duplicate_messages false\n").is_ok());
         assert!(parse("allow_duplicate_messages true\n").is_err());

@@ -7,6 +7,7 @@
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -32,6 +33,22 @@ enum Timestamp {
     None,
 }
 
+/// A log file (`log_dest file`), reopened on SIGHUP so log rotation works.
+#[derive(Debug)]
+struct LogFile {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+impl LogFile {
+    fn open(path: &Path) -> std::io::Result<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    }
+}
+
 /// Writes mosquitto-format log lines of the enabled types.
 #[derive(Debug, Clone)]
 pub struct Logger {
@@ -39,6 +56,7 @@ pub struct Logger {
     sink: Sink,
     connection_messages: bool,
     timestamp: Timestamp,
+    file: Option<Arc<LogFile>>,
 }
 
 impl Logger {
@@ -53,7 +71,28 @@ impl Logger {
             sink,
             connection_messages,
             timestamp: Timestamp::Unix,
+            file: None,
         }
+    }
+
+    /// Also appends every line to `path` (created if missing).
+    pub fn with_file(mut self, path: &Path) -> std::io::Result<Self> {
+        let file = LogFile::open(path)?;
+        self.file = Some(Arc::new(LogFile {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        }));
+        Ok(self)
+    }
+
+    /// Opens the log file again (after log rotation moved it away).
+    pub fn reopen(&self) -> std::io::Result<()> {
+        let Some(log) = &self.file else {
+            return Ok(());
+        };
+        let reopened = LogFile::open(&log.path)?;
+        *log.file.lock().unwrap_or_else(|p| p.into_inner()) = reopened;
+        Ok(())
     }
 
     /// Lines start with `format`'s time (strftime, local time), with Unix seconds
@@ -74,6 +113,7 @@ impl Logger {
             sink: Sink::Memory(Arc::default()),
             connection_messages: true,
             timestamp: Timestamp::None,
+            file: None,
         }
     }
 
@@ -86,7 +126,7 @@ impl Logger {
     }
 
     pub fn enabled(&self, kind: LogTypes) -> bool {
-        self.types.contains(kind) && !matches!(self.sink, Sink::None)
+        self.types.contains(kind) && (!matches!(self.sink, Sink::None) || self.file.is_some())
     }
 
     fn write(&self, kind: LogTypes, message: fmt::Arguments<'_>) {
@@ -99,7 +139,7 @@ impl Logger {
                     lines.push(message.to_string());
                 }
             }
-            Sink::Stderr | Sink::Stdout => {
+            Sink::Stderr | Sink::Stdout | Sink::None => {
                 let mut line = String::with_capacity(96);
                 match &self.timestamp {
                     Timestamp::Unix => {
@@ -118,10 +158,14 @@ impl Logger {
                 // A failed write to a closed log stream must not take the broker down.
                 let _ = match self.sink {
                     Sink::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
-                    _ => std::io::stderr().lock().write_all(line.as_bytes()),
+                    Sink::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
+                    _ => Ok(()),
                 };
+                if let Some(log) = &self.file {
+                    let mut file = log.file.lock().unwrap_or_else(|p| p.into_inner());
+                    let _ = file.write_all(line.as_bytes());
+                }
             }
-            Sink::None => {}
         }
     }
 

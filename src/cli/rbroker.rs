@@ -257,6 +257,19 @@ pub fn prepare(args: &Args) -> Result<Prepared, ExitCode> {
         config.connection_messages,
     )
     .with_timestamps(config.log_timestamp, config.log_timestamp_format.as_deref());
+    let log = match &config.log_file {
+        None => log,
+        Some(path) => match log.with_file(path) {
+            Ok(log) => log,
+            Err(error) => {
+                startup_log.error(format_args!(
+                    "Unable to open log file {} for writing ({error}).",
+                    path.display()
+                ));
+                return Err(ExitCode::FAILURE);
+            }
+        },
+    };
     log.notice(format_args!("{} starting", version_string()));
     match &args.config_file {
         Some(path) => log.notice(format_args!("Config loaded from {}.", path.display())),
@@ -373,6 +386,9 @@ async fn reload_on_hangup(
     log: Logger,
 ) {
     while hangup.recv().await.is_some() {
+        if let Err(error) = log.reopen() {
+            log.error(format_args!("Unable to reopen the log file: {error}."));
+        }
         log.notice(format_args!("Reloading config."));
         let config = match config_file.as_deref().map(Config::from_file).transpose() {
             Ok(config) => config,

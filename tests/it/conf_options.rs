@@ -508,3 +508,131 @@ fn max_qos_caps_subscriptions_and_refuses_higher_publishes_and_wills() {
         }
     });
 }
+
+/// Waits until the file at `path` holds `text`.
+fn wait_for_file_text(path: &Path, text: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let content = std::fs::read_to_string(path).unwrap_or_default();
+        if content.contains(text) {
+            return content;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never held {text:?}: {content}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn log_dest_file_writes_there_instead_of_stderr_and_reopens_on_sighup() {
+    let dir = shared_dir();
+    // mosquitto opens its log file after dropping root privileges.
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    open_to_all(&logs, 0o777);
+    for program in programs("log_dest_file") {
+        let port = free_port();
+        let log_path = logs.join(format!("broker-{port}.log"));
+        let conf = write(
+            dir.path(),
+            "logfile.conf",
+            &format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest file {}\n",
+                log_path.display()
+            ),
+        );
+        let child = std::process::Command::new(program)
+            .args(["-v", "-c", &conf])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start");
+        wait_until_listening(port);
+        RawClient::connect(addr(port), "logged").disconnect();
+        wait_for_file_text(&log_path, "as logged (p2, c1, k60).");
+        wait_for_file_text(&log_path, "Client logged disconnected.");
+        // Rotated away, then SIGHUP: a new file takes the lines that follow.
+        let rotated = logs.join(format!("broker-{port}.log.1"));
+        std::fs::rename(&log_path, &rotated).expect("rotate");
+        let pid = i32::try_from(child.id()).expect("pid");
+        // SAFETY: signalling the broker this test started.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+        // Lines written after the reopen go to the new file (mosquitto may write
+        // "Reloading config." before reopening): a client that connects now.
+        let deadline = Instant::now() + WAIT;
+        while !std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .contains("as rotated (p2, c1, k60).")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{program}: no line in the new file"
+            );
+            RawClient::connect(addr(port), "rotated").disconnect();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let output = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains("New client connected"),
+            "{program}: {stderr}"
+        );
+        let rotated_text = std::fs::read_to_string(&rotated).expect("rotated log");
+        assert!(
+            rotated_text.contains(" running"),
+            "{program}: {rotated_text}"
+        );
+    }
+}
+
+#[test]
+fn persistent_client_expiration_ends_sessions_that_would_live_for_ever() {
+    let broker = crate::support::TestBroker::with_config(mqttkit::broker::Config {
+        sys_interval: 0,
+        persistent_client_expiration: Some(Duration::from_millis(200)),
+        ..mqttkit::broker::Config::default()
+    });
+    let connect = Connect {
+        clean_start: false,
+        ..Connect::new("kept-a-while", 60)
+    };
+    let mut client = RawClient::connect_with(broker.addr(), connect);
+    client.subscribe(1, &[("a/#", QoS::AtLeastOnce)]);
+    client.disconnect_and_wait(Disconnect::new(ReasonCode::Success));
+    assert_eq!(broker.figures().sessions, 1);
+    let deadline = Instant::now() + WAIT;
+    while broker.figures().sessions != 0 {
+        assert!(Instant::now() < deadline, "the session never expired");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let connect = Connect {
+        clean_start: false,
+        ..Connect::new("kept-a-while", 60)
+    };
+    let (_, connack) = RawClient::handshake(broker.addr(), connect);
+    assert!(!connack.session_present);
+}
+
+#[test]
+fn clientid_prefixes_admits_only_matching_client_ids() {
+    on_both("clientid_prefixes", "clientid_prefixes lab-\n", |target| {
+        let name = target.name();
+        for (id, version, expected) in [
+            ("lab-1", ProtocolVersion::V3_1_1, ReasonCode::Success),
+            ("other", ProtocolVersion::V3_1_1, ReasonCode::NotAuthorized),
+            ("other", ProtocolVersion::V5, ReasonCode::NotAuthorized),
+        ] {
+            let connect = Connect {
+                version,
+                ..Connect::new(id, 60)
+            };
+            let (_, connack) = RawClient::handshake(target.addr(), connect);
+            assert_eq!(connack.code, expected, "{name}: {id} {version:?}");
+        }
+    });
+}

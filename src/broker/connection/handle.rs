@@ -102,6 +102,12 @@ impl Connection {
         } else {
             connect.client_id.clone()
         };
+        // clientid_prefixes: other ids are not authorised, as mosquitto.
+        if let Some(prefix) = &self.router.config.clientid_prefixes
+            && !client_id.starts_with(prefix.as_str())
+        {
+            return self.refuse_login(ReasonCode::NotAuthorized);
+        }
         // No enhanced authentication method is supported [MQTT-4.12.0-1].
         if connect.properties.authentication_method().is_some() {
             return self.refuse(&client_id, ReasonCode::BadAuthenticationMethod);

@@ -680,7 +680,12 @@ impl Connection {
                 });
             }
         }
-        let expiry = client.v5.as_ref().and_then(|v5| v5.session_expiry());
+        // A session that would be kept for ever is kept for persistent_client_expiration.
+        let expiry = client
+            .v5
+            .as_ref()
+            .and_then(|v5| v5.session_expiry())
+            .or(self.router.config.persistent_client_expiration);
         self.router
             .close_session(&client.session, self.id, expiry, delayed);
         self.router.stats.client_disconnected();
