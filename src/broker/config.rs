@@ -67,6 +67,8 @@ pub struct ListenerConfig {
     pub bind_address: Option<String>,
     /// This listener's rules; used only with `per_listener_settings true`.
     pub auth: AuthConfig,
+    /// `socket_domain`: only IPv4 (`Some(false)`) or only IPv6 (`Some(true)`).
+    pub ipv6_only: Option<bool>,
 }
 
 /// Everything that shapes the broker's behaviour.
@@ -255,6 +257,7 @@ impl Config {
             port: 1883,
             bind_address: None,
             auth: AuthConfig::default(),
+            ipv6_only: None,
         })
     }
 
@@ -354,6 +357,7 @@ impl Config {
                     port,
                     bind_address: values.get(1).map(|s| (*s).to_string()),
                     auth: AuthConfig::default(),
+                    ipv6_only: None,
                 });
             }
             "allow_anonymous" => {
@@ -512,6 +516,19 @@ impl Config {
                 return Ok(Some("The 'bind_address' option is now deprecated and will be removed in a future version. The behaviour will default to true.".into()));
             }
             "set_tcp_nodelay" => self.set_tcp_nodelay = parse_bool(key, values)?,
+            "socket_domain" => {
+                let ipv6 = match single(key, values)? {
+                    "ipv4" => false,
+                    "ipv6" => true,
+                    other => return Err(format!("Invalid socket_domain value ({other}).")),
+                };
+                // For the listener it follows, as mosquitto; before any, the default one.
+                let listener = match self.listeners.last_mut() {
+                    Some(listener) => listener,
+                    None => self.default_listener_mut(),
+                };
+                listener.ipv6_only = Some(ipv6);
+            }
             "queue_qos0_messages" => self.queue_qos0_messages = parse_bool(key, values)?,
             "persistent_client_expiration" => {
                 self.persistent_client_expiration = Some(parse_expiration(single(key, values)?)?);
@@ -579,7 +596,6 @@ const AUTH_OPTIONS: &[&str] = &["allow_anonymous", "password_file", "acl_file"];
 /// and how much memory clients may take count too.
 const REFUSED: &[&str] = &[
     "bind_interface",
-    "socket_domain",
     "memory_limit",
     "max_queued_bytes",
     "cafile",
@@ -832,7 +848,6 @@ mod tests {
             "psk_file x",
             "mount_point a/",
             "bind_interface lo",
-            "socket_domain ipv4",
             "memory_limit 1000000",
             "protocol websockets",
             "password_file",

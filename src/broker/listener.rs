@@ -62,19 +62,30 @@ pub async fn addresses(config: &Config, ports: &[u16]) -> io::Result<Vec<ListenA
     for (
         listener,
         ListenerConfig {
-            port, bind_address, ..
+            port,
+            bind_address,
+            ipv6_only,
+            ..
         },
     ) in configured.chain(config.default_listener.iter().map(|l| (None, l)))
     {
+        // socket_domain: only the addresses of that family.
+        let wanted = |address: &SocketAddr| ipv6_only.is_none_or(|v6| address.is_ipv6() == v6);
         match bind_address {
             None => {
                 let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), *port);
                 let any_v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), *port);
-                addresses.extend([(any_v4, listener), (any_v6, listener)]);
+                addresses.extend(
+                    [any_v4, any_v6]
+                        .into_iter()
+                        .filter(wanted)
+                        .map(|address| (address, listener)),
+                );
             }
             Some(host) => addresses.extend(
                 tokio::net::lookup_host((host.as_str(), *port))
                     .await?
+                    .filter(wanted)
                     .map(|address| (address, listener)),
             ),
         }

@@ -636,3 +636,55 @@ fn clientid_prefixes_admits_only_matching_client_ids() {
         }
     });
 }
+
+#[test]
+fn socket_domain_limits_a_listener_to_one_address_family() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!(
+            "skipped socket_domain_limits_a_listener_to_one_address_family: no IPv6 loopback"
+        );
+        return;
+    }
+    let dir = shared_dir();
+    for program in programs("socket_domain") {
+        for (domain, v4, v6) in [("ipv4", true, false), ("ipv6", false, true)] {
+            let port = free_port();
+            let conf = write(
+                dir.path(),
+                "domain.conf",
+                &format!("listener {port}\nsocket_domain {domain}\nallow_anonymous true\n"),
+            );
+            let mut child = std::process::Command::new(program)
+                .args(["-c", &conf])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start");
+            let (reachable, unreachable) = if v4 {
+                (
+                    addr(port),
+                    SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+                )
+            } else {
+                (
+                    SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+                    addr(port),
+                )
+            };
+            let deadline = Instant::now() + WAIT;
+            while std::net::TcpStream::connect(reachable).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "{program} {domain}: not listening"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert!(
+                std::net::TcpStream::connect(unreachable).is_err(),
+                "{program} {domain}: also listening on {unreachable} (v4 {v4}, v6 {v6})"
+            );
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -134,6 +134,7 @@ fn anonymous_clients_are_refused_once_a_listener_is_configured() {
             port: 0,
             bind_address: Some("127.0.0.1".into()),
             auth: Default::default(),
+            ipv6_only: None,
         }],
         sys_interval: 0,
         ..Config::default()
