@@ -144,6 +144,8 @@ pub struct Config {
     pub persistent_client_expiration: Option<Duration>,
     /// Only client ids starting with this may connect.
     pub clientid_prefixes: Option<String>,
+    /// The user a broker started as root switches to once its sockets are bound.
+    pub user: Option<String>,
 }
 
 impl Default for Config {
@@ -182,6 +184,7 @@ impl Default for Config {
             max_qos: QoS::ExactlyOnce,
             persistent_client_expiration: None,
             clientid_prefixes: None,
+            user: None,
         }
     }
 }
@@ -485,14 +488,7 @@ impl Config {
             },
             // mosquitto drops root privileges to this user; running as root, rbroker
             // cannot honour it, and ignoring it would leave the broker running as root.
-            "user" => {
-                let name = single(key, values)?;
-                if running_as_root() && name != "root" {
-                    return Err(format!(
-                        "\"user {name}\" asks to drop root privileges, which this version of rbroker does not do; run it as that user instead."
-                    ));
-                }
-            }
+            "user" => self.user = Some(single(key, values)?.to_string()),
             "allow_zero_length_clientid" => {
                 self.allow_zero_length_clientid = parse_bool(key, values)?;
             }
@@ -639,14 +635,6 @@ const PLANNED: &[&str] = &[
     "memory_limit",
     "http_dir",
 ];
-
-fn running_as_root() -> bool {
-    #[cfg(unix)]
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    return unsafe { libc::geteuid() } == 0;
-    #[cfg(not(unix))]
-    false
-}
 
 /// Most files one `include_dir` may hold, so a mistaken directory cannot stall startup.
 const MAX_INCLUDED_FILES: usize = 1000;

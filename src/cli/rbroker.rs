@@ -193,6 +193,63 @@ fn daemonize() -> std::io::Result<()> {
     Err(std::io::Error::other("daemon mode needs a Unix system"))
 }
 
+/// `user`: a broker started as root switches to this user and its groups once its
+/// sockets are bound, as mosquitto does; as another user, or for `user root`,
+/// nothing changes. glibc applies the switch to every thread of the process.
+#[cfg(unix)]
+fn drop_privileges(user: &str) -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || user == "root" {
+        return Ok(());
+    }
+    let name =
+        std::ffi::CString::new(user).map_err(|_| format!("Invalid user name \"{user}\"."))?;
+    // SAFETY: `entry` and `buffer` outlive the call, which writes only into them;
+    // the result pointer is read only when the call succeeded.
+    let (uid, gid) = unsafe {
+        let mut entry: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+        let status = libc::getpwnam_r(
+            name.as_ptr(),
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        );
+        if status != 0 || found.is_null() {
+            return Err(format!(
+                "Unable to drop privileges to '{user}' because this user does not exist."
+            ));
+        }
+        (entry.pw_uid, entry.pw_gid)
+    };
+    let failed = |what: &str| {
+        format!(
+            "Unable to drop privileges to '{user}' ({what}: {}).",
+            std::io::Error::last_os_error()
+        )
+    };
+    // SAFETY: plain system calls on numbers; each result is checked.
+    unsafe {
+        if libc::initgroups(name.as_ptr(), gid) != 0 {
+            return Err(failed("initgroups"));
+        }
+        if libc::setgid(gid) != 0 {
+            return Err(failed("setgid"));
+        }
+        if libc::setuid(uid) != 0 {
+            return Err(failed("setuid"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn drop_privileges(_user: &str) -> Result<(), String> {
+    Ok(())
+}
+
 /// What startup found out before binding: the configuration, its log, and the
 /// password and ACL files.
 pub struct Prepared {
@@ -337,6 +394,7 @@ pub async fn serve(
         }
     };
     let pid_file = config.pid_file.clone();
+    let user = config.user.clone();
     let broker = match Broker::bind_with_security(config, security, log.clone(), &ports).await {
         Ok(broker) => broker,
         Err(error) => {
@@ -356,6 +414,12 @@ pub async fn serve(
             "Unable to write pid file {}: {error}.",
             path.display()
         ));
+        return ExitCode::FAILURE;
+    }
+    if let Some(user) = &user
+        && let Err(error) = drop_privileges(user)
+    {
+        log.error(format_args!("{error}"));
         return ExitCode::FAILURE;
     }
     log.notice(format_args!("{} running", version_string()));

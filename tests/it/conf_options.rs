@@ -688,3 +688,54 @@ fn socket_domain_limits_a_listener_to_one_address_family() {
         }
     }
 }
+
+#[test]
+fn user_drops_root_privileges_once_the_sockets_are_bound() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped user_drops_root_privileges: not running as root");
+        return;
+    }
+    let nobody = std::process::Command::new("id")
+        .args(["-u", "nobody"])
+        .output()
+        .expect("id");
+    let nobody = String::from_utf8_lossy(&nobody.stdout).trim().to_string();
+    let dir = shared_dir();
+    for program in programs("user_drops_privileges") {
+        let port = free_port();
+        let conf = write(
+            dir.path(),
+            "user.conf",
+            &format!("listener {port} 127.0.0.1\nallow_anonymous true\nuser nobody\n"),
+        );
+        let broker = Running::program(program, &["-c", &conf]);
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", broker.pid())).expect("status");
+        let uids = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Uid:"))
+            .expect("Uid line")
+            .split_whitespace()
+            .collect::<Vec<_>>();
+        assert!(uids.iter().all(|uid| *uid == nobody), "{program}: {uids:?}");
+        assert_eq!(
+            anonymous(port, ProtocolVersion::V3_1_1, "as-nobody"),
+            ReasonCode::Success,
+            "{program}"
+        );
+        drop(broker);
+    }
+    // A user that does not exist stops startup.
+    let conf = write(
+        dir.path(),
+        "nouser.conf",
+        &format!("listener {}\nuser no-such-user-here\n", free_port()),
+    );
+    let (status, stderr) = refused(RBROKER, &conf);
+    assert_eq!(status, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("because this user does not exist"),
+        "{stderr}"
+    );
+}
