@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mqttkit::protocol::{ProtocolVersion, QoS, ReasonCode};
@@ -13,7 +12,7 @@ use mqttkit::protocol::{ProtocolVersion, QoS, ReasonCode};
 use crate::support::credentials::{
     Maker, TEST_ITERATIONS, login, open_to_all, password_file, shared_dir,
 };
-use crate::support::logged::Running;
+use crate::support::logged::{Running, refused_start};
 use crate::support::mosquitto::{available, free_port};
 use crate::support::{RawClient, WAIT};
 
@@ -59,32 +58,7 @@ fn startup(dir: &Path, passwords: &[u8], acl: &[u8]) -> (Option<i32>, String) {
         ),
     )
     .expect("write");
-    refused_start(&conf)
-}
-
-/// Runs rbroker on `conf`, which must stop startup: returns its status and stderr,
-/// killing it (and failing) if it starts instead.
-fn refused_start(conf: &Path) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rbroker"))
-        .arg("-c")
-        .arg(conf)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start rbroker");
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("rbroker started with {}", conf.display());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let output = child.wait_with_output().expect("output");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    refused_start(env!("CARGO_BIN_EXE_rbroker"), &conf)
 }
 
 #[test]
@@ -139,7 +113,7 @@ fn every_malformed_password_or_acl_line_stops_startup_naming_its_line() {
     // A file that cannot be opened: mosquitto's lines and status 13.
     let conf = dir.path().join("missing.conf");
     std::fs::write(&conf, "password_file /nonexistent/passwords\n").expect("write");
-    let (status, stderr) = refused_start(&conf);
+    let (status, stderr) = refused_start(env!("CARGO_BIN_EXE_rbroker"), &conf);
     assert_eq!(status, Some(13), "{stderr}");
     assert!(
         stderr.contains("Error: Unable to open pwfile \"/nonexistent/passwords\"")
@@ -181,7 +155,7 @@ fn security_options_rbroker_lacks_stop_startup() {
     ] {
         let conf = dir.path().join("secure.conf");
         std::fs::write(&conf, format!("listener {}\n{line}\n", free_port())).expect("write");
-        let (status, stderr) = refused_start(&conf);
+        let (status, stderr) = refused_start(env!("CARGO_BIN_EXE_rbroker"), &conf);
         assert_eq!(status, Some(3), "{line}: {stderr}");
         assert!(
             stderr.contains(&format!("Error found at {}:2.", conf.display())),

@@ -11,8 +11,8 @@ use mqttkit::protocol::{
     Connect, Disconnect, Packet, Property, ProtocolVersion, QoS, ReasonCode, TopicName, Will,
 };
 
-use crate::support::credentials::{open_to_all, shared_dir};
-use crate::support::logged::Running;
+use crate::support::credentials::{open_to_all, shared_dir, writable_dir};
+use crate::support::logged::{Running, refused_start};
 use crate::support::mosquitto::{available, free_port, wait_until_listening};
 use crate::support::target::{Target, on_both};
 use crate::support::{RawClient, WAIT};
@@ -105,25 +105,7 @@ fn port_and_bind_address_set_the_default_listener() {
 
 /// The exit status and stderr of a broker that must refuse `conf`.
 fn refused(program: &str, conf: &str) -> (Option<i32>, String) {
-    let mut child = std::process::Command::new(program)
-        .args(["-c", conf])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start");
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{program} started with {conf}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let output = child.wait_with_output().expect("output");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    refused_start(program, Path::new(conf))
 }
 
 #[test]
@@ -347,10 +329,7 @@ fn log_timestamps_can_be_formatted_or_left_out() {
 #[test]
 fn daemon_mode_returns_at_once_and_leaves_the_broker_serving() {
     let dir = shared_dir();
-    // mosquitto writes its pid file after dropping root privileges.
-    let run = dir.path().join("run");
-    std::fs::create_dir(&run).expect("mkdir");
-    open_to_all(&run, 0o777);
+    let run = writable_dir(dir.path(), "run");
     for program in programs("daemon_mode") {
         let port = free_port();
         let pid_path = run.join(format!("daemon-{port}.pid"));
@@ -529,10 +508,7 @@ fn wait_for_file_text(path: &Path, text: &str) -> String {
 #[test]
 fn log_dest_file_writes_there_instead_of_stderr_and_reopens_on_sighup() {
     let dir = shared_dir();
-    // mosquitto opens its log file after dropping root privileges.
-    let logs = dir.path().join("logs");
-    std::fs::create_dir(&logs).expect("mkdir");
-    open_to_all(&logs, 0o777);
+    let logs = writable_dir(dir.path(), "logs");
     for program in programs("log_dest_file") {
         let port = free_port();
         let log_path = logs.join(format!("broker-{port}.log"));

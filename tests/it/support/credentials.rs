@@ -44,6 +44,15 @@ pub fn shared_dir() -> tempfile::TempDir {
     dir
 }
 
+/// A subdirectory of `parent` anyone may write to: mosquitto writes its pid and
+/// log files after dropping root privileges.
+pub fn writable_dir(parent: &Path, name: &str) -> PathBuf {
+    let path = parent.join(name);
+    std::fs::create_dir(&path).expect("mkdir");
+    open_to_all(&path, 0o777);
+    path
+}
+
 pub fn open_to_all(path: &Path, mode: u32) {
     #[cfg(unix)]
     {

@@ -111,3 +111,28 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `program` (rbroker or mosquitto) on `conf`, which must stop startup:
+/// returns its exit status and stderr, killing it (and failing) if it starts.
+pub fn refused_start(program: &str, conf: &std::path::Path) -> (Option<i32>, String) {
+    let mut child = Command::new(program)
+        .arg("-c")
+        .arg(conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {program}: {e}"));
+    let deadline = std::time::Instant::now() + WAIT;
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{program} started with {}", conf.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().expect("output");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
