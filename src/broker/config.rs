@@ -449,7 +449,12 @@ impl Config {
                     self.log_file = None;
                 }
                 ["file"] => return Err("Empty log file name in configuration.".into()),
-                ["file", path @ ..] => self.log_file = Some(PathBuf::from(path.join(" "))),
+                ["file", path @ ..] => {
+                    if self.log_file.is_some() {
+                        return Err("Duplicate \"log_dest file\" value in configuration.".into());
+                    }
+                    self.log_file = Some(PathBuf::from(path.join(" ")));
+                }
                 [other @ ("syslog" | "topic" | "dlt")] => {
                     self.log_dest = LogDest::Stderr;
                     return Ok(Some(format!(
@@ -490,7 +495,9 @@ impl Config {
             // cannot honour it, and ignoring it would leave the broker running as root.
             "user" => self.user = Some(single(key, values)?.to_string()),
             "allow_zero_length_clientid" => {
-                self.allow_zero_length_clientid = parse_bool(key, values)?;
+                let allow = parse_bool(key, values)?;
+                one_value(key, self.allow_zero_length_clientid, allow, true)?;
+                self.allow_zero_length_clientid = allow;
             }
             "auto_id_prefix" => {
                 let prefix = single(key, values)?;
@@ -499,10 +506,14 @@ impl Config {
                         "Invalid auto_id_prefix value ({prefix}): at most 50 characters, without '+', '#' or '/'."
                     ));
                 }
+                one_value(key, self.auto_id_prefix.as_str(), prefix, "auto-")?;
                 self.auto_id_prefix = prefix.to_string();
             }
             "port" => {
                 let port = parse_port(single(key, values)?)?;
+                if port == 0 {
+                    return Err("Invalid port value (0).".into());
+                }
                 self.default_listener_mut().port = port;
                 return Ok(Some("The 'port' option is now deprecated and will be removed in a future version. Please use 'listener' instead.".into()));
             }
@@ -539,11 +550,13 @@ impl Config {
             }
             "upgrade_outgoing_qos" => self.upgrade_outgoing_qos = parse_bool(key, values)?,
             "max_qos" => {
-                self.max_qos = match parse_number(key, values, 0, 2)? {
+                let max_qos = match parse_number(key, values, 0, 2)? {
                     0 => QoS::AtMostOnce,
                     1 => QoS::AtLeastOnce,
                     _ => QoS::ExactlyOnce,
                 };
+                one_value(key, self.max_qos, max_qos, QoS::ExactlyOnce)?;
+                self.max_qos = max_qos;
             }
             "pid_file" => self.pid_file = Some(PathBuf::from(path_value(key, values)?)),
             "log_timestamp" => self.log_timestamp = parse_bool(key, values)?,
@@ -681,6 +694,17 @@ fn included_files(main: bool, values: &[&str]) -> Result<Vec<(PathBuf, String)>,
             Ok((path, text))
         })
         .collect()
+}
+
+/// Options mosquitto sets per listener, which rbroker applies to every listener:
+/// a second, different value would be ignored for one of them, so it is refused.
+fn one_value<T: PartialEq>(key: &str, current: T, next: T, default: T) -> Result<(), String> {
+    if current != default && current != next {
+        return Err(format!(
+            "{key} is set per listener in mosquitto; this version of rbroker applies one value to every listener, and refuses a second, different one."
+        ));
+    }
+    Ok(())
 }
 
 /// mosquitto's expiration period: a number followed by h, d, w, m or y (hours,
@@ -945,6 +969,10 @@ mod tests {
         assert_eq!(config.max_qos, QoS::AtLeastOnce);
         assert!(config.queue_qos0_messages && config.upgrade_outgoing_qos);
         assert!(parse("max_qos 3\n").is_err());
+        assert!(parse("listener 1\nmax_qos 0\nlistener 2\nmax_qos 2\n").is_err());
+        assert!(parse("max_qos 1\nmax_qos 1\n").is_ok());
+        assert!(parse("log_dest file a\nlog_dest file b\n").is_err());
+        assert!(parse("port 0\n").is_err());
         let config = parse("log_timestamp_format %Y-%m-%d %H:%M:%S\n").expect("valid");
         assert_eq!(
             config.log_timestamp_format.as_deref(),

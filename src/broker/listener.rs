@@ -71,6 +71,7 @@ pub async fn addresses(config: &Config, ports: &[u16]) -> io::Result<Vec<ListenA
     {
         // socket_domain: only the addresses of that family.
         let wanted = |address: &SocketAddr| ipv6_only.is_none_or(|v6| address.is_ipv6() == v6);
+        let before = addresses.len();
         match bind_address {
             None => {
                 let any_v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), *port);
@@ -88,6 +89,15 @@ pub async fn addresses(config: &Config, ports: &[u16]) -> io::Result<Vec<ListenA
                     .filter(wanted)
                     .map(|address| (address, listener)),
             ),
+        }
+        // A listener left with nothing to bind stops startup, as in mosquitto.
+        if addresses.len() == before {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "Error creating listener on port {port}: Address family for hostname not supported."
+                ),
+            ));
         }
     }
     Ok(addresses)

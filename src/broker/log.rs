@@ -41,11 +41,14 @@ struct LogFile {
 }
 
 impl LogFile {
+    /// Opened for appending; created owner-only, as mosquitto does: the log holds
+    /// client ids, usernames and addresses.
     fn open(path: &Path) -> std::io::Result<std::fs::File> {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(path)
     }
 }
 

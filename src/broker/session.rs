@@ -273,6 +273,9 @@ impl SessionState {
             // far the connection has got with moving messages into flight.
             self.inflight.len() + self.pending_reliable
                 >= self.max_inflight.saturating_add(self.max_queued)
+        } else if self.queue_qos0 {
+            // Offline QoS 0 messages share the queue: count them too.
+            self.pending.len() >= self.max_queued
         } else {
             self.pending_reliable >= self.max_queued
         };

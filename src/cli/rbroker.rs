@@ -420,6 +420,9 @@ pub async fn serve(
         && let Err(error) = drop_privileges(user)
     {
         log.error(format_args!("{error}"));
+        if let Some(path) = &pid_file {
+            let _ = std::fs::remove_file(path);
+        }
         return ExitCode::FAILURE;
     }
     log.notice(format_args!("{} running", version_string()));

@@ -564,6 +564,9 @@ fn passwd_on_a_terminal(args: &str, answers: &[&str]) -> Option<(Option<i32>, St
         crate::support::tools::start("script", &["-qec", &command, "/dev/null"], None, None);
     for (index, answer) in answers.iter().enumerate() {
         running.wait_for_stdout("assword: ", index + 1);
+        // rpassword writes the prompt, then turns echo off: typing in between would
+        // be echoed by the terminal, not by rbroker.
+        std::thread::sleep(std::time::Duration::from_millis(200));
         running.write_stdin(format!("{answer}\n").as_bytes());
     }
     let finished = running.finish();

@@ -506,3 +506,56 @@ fn a_retained_message_goes_quiet_when_its_publisher_loses_write_access() {
         }
     }
 }
+
+#[test]
+fn a_login_being_checked_during_a_reload_is_answered_after_a_fresh_check() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let passwords = dir.path().join("passwords");
+    // A costly hash, so the check is still running when SIGHUP arrives.
+    crate::support::credentials::rbroker_passwd(&[
+        "-c",
+        "-I",
+        "1000000",
+        "-b",
+        passwords.to_str().expect("utf-8"),
+        "alice",
+        "slow",
+    ]);
+    let (mut broker, port) = broker_on(
+        env!("CARGO_BIN_EXE_rbroker"),
+        dir.path(),
+        &format!("password_file {}\n", passwords.display()),
+        &[],
+    );
+    let mut client = RawClient::open(addr(port));
+    let v3 = ProtocolVersion::V3_1_1;
+    let mut bytes = mqttkit::protocol::Packet::Connect(Box::new(login(
+        v3,
+        "slow-login",
+        Some("alice"),
+        Some("slow"),
+    )))
+    .to_bytes(v3)
+    .expect("encode");
+    bytes.extend(
+        mqttkit::protocol::Packet::PingReq
+            .to_bytes(v3)
+            .expect("encode"),
+    );
+    client.send_bytes(&bytes);
+    // The CONNECT is read at once; its check takes most of a second. The pause
+    // only orders the reload after the check started (were it earlier, the login
+    // would simply succeed and the test pass without exercising the re-check).
+    std::thread::sleep(Duration::from_millis(150));
+    broker.signal(libc::SIGHUP);
+    broker.wait_for("Reloading config.");
+    // The check ran against files no longer in force, so it runs again; then the
+    // CONNECT is answered and the packet behind it handled.
+    match client.recv_within(WAIT * 2) {
+        Some(mqttkit::protocol::Packet::ConnAck(connack)) => {
+            assert_eq!(connack.code, ReasonCode::Success)
+        }
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    assert!(matches!(client.recv(), mqttkit::protocol::Packet::PingResp));
+}

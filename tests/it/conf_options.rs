@@ -19,6 +19,34 @@ use crate::support::{RawClient, WAIT};
 
 const RBROKER: &str = env!("CARGO_BIN_EXE_rbroker");
 
+/// A broker process killed when the test ends, passing or failing.
+struct Reaped(Option<std::process::Child>);
+
+impl Reaped {
+    fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, std::process::Child::id)
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A daemon (by pid) stopped with SIGTERM when the test ends, passing or failing.
+struct Daemon(i32);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: signalling the daemon this test started.
+        unsafe { libc::kill(self.0, libc::SIGTERM) };
+    }
+}
+
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -348,12 +376,12 @@ fn daemon_mode_returns_at_once_and_leaves_the_broker_serving() {
         assert!(started.success(), "{program}: {started}");
         wait_until_listening(port);
         let deadline = Instant::now() + WAIT;
-        let pid = loop {
+        let daemon = loop {
             if let Some(pid) = std::fs::read_to_string(&pid_path)
                 .ok()
                 .and_then(|text| text.trim().parse::<i32>().ok())
             {
-                break pid;
+                break Daemon(pid);
             }
             assert!(Instant::now() < deadline, "{program}: no pid file");
             std::thread::sleep(Duration::from_millis(10));
@@ -363,8 +391,7 @@ fn daemon_mode_returns_at_once_and_leaves_the_broker_serving() {
             ReasonCode::Success,
             "{program}"
         );
-        // SAFETY: signalling the daemon this test started.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "{program}");
+        drop(daemon);
         let deadline = Instant::now() + WAIT;
         while std::net::TcpStream::connect(addr(port)).is_ok() {
             assert!(Instant::now() < deadline, "{program}: still serving");
@@ -520,12 +547,14 @@ fn log_dest_file_writes_there_instead_of_stderr_and_reopens_on_sighup() {
                 log_path.display()
             ),
         );
-        let child = std::process::Command::new(program)
-            .args(["-v", "-c", &conf])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start");
+        let mut child = Reaped(Some(
+            std::process::Command::new(program)
+                .args(["-v", "-c", &conf])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start"),
+        ));
         wait_until_listening(port);
         RawClient::connect(addr(port), "logged").disconnect();
         wait_for_file_text(&log_path, "as logged (p2, c1, k60).");
@@ -534,6 +563,7 @@ fn log_dest_file_writes_there_instead_of_stderr_and_reopens_on_sighup() {
         let rotated = logs.join(format!("broker-{port}.log.1"));
         std::fs::rename(&log_path, &rotated).expect("rotate");
         let pid = i32::try_from(child.id()).expect("pid");
+
         // SAFETY: signalling the broker this test started.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
         // Lines written after the reopen go to the new file (mosquitto may write
@@ -552,7 +582,12 @@ fn log_dest_file_writes_there_instead_of_stderr_and_reopens_on_sighup() {
         }
         // SAFETY: as above.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let output = child.wait_with_output().expect("wait");
+        let output = child
+            .0
+            .take()
+            .expect("child")
+            .wait_with_output()
+            .expect("wait");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
             !stderr.contains("New client connected"),
@@ -570,7 +605,7 @@ fn log_dest_file_writes_there_instead_of_stderr_and_reopens_on_sighup() {
 fn persistent_client_expiration_ends_sessions_that_would_live_for_ever() {
     let broker = crate::support::TestBroker::with_config(mqttkit::broker::Config {
         sys_interval: 0,
-        persistent_client_expiration: Some(Duration::from_millis(200)),
+        persistent_client_expiration: Some(Duration::from_secs(1)),
         ..mqttkit::broker::Config::default()
     });
     let connect = Connect {
@@ -630,12 +665,14 @@ fn socket_domain_limits_a_listener_to_one_address_family() {
                 "domain.conf",
                 &format!("listener {port}\nsocket_domain {domain}\nallow_anonymous true\n"),
             );
-            let mut child = std::process::Command::new(program)
-                .args(["-c", &conf])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("start");
+            let child = Reaped(Some(
+                std::process::Command::new(program)
+                    .args(["-c", &conf])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("start"),
+            ));
             let (reachable, unreachable) = if v4 {
                 (
                     addr(port),
@@ -659,8 +696,7 @@ fn socket_domain_limits_a_listener_to_one_address_family() {
                 std::net::TcpStream::connect(unreachable).is_err(),
                 "{program} {domain}: also listening on {unreachable} (v4 {v4}, v6 {v6})"
             );
-            let _ = child.kill();
-            let _ = child.wait();
+            drop(child);
         }
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use super::v5::V5;
 use super::{Client, Connection, End};
-use crate::broker::auth::{Login, Passwords, Principal};
+use crate::broker::auth::{Login, Passwords, Principal, Security};
 use crate::broker::message::Message;
 use crate::broker::session::{ConnectionLink, Session};
 use crate::protocol::topic::matches;
@@ -38,6 +38,8 @@ pub(super) struct LoggedIn {
     assigned: bool,
     /// Which auth scope serves the client.
     scope: usize,
+    /// The rules the login was decided by.
+    security: Option<Arc<Security>>,
 }
 
 /// A CONNECT waiting for a verifier thread's answer.
@@ -138,14 +140,16 @@ impl Connection {
             client_id,
             assigned,
             scope: 0,
+            security: None,
         })
     }
 
     /// Checks a CONNECT's credentials against the files in force: answers it, or
     /// parks it while a verifier thread checks the password.
     fn log_in(&mut self, mut login: LoggedIn) -> Result<(), End> {
-        let security = self.router.security.load();
+        let security = self.router.security.load_full();
         login.scope = security.scope_index(self.listener);
+        login.security = Some(Arc::clone(&security));
         let scope = security.scope(login.scope);
         let connect = &login.connect;
         match scope.login(connect.username.as_deref(), connect.password.as_deref()) {
@@ -220,6 +224,7 @@ impl Connection {
             client_id,
             assigned,
             scope,
+            security,
         } = login;
         let v5 = connect.version.is_v5();
         // A will into the broker's own topics is refused at once; the ACL decides
@@ -264,6 +269,16 @@ impl Connection {
                 scope,
             })
         });
+        // A reload between the login and now: its revocation scan ran before this
+        // session was registered (open_session holds the lock it scans under), so
+        // check here whether the new rules still admit the client.
+        let current = router.security.load();
+        if let Some(decided_by) = &security
+            && !Arc::ptr_eq(&current, decided_by)
+            && !current.still_admits(decided_by, &principal)
+        {
+            self.signal.revoke();
+        }
         if let Some(previous) = &opened.previous {
             log.taken_over(&client_id);
             previous.take_over();

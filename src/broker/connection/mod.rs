@@ -260,10 +260,11 @@ impl Connection {
                     }
                 }
             }
-            if let Some(pending) = self.pending.take()
-                && let Err(end) = self.await_login(*pending, &signal).await
-            {
-                return end;
+            // A check finished after a reload is run again: wait for that one too.
+            while let Some(pending) = self.pending.take() {
+                if let Err(end) = self.await_login(*pending, &signal).await {
+                    return end;
+                }
             }
         }
         self.last_packet = Instant::now();
@@ -338,7 +339,8 @@ impl Connection {
             () = shutdown => return Err(End::Shutdown),
         };
         self.finish_login(pending, accepted)?;
-        if !self.partial.is_empty() {
+        // Packets that came behind the CONNECT, once it is answered.
+        if self.client.is_some() && !self.partial.is_empty() {
             let data = std::mem::take(&mut self.partial);
             let (consumed, _) = self.handle_frames(&data)?;
             self.partial = data[consumed..].to_vec();
