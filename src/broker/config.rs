@@ -633,20 +633,57 @@ const REFUSED: &[&str] = &[
 ];
 
 /// mosquitto options that cannot weaken security, accepted with a warning until
-/// rbroker implements them.
+/// rbroker implements what they belong to: persistence, bridges (a bridge that
+/// does not run sends nothing, so its own TLS options protect nothing yet),
+/// WebSockets (refused as a protocol), syslog, and `max_inflight_bytes`.
 const PLANNED: &[&str] = &[
     "persistence",
     "persistence_location",
     "persistence_file",
     "autosave_interval",
     "autosave_on_changes",
-    "max_queued_bytes",
     "max_inflight_bytes",
+    "log_facility",
+    "http_dir",
+    "websockets_log_level",
+    "websockets_headers_size",
     "connection",
     "address",
+    "addresses",
     "topic",
-    "memory_limit",
-    "http_dir",
+    "bridge_alpn",
+    "bridge_attempt_unsubscribe",
+    "bridge_bind_address",
+    "bridge_cafile",
+    "bridge_capath",
+    "bridge_certfile",
+    "bridge_identity",
+    "bridge_insecure",
+    "bridge_keyfile",
+    "bridge_max_packet_size",
+    "bridge_outgoing_retain",
+    "bridge_protocol_version",
+    "bridge_psk",
+    "bridge_require_ocsp",
+    "bridge_tls_version",
+    "cleansession",
+    "idle_timeout",
+    "keepalive_interval",
+    "local_cleansession",
+    "local_clientid",
+    "local_password",
+    "local_username",
+    "notification_topic",
+    "notifications",
+    "notifications_local_only",
+    "remote_clientid",
+    "remote_password",
+    "remote_username",
+    "restart_timeout",
+    "round_robin",
+    "start_type",
+    "threshold",
+    "try_private",
 ];
 
 /// Most files one `include_dir` may hold, so a mistaken directory cannot stall startup.
@@ -978,6 +1015,178 @@ mod tests {
             config.log_timestamp_format.as_deref(),
             Some("%Y-%m-%d %H:%M:%S")
         );
+    }
+
+    /// Every option of mosquitto.conf(5) 2.0.11 (its option headings), so none is
+    /// ever an "Unknown configuration variable": each is honoured, refused with a
+    /// reason, or (only the ones in `PLANNED`) accepted with a warning.
+    const MOSQUITTO_OPTIONS: &[&str] = &[
+        "acl_file",
+        "address",
+        "allow_anonymous",
+        "allow_duplicate_messages",
+        "allow_zero_length_clientid",
+        "auth_plugin",
+        "auth_plugin_deny_special_chars",
+        "auto_id_prefix",
+        "autosave_interval",
+        "autosave_on_changes",
+        "bind_address",
+        "bind_interface",
+        "bridge_alpn",
+        "bridge_attempt_unsubscribe",
+        "bridge_bind_address",
+        "bridge_cafile",
+        "bridge_capath",
+        "bridge_certfile",
+        "bridge_identity",
+        "bridge_insecure",
+        "bridge_keyfile",
+        "bridge_max_packet_size",
+        "bridge_outgoing_retain",
+        "bridge_protocol_version",
+        "bridge_psk",
+        "bridge_require_ocsp",
+        "bridge_tls_version",
+        "cafile",
+        "capath",
+        "certfile",
+        "check_retain_source",
+        "ciphers",
+        "cleansession",
+        "clientid_prefixes",
+        "connection",
+        "connection_messages",
+        "crlfile",
+        "dhparamfile",
+        "http_dir",
+        "idle_timeout",
+        "include_dir",
+        "keepalive_interval",
+        "keyfile",
+        "listener",
+        "local_cleansession",
+        "local_clientid",
+        "local_password",
+        "local_username",
+        "log_dest",
+        "log_facility",
+        "log_timestamp",
+        "log_timestamp_format",
+        "log_type",
+        "max_connections",
+        "max_inflight_bytes",
+        "max_inflight_messages",
+        "max_keepalive",
+        "max_packet_size",
+        "max_qos",
+        "max_queued_bytes",
+        "max_queued_messages",
+        "max_topic_alias",
+        "memory_limit",
+        "message_size_limit",
+        "mount_point",
+        "notification_topic",
+        "notifications",
+        "notifications_local_only",
+        "password_file",
+        "per_listener_settings",
+        "persistence",
+        "persistence_file",
+        "persistence_location",
+        "persistent_client_expiration",
+        "pid_file",
+        "port",
+        "protocol",
+        "psk_file",
+        "psk_hint",
+        "queue_qos0_messages",
+        "remote_clientid",
+        "remote_password",
+        "remote_username",
+        "require_certificate",
+        "restart_timeout",
+        "retain_available",
+        "round_robin",
+        "set_tcp_nodelay",
+        "socket_domain",
+        "start_type",
+        "sys_interval",
+        "threshold",
+        "tls_engine",
+        "tls_engine_kpass_sha1",
+        "tls_keyform",
+        "tls_version",
+        "topic",
+        "try_private",
+        "upgrade_outgoing_qos",
+        "use_identity_as_username",
+        "use_subject_as_username",
+        "use_username_as_clientid",
+        "user",
+        "websockets_headers_size",
+        "websockets_log_level",
+    ];
+
+    /// A value each option accepts (or at least parses), for the walk below.
+    fn sample(option: &str) -> &'static str {
+        match option {
+            "listener" => "1885",
+            "port" => "1886",
+            "log_dest" => "stderr",
+            "log_type" => "all",
+            "protocol" => "mqtt",
+            "socket_domain" => "ipv4",
+            "max_qos" => "1",
+            "persistent_client_expiration" => "1d",
+            "log_timestamp_format" => "%H:%M:%S",
+            "include_dir" => "/nonexistent/rbroker-walk",
+            "auto_id_prefix" | "clientid_prefixes" | "user" => "root",
+            "allow_duplicate_messages" => "false",
+            option
+                if option.starts_with("allow_")
+                    || option.ends_with("_available")
+                    || option.starts_with("check_")
+                    || option.starts_with("queue_")
+                    || option.starts_with("upgrade_")
+                    || option.starts_with("set_")
+                    || option.starts_with("log_timestamp")
+                    || option == "connection_messages"
+                    || option == "per_listener_settings" =>
+            {
+                "true"
+            }
+            option if option.starts_with("max_") || option.ends_with("_interval") => "10",
+            _ => "/etc/rbroker/value",
+        }
+    }
+
+    #[test]
+    fn every_mosquitto_option_is_honoured_refused_or_planned() {
+        let mut planned = Vec::new();
+        for option in MOSQUITTO_OPTIONS {
+            let mut config = Config::default();
+            let text = format!("listener 1884\n{option} {}\n", sample(option));
+            match config.apply_text(&text, "walk.conf") {
+                Ok(warnings) if warnings.iter().any(|w| w.contains("not supported")) => {
+                    planned.push(*option)
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    let text = error.to_string();
+                    assert!(
+                        !text.contains("Unknown configuration variable"),
+                        "{option}: {text}"
+                    );
+                    assert!(text.contains("walk.conf:2"), "{option}: {text}");
+                }
+            }
+        }
+        let mut expected: Vec<&str> = PLANNED.to_vec();
+        expected.retain(|option| MOSQUITTO_OPTIONS.contains(option));
+        expected.sort_unstable();
+        planned.sort_unstable();
+        assert_eq!(planned, expected);
     }
 
     #[test]
