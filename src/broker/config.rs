@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::session::QueueLimits;
 use crate::protocol::QoS;
 
 /// Which log lines are written (mosquitto's `log_type`).
@@ -69,6 +70,22 @@ pub struct ListenerConfig {
     pub auth: AuthConfig,
     /// `socket_domain`: only IPv4 (`Some(false)`) or only IPv6 (`Some(true)`).
     pub ipv6_only: Option<bool>,
+    /// `bind_interface`: listen on that network interface's addresses only.
+    pub bind_interface: Option<String>,
+}
+
+impl ListenerConfig {
+    /// A listener on `port` (at `bind_address`, or every interface) with nothing
+    /// else set.
+    pub fn new(port: u16, bind_address: Option<String>) -> Self {
+        ListenerConfig {
+            port,
+            bind_address,
+            auth: AuthConfig::default(),
+            ipv6_only: None,
+            bind_interface: None,
+        }
+    }
 }
 
 /// Everything that shapes the broker's behaviour.
@@ -88,6 +105,10 @@ pub struct Config {
     pub max_inflight_messages: u16,
     /// Messages queued per client beyond those in flight; 0 means no limit.
     pub max_queued_messages: usize,
+    /// Payload bytes queued per client beyond those in flight; 0 means no limit.
+    pub max_queued_bytes: usize,
+    /// Payload bytes of QoS 1/2 messages in flight per client; 0 means no limit.
+    pub max_inflight_bytes: usize,
     /// Largest payload accepted; larger messages are acknowledged and dropped.
     pub message_size_limit: Option<usize>,
     /// Largest packet accepted; a larger one closes the connection.
@@ -157,6 +178,8 @@ impl Default for Config {
             max_keepalive: 65535,
             max_inflight_messages: 20,
             max_queued_messages: 1000,
+            max_queued_bytes: 0,
+            max_inflight_bytes: 0,
             message_size_limit: None,
             max_packet_size: None,
             retain_available: true,
@@ -214,6 +237,16 @@ impl Config {
         }
     }
 
+    /// What may wait for one client.
+    pub fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            inflight_messages: self.max_inflight_messages,
+            inflight_bytes: self.max_inflight_bytes,
+            queued_messages: self.max_queued_messages,
+            queued_bytes: self.max_queued_bytes,
+        }
+    }
+
     /// Whether a topic name or filter has more levels than `max_topic_levels`.
     pub fn too_deep(&self, topic: &str) -> bool {
         topic.bytes().filter(|&b| b == b'/').count() >= self.max_topic_levels
@@ -256,12 +289,8 @@ impl Config {
 
     /// The default listener, created by its first `port` or `bind_address` line.
     fn default_listener_mut(&mut self) -> &mut ListenerConfig {
-        self.default_listener.get_or_insert_with(|| ListenerConfig {
-            port: 1883,
-            bind_address: None,
-            auth: AuthConfig::default(),
-            ipv6_only: None,
-        })
+        self.default_listener
+            .get_or_insert_with(|| ListenerConfig::new(1883, None))
     }
 
     /// Applies config lines; `origin` names the file in errors.
@@ -356,12 +385,10 @@ impl Config {
                 if values.len() > 2 {
                     return Err("Too many values for listener.".into());
                 }
-                self.listeners.push(ListenerConfig {
+                self.listeners.push(ListenerConfig::new(
                     port,
-                    bind_address: values.get(1).map(|s| (*s).to_string()),
-                    auth: AuthConfig::default(),
-                    ipv6_only: None,
-                });
+                    values.get(1).map(|s| (*s).to_string()),
+                ));
             }
             "allow_anonymous" => {
                 self.auth_target().allow_anonymous = Some(parse_bool(key, values)?)
@@ -398,6 +425,12 @@ impl Config {
             }
             "max_queued_messages" => {
                 self.max_queued_messages = parse_number(key, values, 0, u32::MAX.into())? as usize;
+            }
+            "max_queued_bytes" => {
+                self.max_queued_bytes = parse_number(key, values, 0, u32::MAX.into())? as usize;
+            }
+            "max_inflight_bytes" => {
+                self.max_inflight_bytes = parse_number(key, values, 0, u32::MAX.into())? as usize;
             }
             "message_size_limit" => {
                 let limit = parse_number(key, values, 0, 268_435_455)? as usize;
@@ -536,6 +569,14 @@ impl Config {
                 };
                 listener.ipv6_only = Some(ipv6);
             }
+            "bind_interface" => {
+                let name = single(key, values)?.to_string();
+                let listener = match self.listeners.last_mut() {
+                    Some(listener) => listener,
+                    None => self.default_listener_mut(),
+                };
+                listener.bind_interface = Some(name);
+            }
             "queue_qos0_messages" => self.queue_qos0_messages = parse_bool(key, values)?,
             "persistent_client_expiration" => {
                 self.persistent_client_expiration = Some(parse_expiration(single(key, values)?)?);
@@ -604,9 +645,7 @@ const AUTH_OPTIONS: &[&str] = &["allow_anonymous", "password_file", "acl_file"];
 /// refused at startup, never ignored. Options limiting where the broker listens
 /// and how much memory clients may take count too.
 const REFUSED: &[&str] = &[
-    "bind_interface",
     "memory_limit",
-    "max_queued_bytes",
     "cafile",
     "capath",
     "certfile",
@@ -642,7 +681,6 @@ const PLANNED: &[&str] = &[
     "persistence_file",
     "autosave_interval",
     "autosave_on_changes",
-    "max_inflight_bytes",
     "log_facility",
     "http_dir",
     "websockets_log_level",

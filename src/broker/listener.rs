@@ -45,7 +45,11 @@ pub type BoundListener = (TcpListener, Option<usize>);
 /// The addresses to bind: each configured listener (every interface when it names
 /// no address), then the default listener of `port`/`bind_address`, or, with none
 /// configured, loopback on `ports`.
-pub async fn addresses(config: &Config, ports: &[u16]) -> io::Result<Vec<ListenAddress>> {
+pub async fn addresses(
+    config: &Config,
+    ports: &[u16],
+    log: &Logger,
+) -> io::Result<Vec<ListenAddress>> {
     if !config.has_listeners() {
         return Ok(ports
             .iter()
@@ -65,6 +69,7 @@ pub async fn addresses(config: &Config, ports: &[u16]) -> io::Result<Vec<ListenA
             port,
             bind_address,
             ipv6_only,
+            bind_interface,
             ..
         },
     ) in configured.chain(config.default_listener.iter().map(|l| (None, l)))
@@ -90,16 +95,113 @@ pub async fn addresses(config: &Config, ports: &[u16]) -> io::Result<Vec<ListenA
                     .map(|address| (address, listener)),
             ),
         }
+        if let Some(interface) = bind_interface {
+            let mut these = addresses.split_off(before);
+            on_interface(interface, &mut these, bind_address.is_some())?;
+            // A family the interface lacks is skipped, with mosquitto's warning.
+            for (address, listener) in these {
+                if address.ip().is_unspecified() {
+                    let family = if address.is_ipv4() { "IPv4" } else { "IPv6" };
+                    log.warning(format_args!(
+                        "Warning: Interface {interface} does not support {family} configuration."
+                    ));
+                } else {
+                    addresses.push((address, listener));
+                }
+            }
+        }
         // A listener left with nothing to bind stops startup, as in mosquitto.
         if addresses.len() == before {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
+            let reason = match bind_interface {
+                Some(interface) => {
+                    format!("Interface {interface} has no address for the listener on port {port}.")
+                }
+                None => format!(
                     "Error creating listener on port {port}: Address family for hostname not supported."
                 ),
-            ));
+            };
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, reason));
         }
     }
+    Ok(addresses)
+}
+
+/// `bind_interface`: each address becomes the interface's address of its family,
+/// as mosquitto does (by address, since binding to a device needs privileges). A
+/// family the interface lacks (every family, when no interface has that name) is
+/// left unspecified, to be skipped; an address the listener names that is not the
+/// interface's stops startup.
+fn on_interface(
+    interface: &str,
+    addresses: &mut [ListenAddress],
+    named_address: bool,
+) -> io::Result<()> {
+    let owned = interface_addresses(interface)?;
+    for (address, _) in addresses.iter_mut() {
+        let same_family = owned
+            .iter()
+            .find(|ip| ip.is_ipv4() == address.is_ipv4())
+            .copied();
+        match same_family {
+            Some(_) if named_address && !owned.contains(&address.ip()) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "Interface address for {interface} does not match specified listener address ({}).",
+                        address.ip()
+                    ),
+                ));
+            }
+            Some(ip) => address.set_ip(ip),
+            None => {
+                let unspecified = if address.is_ipv4() {
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                } else {
+                    IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                };
+                address.set_ip(unspecified);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The addresses of the network interface `name` (compared ignoring case, as
+/// mosquitto does); none when no interface has that name.
+fn interface_addresses(name: &str) -> io::Result<Vec<IpAddr>> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` with a linked list freed below.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut addresses = Vec::new();
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: `entry` is a node of the list getifaddrs returned, not yet freed.
+        let node = unsafe { &*entry };
+        entry = node.ifa_next;
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let entry_name = unsafe { std::ffi::CStr::from_ptr(node.ifa_name) };
+        if !entry_name.to_string_lossy().eq_ignore_ascii_case(name) {
+            continue;
+        }
+        if node.ifa_addr.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_addr points to a sockaddr whose family says its real type.
+        let family = i32::from(unsafe { (*node.ifa_addr).sa_family });
+        if family == libc::AF_INET {
+            // SAFETY: an AF_INET address is a sockaddr_in.
+            let v4 = unsafe { &*(node.ifa_addr as *const libc::sockaddr_in) };
+            addresses.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr))));
+        } else if family == libc::AF_INET6 {
+            // SAFETY: an AF_INET6 address is a sockaddr_in6.
+            let v6 = unsafe { &*(node.ifa_addr as *const libc::sockaddr_in6) };
+            addresses.push(IpAddr::V6(Ipv6Addr::from(v6.sin6_addr.s6_addr)));
+        }
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
     Ok(addresses)
 }
 

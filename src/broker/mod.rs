@@ -78,7 +78,7 @@ impl Broker {
         ports: &[u16],
     ) -> io::Result<Broker> {
         let ports = if ports.is_empty() { &[1883][..] } else { ports };
-        let addresses = listener::addresses(&config, ports).await?;
+        let addresses = listener::addresses(&config, ports, &log).await?;
         let listeners = listener::bind_all(&addresses, &log)?;
         Ok(Broker::with_listeners(config, security, log, listeners))
     }

@@ -240,11 +240,7 @@ impl Router {
             self.discard(&existing);
         }
         let client_id: Arc<str> = Arc::from(client_id);
-        let mut state = SessionState::new(
-            self.config.max_inflight_messages,
-            self.config.max_queued_messages,
-            persistent,
-        );
+        let mut state = SessionState::new(self.config.queue_limits(), persistent);
         state.connection = Some(link);
         state.epoch = 1;
         state.queue_qos0 = self.config.queue_qos0_messages;

@@ -5,11 +5,13 @@
 //! (a delivery, an acknowledgement) and say what to send; the connection task does
 //! the I/O. It owns:
 //! * the outgoing queue (`pending`): QoS 1/2 messages bounded by
-//!   `max_queued_messages` (mosquitto's meaning), QoS 0 messages by
-//!   [`QOS0_QUEUE_BYTES`], since bursts (a retained backlog on subscribe, a `$SYS`
-//!   update) arrive faster than one write and must not be lost to a count limit;
+//!   `max_queued_messages` and `max_queued_bytes` (mosquitto's meanings), QoS 0
+//!   messages by `max_queued_bytes` or else [`QOS0_QUEUE_BYTES`], since bursts (a
+//!   retained backlog on subscribe, a `$SYS` update) arrive faster than one write and
+//!   must not be lost to a count limit;
 //! * the in-flight window of QoS 1/2 PUBLISHes awaiting PUBACK/PUBREC/PUBCOMP,
-//!   bounded by `max_inflight_messages`, replayed with DUP after a reconnect;
+//!   bounded by `max_inflight_messages` and `max_inflight_bytes`, replayed with DUP
+//!   after a reconnect;
 //! * packet identifiers of incoming QoS 2 messages awaiting PUBREL, which is what
 //!   makes delivery exactly-once on the receiving side;
 //! * the client's subscriptions, so they can be removed with the session.
@@ -37,6 +39,43 @@ pub const QOS0_QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// Bytes a queued QoS 0 message counts against [`QOS0_QUEUE_BYTES`].
 fn queued_size(delivery: &Delivery) -> usize {
     delivery.message.payload.len() + delivery.message.topic.as_str().len() + 64
+}
+
+/// Bytes a message counts against `max_queued_bytes` and `max_inflight_bytes`: its
+/// payload, as mosquitto counts.
+fn payload_size(delivery: &Delivery) -> usize {
+    delivery.message.payload.len()
+}
+
+/// How much may wait for one client (mosquitto.conf's names; 0 is "no limit").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// `max_inflight_messages`: QoS 1/2 PUBLISHes awaiting acknowledgement.
+    pub inflight_messages: u16,
+    /// `max_inflight_bytes`: payload bytes of those; another goes out while the
+    /// window holds fewer.
+    pub inflight_bytes: usize,
+    /// `max_queued_messages`: QoS 1/2 messages waiting beyond the window.
+    pub queued_messages: usize,
+    /// `max_queued_bytes`: payload bytes of those.
+    pub queued_bytes: usize,
+}
+
+impl Default for QueueLimits {
+    /// mosquitto's defaults.
+    fn default() -> Self {
+        QueueLimits {
+            inflight_messages: 20,
+            inflight_bytes: 0,
+            queued_messages: 1000,
+            queued_bytes: 0,
+        }
+    }
+}
+
+/// A limit where 0 means none.
+fn limit(value: usize) -> usize {
+    if value == 0 { usize::MAX } else { value }
 }
 
 /// One message on its way to one client.
@@ -166,13 +205,21 @@ impl ConnectionLink {
 pub struct SessionState {
     max_inflight: usize,
     max_queued: usize,
+    /// `max_inflight_bytes`, or `usize::MAX`.
+    max_inflight_bytes: usize,
+    /// `max_queued_bytes`, or `usize::MAX`.
+    max_queued_bytes: usize,
     pending: VecDeque<Delivery>,
     /// QoS 1/2 messages in `pending`.
     pending_reliable: usize,
+    /// [`payload_size`] of the QoS 1/2 messages in `pending`.
+    pending_reliable_bytes: usize,
     /// [`queued_size`] of the QoS 0 messages in `pending`.
     pending_qos0_bytes: usize,
     /// In send order; acknowledgements mostly arrive in that order too.
     inflight: VecDeque<(PacketId, InFlight)>,
+    /// [`payload_size`] of the PUBLISHes in `inflight` still awaiting PUBACK/PUBREC.
+    inflight_bytes: usize,
     last_packet_id: u16,
     /// Incoming QoS 2 packet ids between PUBREC and PUBREL.
     incoming_qos2: Vec<PacketId>,
@@ -206,22 +253,22 @@ pub struct SessionState {
 
 impl SessionState {
     /// Limits of 0 mean "no limit", as in mosquitto.conf.
-    pub fn new(max_inflight: u16, max_queued: usize, persistent: bool) -> Self {
+    pub fn new(limits: QueueLimits, persistent: bool) -> Self {
         SessionState {
-            max_inflight: if max_inflight == 0 {
+            max_inflight: if limits.inflight_messages == 0 {
                 usize::from(u16::MAX)
             } else {
-                usize::from(max_inflight)
+                usize::from(limits.inflight_messages)
             },
-            max_queued: if max_queued == 0 {
-                usize::MAX
-            } else {
-                max_queued
-            },
+            max_queued: limit(limits.queued_messages),
+            max_inflight_bytes: limit(limits.inflight_bytes),
+            max_queued_bytes: limit(limits.queued_bytes),
             pending: VecDeque::new(),
             pending_reliable: 0,
+            pending_reliable_bytes: 0,
             pending_qos0_bytes: 0,
             inflight: VecDeque::new(),
+            inflight_bytes: 0,
             last_packet_id: 0,
             incoming_qos2: Vec::new(),
             subscriptions: HashMap::new(),
@@ -267,17 +314,37 @@ impl SessionState {
                     return Enqueued::Dropped;
                 }
             }
-            self.pending_qos0_bytes + queued_size(&delivery) > QOS0_QUEUE_BYTES
+            // max_queued_bytes bounds QoS 0 too, as in mosquitto; without it, the
+            // broker's own bound applies.
+            let bound = if self.max_queued_bytes == usize::MAX {
+                QOS0_QUEUE_BYTES
+            } else {
+                self.max_queued_bytes
+            };
+            self.pending_qos0_bytes + queued_size(&delivery) > bound
         } else if self.connection.is_some() {
-            // As mosquitto decides at insert time: the window plus the queue, however
-            // far the connection has got with moving messages into flight.
-            self.inflight.len() + self.pending_reliable
-                >= self.max_inflight.saturating_add(self.max_queued)
+            // As mosquitto decides at insert time, however far the connection has got
+            // with moving messages into flight: a message that could go in flight is
+            // taken; else the queue beyond the window must have room.
+            let count = self.inflight.len() + self.pending_reliable;
+            let bytes = self.inflight_bytes + self.pending_reliable_bytes;
+            let could_fly = count < self.max_inflight && bytes < self.max_inflight_bytes;
+            let window_count = if self.max_inflight >= usize::from(u16::MAX) {
+                0
+            } else {
+                self.max_inflight
+            };
+            let queue_has_room = count.saturating_sub(window_count) < self.max_queued
+                && bytes.saturating_sub(self.max_inflight_bytes_or_zero()) < self.max_queued_bytes;
+            !(could_fly || queue_has_room)
         } else if self.queue_qos0 {
             // Offline QoS 0 messages share the queue: count them too.
             self.pending.len() >= self.max_queued
+                || self.pending_reliable_bytes + self.pending_qos0_bytes >= self.max_queued_bytes
         } else {
+            // Nothing is in flight for an offline client (as mosquitto counts).
             self.pending_reliable >= self.max_queued
+                || self.pending_reliable_bytes >= self.max_queued_bytes
         };
         if full {
             self.dropped += 1;
@@ -287,6 +354,7 @@ impl SessionState {
             self.pending_qos0_bytes += queued_size(&delivery);
         } else {
             self.pending_reliable += 1;
+            self.pending_reliable_bytes += payload_size(&delivery);
         }
         self.pending.push_back(delivery);
         self.dropping = false;
@@ -299,8 +367,47 @@ impl SessionState {
             self.pending_qos0_bytes -= queued_size(&delivery);
         } else {
             self.pending_reliable -= 1;
+            self.pending_reliable_bytes -= payload_size(&delivery);
         }
         Some(delivery)
+    }
+
+    /// `max_inflight_bytes`, with "no limit" as 0: what the window adds to the
+    /// queue's byte bound.
+    fn max_inflight_bytes_or_zero(&self) -> usize {
+        if self.max_inflight_bytes == usize::MAX {
+            0
+        } else {
+            self.max_inflight_bytes
+        }
+    }
+
+    /// Recounts the queue's tallies after messages were removed from its middle.
+    fn recount_pending(&mut self) {
+        let (mut reliable, mut reliable_bytes, mut qos0_bytes) = (0, 0, 0);
+        for delivery in &self.pending {
+            if delivery.qos == QoS::AtMostOnce {
+                qos0_bytes += queued_size(delivery);
+            } else {
+                reliable += 1;
+                reliable_bytes += payload_size(delivery);
+            }
+        }
+        self.pending_reliable = reliable;
+        self.pending_reliable_bytes = reliable_bytes;
+        self.pending_qos0_bytes = qos0_bytes;
+    }
+
+    /// Recounts the window's payload bytes after messages were removed from it.
+    fn recount_inflight(&mut self) {
+        self.inflight_bytes = self
+            .inflight
+            .iter()
+            .map(|(_, state)| match state {
+                InFlight::Published(delivery) => payload_size(delivery),
+                InFlight::Released => 0,
+            })
+            .sum();
     }
 
     /// Sets the in-flight window: the broker's limit, lowered to what the client
@@ -343,11 +450,16 @@ impl SessionState {
                 dup: false,
             });
         }
-        if self.inflight.len() >= self.max_inflight {
+        // max_inflight_bytes, as mosquitto: another goes out while the window holds
+        // fewer bytes, so one message larger than the limit still can.
+        if self.inflight.len() >= self.max_inflight
+            || self.inflight_bytes >= self.max_inflight_bytes
+        {
             return None;
         }
         let packet_id = self.allocate_packet_id()?;
         let delivery = self.pop_pending()?;
+        self.inflight_bytes += payload_size(&delivery);
         self.inflight
             .push_back((packet_id, InFlight::Published(delivery.clone())));
         Some(Outgoing::Publish {
@@ -382,7 +494,9 @@ impl SessionState {
         match self.position(packet_id) {
             Some(at) if matches!(&self.inflight[at].1, InFlight::Published(d) if d.qos == QoS::AtLeastOnce) =>
             {
-                self.inflight.remove(at);
+                if let Some((_, InFlight::Published(delivery))) = self.inflight.remove(at) {
+                    self.inflight_bytes -= payload_size(&delivery);
+                }
                 true
             }
             _ => false,
@@ -395,7 +509,11 @@ impl SessionState {
         match self.position(packet_id) {
             Some(at) if matches!(&self.inflight[at].1, InFlight::Published(d) if d.qos == QoS::ExactlyOnce) =>
             {
-                self.inflight[at].1 = InFlight::Released;
+                if let InFlight::Published(delivery) =
+                    std::mem::replace(&mut self.inflight[at].1, InFlight::Released)
+                {
+                    self.inflight_bytes -= payload_size(&delivery);
+                }
                 true
             }
             Some(at) => matches!(self.inflight[at].1, InFlight::Released),
@@ -469,11 +587,7 @@ impl SessionState {
             }
             !shared
         });
-        self.pending_reliable = self
-            .pending
-            .iter()
-            .filter(|d| d.qos != QoS::AtMostOnce)
-            .count();
+        self.recount_pending();
         self.inflight.retain(|(_, state)| match state {
             InFlight::Published(d) if d.shared.is_some() => {
                 taken.push(d.clone());
@@ -481,6 +595,7 @@ impl SessionState {
             }
             _ => true,
         });
+        self.recount_inflight();
         taken
     }
 
@@ -488,17 +603,7 @@ impl SessionState {
     /// session, what the ACL in force no longer lets its owner read.
     pub fn retain_pending(&mut self, mut keep: impl FnMut(&Delivery) -> bool) {
         self.pending.retain(|delivery| keep(delivery));
-        self.pending_reliable = self
-            .pending
-            .iter()
-            .filter(|d| d.qos != QoS::AtMostOnce)
-            .count();
-        self.pending_qos0_bytes = self
-            .pending
-            .iter()
-            .filter(|d| d.qos == QoS::AtMostOnce)
-            .map(queued_size)
-            .sum();
+        self.recount_pending();
     }
 
     /// Forgets what only made sense for a connection that ended: QoS 0 messages still
@@ -584,7 +689,12 @@ mod tests {
     }
 
     fn online(max_inflight: u16, max_queued: usize) -> SessionState {
-        let mut state = SessionState::new(max_inflight, max_queued, false);
+        let limits = QueueLimits {
+            inflight_messages: max_inflight,
+            queued_messages: max_queued,
+            ..QueueLimits::default()
+        };
+        let mut state = SessionState::new(limits, false);
         state.connection = Some(ConnectionLink {
             id: 1,
             signal: Arc::default(),
@@ -654,6 +764,90 @@ mod tests {
         assert_eq!(state.enqueue(delivery(QoS::AtLeastOnce)), Enqueued::Queued);
     }
 
+    fn sized(qos: QoS, bytes: usize) -> Delivery {
+        Delivery {
+            message: Arc::new(Message::new(
+                TopicName::new("t").expect("valid"),
+                Bytes::from(vec![0; bytes]),
+                qos,
+                false,
+            )),
+            ..delivery(qos)
+        }
+    }
+
+    #[test]
+    fn byte_limits_bound_the_window_and_the_queue() {
+        let mut state = SessionState::new(
+            QueueLimits {
+                inflight_messages: 0,
+                inflight_bytes: 250,
+                queued_messages: 0,
+                queued_bytes: 300,
+            },
+            false,
+        );
+        state.connection = Some(ConnectionLink {
+            id: 1,
+            signal: Arc::default(),
+        });
+        // Accepted while window (250) plus queue (300) hold fewer bytes, as mosquitto
+        // decides: six of 100 bytes, not a seventh.
+        for _ in 0..6 {
+            assert_eq!(
+                state.enqueue(sized(QoS::AtLeastOnce, 100)),
+                Enqueued::Queued
+            );
+        }
+        assert_eq!(
+            state.enqueue(sized(QoS::AtLeastOnce, 100)),
+            Enqueued::Dropped
+        );
+        // Another goes out while the window holds fewer than 250 bytes: three.
+        let now = std::time::Instant::now();
+        for expected in 1..=3 {
+            assert_eq!(
+                publish_id(state.next_publish(now, |_| true)),
+                Some(expected)
+            );
+        }
+        assert!(
+            state.next_publish(now, |_| true).is_none(),
+            "300 bytes in flight"
+        );
+        assert!(state.puback(PacketId::new(1).expect("id")));
+        assert_eq!(publish_id(state.next_publish(now, |_| true)), Some(4));
+        // QoS 0 is bounded by max_queued_bytes too (with its per-message overhead).
+        assert_eq!(
+            state.enqueue(sized(QoS::AtMostOnce, 301)),
+            Enqueued::Dropped
+        );
+        assert_eq!(state.enqueue(sized(QoS::AtMostOnce, 100)), Enqueued::Queued);
+    }
+
+    #[test]
+    fn one_message_larger_than_the_window_still_goes_out() {
+        let mut state = SessionState::new(
+            QueueLimits {
+                inflight_bytes: 10,
+                ..QueueLimits::default()
+            },
+            false,
+        );
+        state.connection = Some(ConnectionLink {
+            id: 1,
+            signal: Arc::default(),
+        });
+        state.enqueue(sized(QoS::ExactlyOnce, 1000));
+        state.enqueue(sized(QoS::ExactlyOnce, 1));
+        let now = std::time::Instant::now();
+        assert_eq!(publish_id(state.next_publish(now, |_| true)), Some(1));
+        assert!(state.next_publish(now, |_| true).is_none());
+        // PUBREC releases the payload's bytes; the PUBREL stage holds none.
+        assert!(state.pubrec(PacketId::new(1).expect("id")));
+        assert_eq!(publish_id(state.next_publish(now, |_| true)), Some(2));
+    }
+
     #[test]
     fn qos0_is_bounded_by_bytes_not_by_the_qos1_queue_limit() {
         let mut state = online(1, 2);
@@ -682,7 +876,13 @@ mod tests {
 
     #[test]
     fn offline_sessions_keep_qos1_and_skip_qos0() {
-        let mut state = SessionState::new(20, 100, true);
+        let mut state = SessionState::new(
+            QueueLimits {
+                queued_messages: 100,
+                ..QueueLimits::default()
+            },
+            true,
+        );
         assert_eq!(state.enqueue(delivery(QoS::AtMostOnce)), Enqueued::Skipped);
         assert_eq!(state.enqueue(delivery(QoS::ExactlyOnce)), Enqueued::Queued);
         assert_eq!(state.queued(), 1);

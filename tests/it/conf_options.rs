@@ -751,3 +751,144 @@ fn user_drops_root_privileges_once_the_sockets_are_bound() {
         "{stderr}"
     );
 }
+
+/// Publishes `count` QoS 1 messages of 100 bytes to `topic`, each acknowledged.
+fn publish_hundred_byte_messages(target: &Target, id: &str, topic: &str, count: u16) {
+    let mut publisher = RawClient::connect(target.addr(), id);
+    for n in 1..=count {
+        let payload = format!("{n:0>100}");
+        publisher.publish(topic, payload.as_bytes(), QoS::AtLeastOnce, false, n);
+    }
+}
+
+/// The message numbers in 100-byte payloads written by `publish_hundred_byte_messages`.
+fn numbers(publishes: &[mqttkit::protocol::Publish]) -> Vec<u32> {
+    publishes
+        .iter()
+        .map(|p| {
+            String::from_utf8_lossy(&p.payload)
+                .parse()
+                .expect("a number")
+        })
+        .collect()
+}
+
+/// Asserts that a PINGREQ is answered with nothing before its PINGRESP.
+fn assert_nothing_pending(client: &mut RawClient, name: &str) {
+    client.send(&Packet::PingReq);
+    let packet = client.recv();
+    assert!(
+        matches!(packet, Packet::PingResp),
+        "{name}: expected nothing before PINGRESP, got {packet:?}"
+    );
+}
+
+#[test]
+fn max_inflight_bytes_and_max_queued_bytes_bound_a_client_by_payload_bytes() {
+    let conf = "max_inflight_messages 0\nmax_inflight_bytes 250\nmax_queued_messages 0\nmax_queued_bytes 300\n";
+    on_both("max_inflight_bytes", conf, |target| {
+        let name = target.name();
+        let mut subscriber = RawClient::connect(target.addr(), "bytes-sub");
+        subscriber.subscribe(1, &[("bytes/#", QoS::AtLeastOnce)]);
+        publish_hundred_byte_messages(target, "bytes-pub", "bytes/x", 8);
+        // In flight while fewer than 250 bytes are: three of 100, as mosquitto.conf(5)
+        // says. mosquitto 2.0.11 sends more once messages are queued behind them.
+        let mut window = Vec::new();
+        while let Some(packet) = subscriber.recv_within(Duration::from_millis(300)) {
+            let Packet::Publish(publish) = packet else {
+                panic!("{name}: expected PUBLISH, got {packet:?}")
+            };
+            window.push(publish);
+        }
+        if target.is_mosquitto() {
+            assert!(window.len() > 3, "{name}: {:?}", numbers(&window));
+        } else {
+            assert_eq!(numbers(&window), [1, 2, 3], "{name}");
+        }
+        // Accepted while the window and the queue held fewer than 250 + 300 bytes: six.
+        for publish in &window {
+            subscriber.acknowledge(publish);
+        }
+        let mut received = window.clone();
+        received.extend(subscriber.drain_publishes(Duration::from_millis(300)));
+        assert_eq!(numbers(&received), [1, 2, 3, 4, 5, 6], "{name}");
+        assert_nothing_pending(&mut subscriber, name);
+    });
+}
+
+#[test]
+fn max_queued_bytes_bounds_what_waits_for_an_offline_client() {
+    let conf = "max_queued_messages 0\nmax_queued_bytes 250\n";
+    on_both("max_queued_bytes", conf, |target| {
+        let name = target.name();
+        leave_subscribed(target, "bytes-away", "away/#", QoS::AtLeastOnce);
+        publish_hundred_byte_messages(target, "away-pub", "away/x", 6);
+        let connect = Connect {
+            clean_start: false,
+            ..Connect::new("bytes-away", 60)
+        };
+        let mut back = RawClient::connect_with(target.addr(), connect);
+        let mut received = Vec::new();
+        for _ in 0..3 {
+            let publish = back.recv_publish();
+            back.acknowledge(&publish);
+            received.push(publish);
+        }
+        // Queued while fewer than 250 bytes waited: three of 100.
+        assert_eq!(numbers(&received), [1, 2, 3], "{name}");
+        assert_nothing_pending(&mut back, name);
+    });
+}
+
+/// An IPv4 address of this machine that is not loopback, if it has one: the source
+/// address of a route out (a UDP "connect" sends nothing).
+fn outside_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[test]
+fn bind_interface_listens_on_that_interfaces_addresses_only() {
+    let dir = shared_dir();
+    let outside = outside_address();
+    if outside.is_none() {
+        eprintln!("bind_interface: no address besides loopback; only lo is checked");
+    }
+    for program in programs("bind_interface_listens_on_that_interfaces_addresses_only") {
+        let port = free_port();
+        let conf = write(
+            dir.path(),
+            "interface.conf",
+            &format!("listener {port}\nbind_interface lo\nallow_anonymous true\n"),
+        );
+        let broker = Running::program(program, &["-c", &conf]);
+        wait_until_listening(port);
+        assert_eq!(
+            anonymous(port, ProtocolVersion::V3_1_1, "on-lo"),
+            ReasonCode::Success,
+            "{program}"
+        );
+        if let Some(ip) = outside {
+            let refused = std::net::TcpStream::connect_timeout(
+                &SocketAddr::new(ip, port),
+                Duration::from_secs(2),
+            );
+            assert!(refused.is_err(), "{program}: reachable on {ip}");
+        }
+        drop(broker);
+        // An interface with no address (none by that name): nothing to listen on.
+        let conf = write(
+            dir.path(),
+            "no-interface.conf",
+            &format!("listener {port}\nbind_interface rbrokernone0\n"),
+        );
+        let (status, stderr) = refused(program, &conf);
+        assert_eq!(status, Some(1), "{program}: {stderr}");
+        assert!(
+            stderr.contains("Warning: Interface rbrokernone0 does not support IPv4 configuration."),
+            "{program}: {stderr}"
+        );
+    }
+}

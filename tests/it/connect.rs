@@ -130,12 +130,7 @@ fn a_second_connect_closes_the_connection() {
 #[test]
 fn anonymous_clients_are_refused_once_a_listener_is_configured() {
     let broker = TestBroker::with_config(Config {
-        listeners: vec![ListenerConfig {
-            port: 0,
-            bind_address: Some("127.0.0.1".into()),
-            auth: Default::default(),
-            ipv6_only: None,
-        }],
+        listeners: vec![ListenerConfig::new(0, Some("127.0.0.1".into()))],
         sys_interval: 0,
         ..Config::default()
     });
