@@ -109,6 +109,8 @@ pub struct Config {
     pub max_queued_bytes: usize,
     /// Payload bytes of QoS 1/2 messages in flight per client; 0 means no limit.
     pub max_inflight_bytes: usize,
+    /// Heap bytes the broker may use (see [`super::memory`]); `None` is no limit.
+    pub memory_limit: Option<usize>,
     /// Largest payload accepted; larger messages are acknowledged and dropped.
     pub message_size_limit: Option<usize>,
     /// Largest packet accepted; a larger one closes the connection.
@@ -180,6 +182,7 @@ impl Default for Config {
             max_queued_messages: 1000,
             max_queued_bytes: 0,
             max_inflight_bytes: 0,
+            memory_limit: None,
             message_size_limit: None,
             max_packet_size: None,
             retain_available: true,
@@ -432,6 +435,11 @@ impl Config {
             "max_inflight_bytes" => {
                 self.max_inflight_bytes = parse_number(key, values, 0, u32::MAX.into())? as usize;
             }
+            "memory_limit" => {
+                let limit = parse_number(key, values, 0, u64::MAX)?;
+                self.memory_limit =
+                    (limit > 0).then(|| usize::try_from(limit).unwrap_or(usize::MAX));
+            }
             "message_size_limit" => {
                 let limit = parse_number(key, values, 0, 268_435_455)? as usize;
                 self.message_size_limit = (limit > 0).then_some(limit);
@@ -645,7 +653,6 @@ const AUTH_OPTIONS: &[&str] = &["allow_anonymous", "password_file", "acl_file"];
 /// refused at startup, never ignored. Options limiting where the broker listens
 /// and how much memory clients may take count too.
 const REFUSED: &[&str] = &[
-    "memory_limit",
     "cafile",
     "capath",
     "certfile",

@@ -274,7 +274,9 @@ pub async fn accept_loop(
             .fetch_add(1, Ordering::Relaxed);
         let open = router.open_sockets.fetch_add(1, Ordering::Relaxed) + 1;
         let guard = OpenSocket(Arc::clone(&router));
-        if router.config.max_connections.is_some_and(|max| open > max) {
+        if router.config.max_connections.is_some_and(|max| open > max)
+            || super::memory::would_exceed(router.config.memory_limit, 0)
+        {
             // As mosquitto: accepted, then closed at once.
             continue;
         }

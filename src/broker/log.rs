@@ -284,6 +284,13 @@ impl Logger {
         ));
     }
 
+    /// A publisher disconnected because its message would pass `memory_limit`.
+    pub fn out_of_memory(&self, client_id: &str) {
+        self.connection(format_args!(
+            "Client {client_id} disconnected due to out of memory."
+        ));
+    }
+
     pub fn oversize_packet(&self, client_id: &str) {
         self.connection(format_args!(
             "Client {client_id} disconnected due to oversize packet."

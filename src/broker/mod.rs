@@ -21,12 +21,14 @@
 //! * `router`: shared state (sessions, subscription index, retained store) and routing
 //! * `topic_tree`, `retain`: the subscription index and the retained store
 //! * `store`: the durability boundary; `sys`: `$SYS`; [`log`]: mosquitto's log lines
+//! * [`memory`]: the counting allocator behind `memory_limit`
 
 pub mod auth;
 pub mod config;
 mod connection;
 mod listener;
 pub mod log;
+pub mod memory;
 pub mod message;
 mod retain;
 mod router;
@@ -77,6 +79,7 @@ impl Broker {
         log: Logger,
         ports: &[u16],
     ) -> io::Result<Broker> {
+        check_memory_limit(&config)?;
         let ports = if ports.is_empty() { &[1883][..] } else { ports };
         let addresses = listener::addresses(&config, ports, &log).await?;
         let listeners = listener::bind_all(&addresses, &log)?;
@@ -90,6 +93,7 @@ impl Broker {
         addresses: &[SocketAddr],
     ) -> io::Result<Broker> {
         let security = load_security(&config)?;
+        check_memory_limit(&config)?;
         let addresses: Vec<_> = addresses.iter().map(|address| (*address, None)).collect();
         let listeners = listener::bind_all(&addresses, &log)?;
         Ok(Broker::with_listeners(config, security, log, listeners))
@@ -165,6 +169,18 @@ fn load_security(config: &Config) -> io::Result<Security> {
     Security::load(config)
         .map(|(security, _warnings)| security)
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))
+}
+
+/// With `memory_limit` set, starts counting the heap, or refuses to start when the
+/// program's global allocator cannot count (the limit would silently be absent).
+fn check_memory_limit(config: &Config) -> io::Result<()> {
+    if config.memory_limit.is_some() && !memory::start_counting() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "memory_limit is set, but this program's global allocator is not mqttkit::broker::memory::CountingAllocator.",
+        ));
+    }
+    Ok(())
 }
 
 /// Reads a broker's figures (the numbers behind `$SYS`), for embedders and tests.

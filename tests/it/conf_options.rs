@@ -892,3 +892,90 @@ fn bind_interface_listens_on_that_interfaces_addresses_only() {
         );
     }
 }
+
+/// A retained QoS 1 PUBLISH of `bytes` bytes to `topic`.
+fn retained(topic: &str, bytes: usize) -> mqttkit::protocol::Publish {
+    mqttkit::protocol::Publish {
+        retain: true,
+        ..crate::support::raw::publish_v5(topic, &vec![b'm'; bytes], QoS::AtLeastOnce, [])
+    }
+}
+
+#[test]
+fn memory_limit_refuses_messages_instead_of_growing() {
+    const MESSAGE: usize = 500_000;
+    let dir = shared_dir();
+    for program in programs("memory_limit_refuses_messages_instead_of_growing") {
+        let port = free_port();
+        let conf = write(
+            dir.path(),
+            "memory.conf",
+            &format!("listener {port} 127.0.0.1\nallow_anonymous true\nmemory_limit 3000000\n"),
+        );
+        let mut broker = Running::program(program, &["-c", &conf]);
+        // MQTT 5: retained messages are kept until one would pass the limit.
+        let (mut v5, _) = RawClient::handshake_v5(addr(port), "memory-v5", []);
+        let mut kept = 0;
+        let refusal = loop {
+            assert!(kept < 20, "{program}: 10 MB kept under a 3 MB limit");
+            v5.send(&Packet::Publish(retained(
+                &format!("memory/{kept}"),
+                MESSAGE,
+            )));
+            match v5.recv_or_closed() {
+                Some(Packet::PubAck(ack)) if !ack.reason.is_error() => kept += 1,
+                other => break other,
+            }
+        };
+        assert!(kept >= 1, "{program}: nothing kept");
+        if program == RBROKER {
+            // Refused with 0x97, and the connection stays.
+            let Some(Packet::PubAck(ack)) = refusal else {
+                panic!("{program}: {refusal:?}")
+            };
+            assert_eq!(ack.reason, ReasonCode::QuotaExceeded, "{program}");
+            v5.send(&Packet::PingReq);
+            assert!(matches!(v5.recv(), Packet::PingResp), "{program}");
+        } else {
+            // mosquitto 2.0.11 disconnects the client (DISCONNECT 0x80).
+            let Some(Packet::Disconnect(disconnect)) = refusal else {
+                panic!("{program}: {refusal:?}")
+            };
+            assert_eq!(disconnect.reason, ReasonCode::UnspecifiedError, "{program}");
+        }
+        // 3.1.1 cannot be told: the publisher is disconnected, as mosquitto does.
+        let mut v3 = RawClient::connect(addr(port), "memory-v3");
+        v3.send(&Packet::Publish(mqttkit::protocol::Publish {
+            retain: false,
+            ..retained("memory/v3", MESSAGE)
+        }));
+        assert!(v3.packets_until_closed().is_empty(), "{program}");
+        broker.wait_for("Client memory-v3 disconnected due to out of memory.");
+        // Deleting the retained messages gives the memory back.
+        let mut cleaner = RawClient::connect(addr(port), "memory-cleaner");
+        for n in 0..kept {
+            cleaner.publish(&format!("memory/{n}"), b"", QoS::AtLeastOnce, true, 1);
+        }
+        let (mut again, _) = RawClient::handshake_v5(addr(port), "memory-again", []);
+        let ack = again
+            .publish_packet(retained("memory/again", MESSAGE))
+            .expect("PUBACK");
+        // 0x10 (no matching subscribers) is a success.
+        assert!(!ack.reason.is_error(), "{program}: {ack:?}");
+    }
+}
+
+#[test]
+fn memory_limit_needs_an_allocator_that_counts() {
+    // The test program's allocator does not count: the broker must not start
+    // without the protection its config asks for.
+    let config = mqttkit::broker::Config {
+        memory_limit: Some(1_000_000),
+        ..Default::default()
+    };
+    let log = mqttkit::broker::Logger::new(config.log_types, mqttkit::broker::LogDest::None, false);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let bound = runtime.block_on(mqttkit::broker::Broker::bind_to(config, log, &[addr(0)]));
+    let error = bound.err().expect("refused");
+    assert!(error.to_string().contains("memory_limit"), "{error}");
+}

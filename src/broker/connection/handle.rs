@@ -548,9 +548,19 @@ impl Connection {
                 ReasonCode::ProtocolError
             }));
         }
+        // memory_limit: the message would take the heap past it. MQTT 5 can refuse a
+        // QoS 1/2 message (0x97) and keep the connection; otherwise the publisher is
+        // disconnected, as mosquitto does when its allocation fails.
+        let out_of_memory =
+            crate::broker::memory::would_exceed(config.memory_limit, publish.payload.len());
+        if out_of_memory && (!v5 || publish.qos == QoS::AtMostOnce) {
+            return Err(End::Violation(ReasonCode::QuotaExceeded));
+        }
         // What the acknowledgement says, and whether the message is routed at all.
         let mut refusal = None;
-        if too_deep {
+        if out_of_memory {
+            refusal = Some((ReasonCode::QuotaExceeded, "memory_limit reached"));
+        } else if too_deep {
             refusal = Some((
                 ReasonCode::ImplementationSpecificError,
                 "topic has more levels than max_topic_levels",

@@ -649,6 +649,7 @@ impl Connection {
             End::Closed => log.closed_connection(client_id),
             End::KeepAliveExpired => log.keep_alive_expired(client_id),
             End::Violation(ReasonCode::PacketTooLarge) => log.oversize_packet(client_id),
+            End::Violation(ReasonCode::QuotaExceeded) => log.out_of_memory(client_id),
             End::Violation(reason) => {
                 log.protocol_error(client_id, reason == ReasonCode::MalformedPacket)
             }
