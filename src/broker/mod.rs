@@ -22,6 +22,7 @@
 //! * `topic_tree`, `retain`: the subscription index and the retained store
 //! * `store`: the durability boundary; `sys`: `$SYS`; [`log`]: mosquitto's log lines
 //! * [`memory`]: the counting allocator behind `memory_limit`
+//! * `subscription_dump`: the subscription tree printed on SIGUSR2
 
 pub mod auth;
 pub mod config;
@@ -35,6 +36,7 @@ mod router;
 mod session;
 mod stats;
 pub mod store;
+mod subscription_dump;
 mod sys;
 mod topic_tree;
 mod transport;
@@ -221,6 +223,16 @@ impl BrokerHandle {
         self.router
             .revoke(|principal| !security.still_admits(&previous, principal));
         Ok(warnings)
+    }
+
+    /// The subscription tree as mosquitto prints it on SIGUSR2.
+    pub fn subscription_tree(&self) -> String {
+        let subscriptions = self.router.subscription_list();
+        subscription_dump::render(
+            subscriptions
+                .iter()
+                .map(|(filter, client_id, qos)| (filter.as_str(), client_id.as_ref(), *qos)),
+        )
     }
 
     pub fn figures(&self) -> BrokerFigures {

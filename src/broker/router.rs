@@ -646,6 +646,23 @@ impl Router {
     }
 
     /// Figures for `$SYS`.
+    /// Every subscription as `(filter, client id, maximum QoS)`.
+    pub fn subscription_list(&self) -> Vec<(String, Arc<str>, u8)> {
+        let sessions: Vec<Arc<Session>> = lock(&self.sessions).values().cloned().collect();
+        let mut list = Vec::new();
+        for session in sessions {
+            let state = session.lock();
+            for (filter, options) in &state.subscriptions {
+                list.push((
+                    filter.as_str().to_string(),
+                    Arc::clone(&session.client_id),
+                    options.qos as u8,
+                ));
+            }
+        }
+        list
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let (sessions, queued_messages) = {
             let sessions = lock(&self.sessions);

@@ -386,11 +386,19 @@ pub async fn serve(
         ports,
     } = prepared;
     #[cfg(unix)]
-    let hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(hangup) => hangup,
-        Err(error) => {
-            log.error(format_args!("Error: cannot handle SIGHUP: {error}"));
-            return ExitCode::FAILURE;
+    let (hangup, user2) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::hangup()),
+            signal(SignalKind::user_defined2()),
+        ) {
+            (Ok(hangup), Ok(user2)) => (hangup, user2),
+            (Err(error), _) | (_, Err(error)) => {
+                log.error(format_args!(
+                    "Error: cannot handle SIGHUP and SIGUSR2: {error}"
+                ));
+                return ExitCode::FAILURE;
+            }
         }
     };
     let pid_file = config.pid_file.clone();
@@ -433,9 +441,14 @@ pub async fn serve(
         broker.handle(),
         log.clone(),
     ));
+    #[cfg(unix)]
+    let tree_printer = tokio::spawn(print_tree_on_user2(user2, broker.handle()));
     broker.run(shutdown).await;
     #[cfg(unix)]
-    reloader.abort();
+    {
+        reloader.abort();
+        tree_printer.abort();
+    }
     if let Some(path) = &pid_file {
         let _ = std::fs::remove_file(path);
     }
@@ -484,6 +497,19 @@ async fn reload_on_hangup(
                 ));
             }
         }
+    }
+}
+
+/// On each SIGUSR2, prints the subscription tree to standard output, as mosquitto.
+#[cfg(unix)]
+async fn print_tree_on_user2(mut user2: tokio::signal::unix::Signal, broker: BrokerHandle) {
+    use std::io::Write;
+    while user2.recv().await.is_some() {
+        let tree = broker.subscription_tree();
+        let mut stdout = std::io::stdout().lock();
+        // Nowhere to report a closed stdout; the broker keeps serving.
+        let _ = stdout.write_all(tree.as_bytes());
+        let _ = stdout.flush();
     }
 }
 

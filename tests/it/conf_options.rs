@@ -979,3 +979,50 @@ fn memory_limit_needs_an_allocator_that_counts() {
     let error = bound.err().expect("refused");
     assert!(error.to_string().contains("memory_limit"), "{error}");
 }
+
+#[test]
+fn sigusr2_prints_the_subscription_tree() {
+    let dir = shared_dir();
+    for program in programs("sigusr2_prints_the_subscription_tree") {
+        let port = free_port();
+        let conf = write(
+            dir.path(),
+            "tree.conf",
+            &format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
+        );
+        let out_path = dir.path().join(format!("tree-{port}.out"));
+        let out = std::fs::File::create(&out_path).expect("create");
+        // Line-buffered, so mosquitto's printf output reaches the file as printed.
+        let child = std::process::Command::new("stdbuf")
+            .args(["-oL", program, "-c", &conf])
+            .stdout(out)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start stdbuf");
+        let broker = Reaped(Some(child));
+        wait_until_listening(port);
+        let mut subscriber = RawClient::connect(addr(port), "tree-sub");
+        // Created in name order, so mosquitto's creation order and rbroker's name
+        // order agree.
+        subscriber.subscribe(1, &[("x/#", QoS::ExactlyOnce), ("x/y/z", QoS::AtLeastOnce)]);
+        let pid = i32::try_from(broker.id()).expect("pid");
+        // SAFETY: signalling the broker this test started.
+        unsafe { libc::kill(pid, libc::SIGUSR2) };
+        let printed = wait_for_file_text(&out_path, "$SYS\n    \n");
+        assert_eq!(
+            printed,
+            concat!(
+                "    \n",
+                "      \n",
+                "        x\n",
+                "          # (tree-sub, 2)\n",
+                "          y\n",
+                "            z (tree-sub, 1)\n",
+                "    $SYS\n",
+                "    \n",
+            ),
+            "{program}"
+        );
+        drop(broker);
+    }
+}
