@@ -152,6 +152,12 @@ pub struct Config {
     pub pid_file: Option<PathBuf>,
     /// A file log lines are appended to (`log_dest file PATH`), besides `log_dest`.
     pub log_file: Option<PathBuf>,
+    /// Whether log lines are also published to `$SYS/broker/log/...` (`log_dest topic`).
+    pub log_topic: bool,
+    /// Whether log lines also go to syslog (`log_dest syslog`).
+    pub log_syslog: bool,
+    /// `log_facility`: syslog's `local0` to `local7`; `None` is `daemon`.
+    pub log_facility: Option<u8>,
     /// Whether log lines start with a time.
     pub log_timestamp: bool,
     /// A strftime format for that time; `None` is mosquitto's Unix seconds.
@@ -203,6 +209,9 @@ impl Default for Config {
             auto_id_prefix: "auto-".into(),
             pid_file: None,
             log_file: None,
+            log_topic: false,
+            log_syslog: false,
+            log_facility: None,
             log_timestamp: true,
             log_timestamp_format: None,
             queue_qos0_messages: false,
@@ -367,6 +376,8 @@ impl Config {
             if key == "log_dest" && !std::mem::replace(log_dest_seen, true) {
                 self.log_dest = LogDest::None;
                 self.log_file = None;
+                self.log_topic = false;
+                self.log_syslog = false;
             }
             match self.apply_line(key, &values) {
                 Ok(None) => {}
@@ -488,7 +499,11 @@ impl Config {
                 ["none"] => {
                     self.log_dest = LogDest::None;
                     self.log_file = None;
+                    self.log_topic = false;
+                    self.log_syslog = false;
                 }
+                ["topic"] => self.log_topic = true,
+                ["syslog"] => self.log_syslog = true,
                 ["file"] => return Err("Empty log file name in configuration.".into()),
                 ["file", path @ ..] => {
                     if self.log_file.is_some() {
@@ -496,15 +511,15 @@ impl Config {
                     }
                     self.log_file = Some(PathBuf::from(path.join(" ")));
                 }
-                [other @ ("syslog" | "topic" | "dlt")] => {
-                    self.log_dest = LogDest::Stderr;
-                    return Ok(Some(format!(
-                        "log_dest {other} is not supported yet; logging to stderr"
-                    )));
+                ["dlt"] => {
+                    return Err("\"log_dest dlt\" is not supported: rbroker is built without the Diagnostic Log and Trace daemon.".into());
                 }
                 [] => return Err("Empty log_dest value in configuration.".into()),
                 [other, ..] => return Err(format!("Invalid log_dest value ({other}).")),
             },
+            "log_facility" => {
+                self.log_facility = Some(parse_number(key, values, 0, 7)? as u8);
+            }
             "connection_messages" => self.connection_messages = parse_bool(key, values)?,
             "max_topic_alias" => {
                 self.max_topic_alias = parse_number(key, values, 0, 65535)? as u16;
@@ -688,7 +703,6 @@ const PLANNED: &[&str] = &[
     "persistence_file",
     "autosave_interval",
     "autosave_on_changes",
-    "log_facility",
     "http_dir",
     "websockets_log_level",
     "websockets_headers_size",
@@ -941,8 +955,7 @@ mod tests {
             "auth_opt_db x",
             "psk_file x",
             "mount_point a/",
-            "bind_interface lo",
-            "memory_limit 1000000",
+            "log_dest dlt",
             "protocol websockets",
             "password_file",
             "password_file a\npassword_file b",

@@ -3,6 +3,10 @@
 //!
 //! Course material quotes these lines, so each has one method here and tests check
 //! them. Developer diagnostics go through `tracing` instead.
+//!
+//! Besides a stream and a file, lines can go to syslog (`log_dest syslog`, with
+//! `log_facility`) and to `$SYS/broker/log/<type>` topics (`log_dest topic`), which
+//! the broker publishes from a task fed by [`Logger::take_topic_lines`].
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
@@ -52,6 +56,45 @@ impl LogFile {
     }
 }
 
+/// Lines waiting to be published to `$SYS/broker/log/...` (`log_dest topic`).
+#[derive(Debug)]
+struct TopicLog {
+    sender: tokio::sync::mpsc::Sender<(&'static str, String)>,
+    receiver: Mutex<Option<TopicLines>>,
+}
+
+/// Log lines for `log_dest topic`: the topic each goes to, and the line.
+pub type TopicLines = tokio::sync::mpsc::Receiver<(&'static str, String)>;
+
+/// Lines that may wait for the publishing task before new ones are dropped.
+const TOPIC_LOG_BACKLOG: usize = 4096;
+
+/// The topic a line of `kind` is published to, as mosquitto names them; debug lines
+/// are not published (each publish would log more of them).
+fn log_topic(kind: LogTypes) -> Option<&'static str> {
+    Some(match kind {
+        LogTypes::ERROR => "$SYS/broker/log/E",
+        LogTypes::WARNING => "$SYS/broker/log/W",
+        LogTypes::NOTICE => "$SYS/broker/log/N",
+        LogTypes::INFORMATION => "$SYS/broker/log/I",
+        LogTypes::SUBSCRIBE => "$SYS/broker/log/M/subscribe",
+        LogTypes::UNSUBSCRIBE => "$SYS/broker/log/M/unsubscribe",
+        _ => return None,
+    })
+}
+
+/// The syslog priority of a line of `kind`, as mosquitto maps them.
+#[cfg(unix)]
+fn syslog_priority(kind: LogTypes) -> libc::c_int {
+    match kind {
+        LogTypes::ERROR => libc::LOG_ERR,
+        LogTypes::WARNING => libc::LOG_WARNING,
+        LogTypes::INFORMATION => libc::LOG_INFO,
+        LogTypes::DEBUG => libc::LOG_DEBUG,
+        _ => libc::LOG_NOTICE,
+    }
+}
+
 /// Writes mosquitto-format log lines of the enabled types.
 #[derive(Debug, Clone)]
 pub struct Logger {
@@ -60,6 +103,8 @@ pub struct Logger {
     connection_messages: bool,
     timestamp: Timestamp,
     file: Option<Arc<LogFile>>,
+    topic: Option<Arc<TopicLog>>,
+    syslog: bool,
 }
 
 impl Logger {
@@ -75,7 +120,52 @@ impl Logger {
             connection_messages,
             timestamp: Timestamp::Unix,
             file: None,
+            topic: None,
+            syslog: false,
         }
+    }
+
+    /// Also publishes every line but debug ones to `$SYS/broker/log/<type>`
+    /// (`log_dest topic`), once the broker takes the lines with
+    /// [`Logger::take_topic_lines`].
+    pub fn with_topic(mut self) -> Self {
+        let (sender, receiver) = tokio::sync::mpsc::channel(TOPIC_LOG_BACKLOG);
+        self.topic = Some(Arc::new(TopicLog {
+            sender,
+            receiver: Mutex::new(Some(receiver)),
+        }));
+        self
+    }
+
+    /// The lines for `log_dest topic`, for the task that publishes them; `None`
+    /// without that destination or once taken.
+    pub fn take_topic_lines(&self) -> Option<TopicLines> {
+        let topic = self.topic.as_ref()?;
+        topic
+            .receiver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Also sends every line to syslog (`log_dest syslog`), as `rbroker`, to the
+    /// `daemon` facility or to `local0` to `local7` (`log_facility`).
+    #[cfg(unix)]
+    pub fn with_syslog(mut self, facility: Option<u8>) -> Self {
+        let facility = match facility {
+            None => libc::LOG_DAEMON,
+            Some(n) => libc::LOG_LOCAL0 + (libc::c_int::from(n.min(7)) << 3),
+        };
+        // SAFETY: the identity is a static NUL-terminated string, as openlog keeps it.
+        unsafe {
+            libc::openlog(
+                c"rbroker".as_ptr(),
+                libc::LOG_PID | libc::LOG_CONS,
+                facility,
+            )
+        };
+        self.syslog = true;
+        self
     }
 
     /// Also appends every line to `path` (created if missing).
@@ -117,6 +207,8 @@ impl Logger {
             connection_messages: true,
             timestamp: Timestamp::None,
             file: None,
+            topic: None,
+            syslog: false,
         }
     }
 
@@ -129,7 +221,11 @@ impl Logger {
     }
 
     pub fn enabled(&self, kind: LogTypes) -> bool {
-        self.types.contains(kind) && (!matches!(self.sink, Sink::None) || self.file.is_some())
+        self.types.contains(kind)
+            && (!matches!(self.sink, Sink::None)
+                || self.file.is_some()
+                || self.syslog
+                || (self.topic.is_some() && log_topic(kind).is_some()))
     }
 
     fn write(&self, kind: LogTypes, message: fmt::Arguments<'_>) {
@@ -168,8 +264,31 @@ impl Logger {
                     let mut file = log.file.lock().unwrap_or_else(|p| p.into_inner());
                     let _ = file.write_all(line.as_bytes());
                 }
+                let text = line.trim_end_matches('\n');
+                #[cfg(unix)]
+                if self.syslog {
+                    self.to_syslog(kind, text);
+                }
+                if let Some(topic) = &self.topic
+                    && let Some(name) = log_topic(kind)
+                {
+                    // A full backlog drops the line rather than stall the caller.
+                    let _ = topic.sender.try_send((name, text.to_string()));
+                }
             }
         }
+    }
+
+    /// Sends one line to syslog, with its time as the other destinations (as
+    /// mosquitto does, although syslog adds its own).
+    #[cfg(unix)]
+    fn to_syslog(&self, kind: LogTypes, text: &str) {
+        // A line holding NUL cannot be passed on; none of the broker's lines do.
+        let Ok(text) = std::ffi::CString::new(text) else {
+            return;
+        };
+        // SAFETY: both strings are NUL-terminated, and "%s" takes exactly one.
+        unsafe { libc::syslog(syslog_priority(kind), c"%s".as_ptr(), text.as_ptr()) };
     }
 
     pub fn error(&self, message: fmt::Arguments<'_>) {

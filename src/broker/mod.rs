@@ -144,6 +144,13 @@ impl Broker {
         if self.router.config.sys_interval > 0 {
             tasks.spawn(sys::run(Arc::clone(&self.router), token.clone()));
         }
+        if let Some(lines) = self.router.log.take_topic_lines() {
+            tasks.spawn(sys::publish_log_lines(
+                lines,
+                Arc::clone(&self.router),
+                token.clone(),
+            ));
+        }
         shutdown.await;
         token.cancel();
         self.router.shut_down_connections();

@@ -165,6 +165,32 @@ impl SysTree {
     }
 }
 
+/// Publishes the log lines of `log_dest topic` until shutdown, as mosquitto does:
+/// QoS 2, not retained, expiring after 20 seconds.
+pub async fn publish_log_lines(
+    mut lines: super::log::TopicLines,
+    router: Arc<Router>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let (topic, line) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            next = lines.recv() => match next {
+                Some(next) => next,
+                None => return,
+            },
+        };
+        let Ok(name) = TopicName::new(topic) else {
+            continue;
+        };
+        let mut message = Message::new(name, Bytes::from(line), QoS::ExactlyOnce, false);
+        message
+            .properties
+            .push(crate::protocol::Property::MessageExpiryInterval(20));
+        router.publish(Arc::new(message));
+    }
+}
+
 /// Publishes `$SYS` every `sys_interval` seconds until shutdown.
 pub async fn run(router: Arc<Router>, shutdown: CancellationToken) {
     let mut tree = SysTree::new();

@@ -314,6 +314,17 @@ pub fn prepare(args: &Args) -> Result<Prepared, ExitCode> {
         config.connection_messages,
     )
     .with_timestamps(config.log_timestamp, config.log_timestamp_format.as_deref());
+    let log = if config.log_topic {
+        log.with_topic()
+    } else {
+        log
+    };
+    #[cfg(unix)]
+    let log = if config.log_syslog {
+        log.with_syslog(config.log_facility)
+    } else {
+        log
+    };
     let log = match &config.log_file {
         None => log,
         Some(path) => match log.with_file(path) {

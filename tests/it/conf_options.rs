@@ -1026,3 +1026,146 @@ fn sigusr2_prints_the_subscription_tree() {
         drop(broker);
     }
 }
+
+#[test]
+fn log_dest_topic_publishes_log_lines_under_sys_broker_log() {
+    let dir = shared_dir();
+    for program in programs("log_dest_topic_publishes_log_lines_under_sys_broker_log") {
+        let port = free_port();
+        let conf = write(
+            dir.path(),
+            "log-topic.conf",
+            &format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest topic\nlog_dest stderr\nlog_type all\n"
+            ),
+        );
+        let _broker = Running::program(program, &["-c", &conf]);
+        let (mut watcher, _) = RawClient::handshake_v5(addr(port), "log-watcher", []);
+        // Its own subscribe line may arrive before the SUBACK, on both brokers.
+        watcher.send(&Packet::Subscribe(mqttkit::protocol::Subscribe {
+            packet_id: crate::support::raw::pid(1),
+            properties: Default::default(),
+            filters: vec![(
+                mqttkit::protocol::TopicFilter::new("$SYS/broker/log/#").expect("filter"),
+                mqttkit::protocol::SubscriptionOptions::new(QoS::AtLeastOnce),
+            )],
+            rejected: Vec::new(),
+        }));
+        loop {
+            match watcher.recv() {
+                Packet::SubAck(_) => break,
+                Packet::Publish(publish) => watcher.acknowledge(&publish),
+                other => panic!("{program}: {other:?}"),
+            }
+        }
+        let mut probe = RawClient::connect(addr(port), "log-probe");
+        probe.subscribe(1, &[("probe/topic", QoS::AtMostOnce)]);
+        let mut wanted = vec![
+            ("$SYS/broker/log/N", "as log-probe (p2, c1, k60)."),
+            ("$SYS/broker/log/M/subscribe", ": log-probe 0 probe/topic"),
+        ];
+        let deadline = Instant::now() + WAIT;
+        while !wanted.is_empty() {
+            assert!(Instant::now() < deadline, "{program}: never saw {wanted:?}");
+            let publish = watcher.recv_publish();
+            watcher.acknowledge(&publish);
+            // Published above QoS 0 (QoS 2, delivered at the subscription's 1), not
+            // retained, expiring after 20 seconds, starting with the line's time.
+            assert_eq!(publish.qos, QoS::AtLeastOnce, "{program}");
+            assert!(!publish.retain, "{program}");
+            assert_eq!(
+                publish.properties.message_expiry_interval(),
+                Some(20),
+                "{program}"
+            );
+            let line = String::from_utf8_lossy(&publish.payload).into_owned();
+            let (time, _) = line.split_once(": ").expect("a timestamp");
+            assert!(time.parse::<u64>().is_ok(), "{program}: {line}");
+            wanted
+                .retain(|(topic, text)| !(publish.topic.as_str() == *topic && line.contains(text)));
+        }
+    }
+}
+
+/// `/dev/log` bound by this test while it runs, removed when it ends.
+struct SyslogSocket(std::os::unix::net::UnixDatagram);
+
+impl Drop for SyslogSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file("/dev/log");
+    }
+}
+
+#[test]
+fn log_dest_syslog_sends_lines_to_the_chosen_facility() {
+    // The test plays the syslog daemon; a real one keeps /dev/log to itself.
+    if Path::new("/dev/log").exists() {
+        eprintln!("skipped log_dest_syslog: /dev/log belongs to a running syslog daemon");
+        return;
+    }
+    let socket = match std::os::unix::net::UnixDatagram::bind("/dev/log") {
+        Ok(socket) => SyslogSocket(socket),
+        Err(error) => {
+            eprintln!("skipped log_dest_syslog: cannot bind /dev/log ({error})");
+            return;
+        }
+    };
+    open_to_all(Path::new("/dev/log"), 0o666);
+    socket.0.set_read_timeout(Some(WAIT)).expect("timeout");
+    let dir = shared_dir();
+    for program in programs("log_dest_syslog_sends_lines_to_the_chosen_facility") {
+        let port = free_port();
+        let conf = write(
+            dir.path(),
+            "syslog.conf",
+            &format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest syslog\nlog_facility 5\n"
+            ),
+        );
+        let broker = Reaped(Some(
+            std::process::Command::new(program)
+                .args(["-c", &conf])
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start"),
+        ));
+        wait_until_listening(port);
+        RawClient::connect(addr(port), "syslog-probe").disconnect();
+        // local5 (21) and notice (5): priority 21 * 8 + 5; the line as on stderr.
+        let name = Path::new(program)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            assert!(Instant::now() < deadline, "{program}: no syslog line");
+            let mut buffer = [0u8; 2048];
+            let length = socket.0.recv(&mut buffer).expect("a syslog datagram");
+            let datagram = String::from_utf8_lossy(&buffer[..length]).into_owned();
+            if datagram.contains("as syslog-probe (p2, c1, k60).") {
+                assert!(datagram.starts_with("<173>"), "{program}: {datagram}");
+                assert!(
+                    datagram.contains(&format!(" {name}[")),
+                    "{program}: {datagram}"
+                );
+                let line = datagram.split_once("]: ").expect("a tag").1;
+                let (time, text) = line.split_once(": ").expect("a time");
+                assert!(time.parse::<u64>().is_ok(), "{program}: {datagram}");
+                assert!(
+                    text.starts_with("New client connected from 127.0.0.1:"),
+                    "{program}: {datagram}"
+                );
+                break;
+            }
+        }
+        // Nothing went to stderr: syslog replaced it.
+        let mut child = broker;
+        let mut child = child.0.take().expect("child");
+        let _ = child.kill();
+        let output = child.wait_with_output().expect("output");
+        assert!(
+            !String::from_utf8_lossy(&output.stderr).contains("syslog-probe"),
+            "{program}"
+        );
+    }
+}
