@@ -58,6 +58,37 @@ pub struct AuthConfig {
     pub allow_anonymous: Option<bool>,
     pub password_file: Option<PathBuf>,
     pub acl_file: Option<PathBuf>,
+    /// Whether a client may connect with an empty client id (and get one
+    /// assigned); `None` is mosquitto's default, yes.
+    pub allow_zero_length_clientid: Option<bool>,
+    /// What assigned client ids start with; `None` is mosquitto's `auto-`.
+    pub auto_id_prefix: Option<String>,
+}
+
+/// Settings mosquitto keeps per listener (not security options: these do not
+/// depend on `per_listener_settings`). Lines before the first `listener` set the
+/// default listener's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerSettings {
+    /// Open client connections allowed on the listener; `None` is unlimited.
+    pub max_connections: Option<usize>,
+    /// The highest QoS clients may use (publish, subscribe, wills).
+    pub max_qos: QoS,
+    /// Topic aliases an MQTT 5 client may use.
+    pub max_topic_alias: u16,
+    /// Whether a client's username replaces its client id.
+    pub use_username_as_clientid: bool,
+}
+
+impl Default for ListenerSettings {
+    fn default() -> Self {
+        ListenerSettings {
+            max_connections: None,
+            max_qos: QoS::ExactlyOnce,
+            max_topic_alias: 10,
+            use_username_as_clientid: false,
+        }
+    }
 }
 
 /// One listening socket.
@@ -72,6 +103,7 @@ pub struct ListenerConfig {
     pub ipv6_only: Option<bool>,
     /// `bind_interface`: listen on that network interface's addresses only.
     pub bind_interface: Option<String>,
+    pub settings: ListenerSettings,
 }
 
 impl ListenerConfig {
@@ -84,6 +116,7 @@ impl ListenerConfig {
             auth: AuthConfig::default(),
             ipv6_only: None,
             bind_interface: None,
+            settings: ListenerSettings::default(),
         }
     }
 }
@@ -118,16 +151,15 @@ pub struct Config {
     pub retain_available: bool,
     /// Seconds between `$SYS` updates; 0 disables `$SYS`.
     pub sys_interval: u64,
-    /// Open client connections allowed; `None` is unlimited.
-    pub max_connections: Option<usize>,
+    /// The default listener's settings (lines before the first `listener`), which
+    /// also serve the local-only listener and addresses bound directly.
+    pub listener_defaults: ListenerSettings,
     pub log_types: LogTypes,
     pub log_dest: LogDest,
     /// Whether connects and disconnects are logged.
     pub connection_messages: bool,
     /// Time allowed between accepting a socket and receiving its CONNECT.
     pub connect_timeout: Duration,
-    /// Topic aliases an MQTT 5 client may use (mosquitto's `max_topic_alias`).
-    pub max_topic_alias: u16,
     /// Whether `$share/...` subscriptions are accepted (rbroker option).
     pub shared_subscription_available: bool,
     /// Whether MQTT 5 Subscription Identifiers are accepted (rbroker option).
@@ -144,10 +176,6 @@ pub struct Config {
     /// Whether Nagle's algorithm is off on client sockets. rbroker coalesces its own
     /// writes, so it defaults to true (mosquitto: false); `false` is honoured.
     pub set_tcp_nodelay: bool,
-    /// Whether a client may connect with an empty client id (and get one assigned).
-    pub allow_zero_length_clientid: bool,
-    /// What assigned client ids start with.
-    pub auto_id_prefix: String,
     /// A file the broker writes its process id to while it runs.
     pub pid_file: Option<PathBuf>,
     /// A file log lines are appended to (`log_dest file PATH`), besides `log_dest`.
@@ -166,8 +194,6 @@ pub struct Config {
     pub queue_qos0_messages: bool,
     /// Whether messages go out at the subscription's QoS even when published lower.
     pub upgrade_outgoing_qos: bool,
-    /// The highest QoS clients may use (publish, subscribe, wills).
-    pub max_qos: QoS,
     /// How long a persistent session without an expiry of its own (3.x, or MQTT
     /// 5's "never") is kept after its client left; `None` is for ever.
     pub persistent_client_expiration: Option<Duration>,
@@ -193,20 +219,17 @@ impl Default for Config {
             max_packet_size: None,
             retain_available: true,
             sys_interval: 10,
-            max_connections: None,
+            listener_defaults: ListenerSettings::default(),
             log_types: LogTypes::DEFAULT,
             log_dest: LogDest::Stderr,
             connection_messages: true,
             connect_timeout: Duration::from_secs(10),
-            max_topic_alias: 10,
             shared_subscription_available: true,
             subscription_identifier_available: true,
             max_topic_levels: DEFAULT_MAX_TOPIC_LEVELS,
             check_retain_source: true,
             default_listener: None,
             set_tcp_nodelay: true,
-            allow_zero_length_clientid: true,
-            auto_id_prefix: "auto-".into(),
             pid_file: None,
             log_file: None,
             log_topic: false,
@@ -216,7 +239,6 @@ impl Default for Config {
             log_timestamp_format: None,
             queue_qos0_messages: false,
             upgrade_outgoing_qos: false,
-            max_qos: QoS::ExactlyOnce,
             persistent_client_expiration: None,
             clientid_prefixes: None,
             user: None,
@@ -247,6 +269,34 @@ impl Config {
             // The default listener's rules are the global ones.
             _ => &mut self.auth,
         }
+    }
+
+    /// The settings of configured listener `index`, or (`None`) the default
+    /// listener's.
+    pub fn listener_settings(&self, index: Option<usize>) -> ListenerSettings {
+        index
+            .and_then(|i| self.listeners.get(i))
+            .map_or(self.listener_defaults, |listener| listener.settings)
+    }
+
+    /// The settings a listener option line sets: the last listener's, or before
+    /// any, the default listener's.
+    fn listener_target(&mut self) -> &mut ListenerSettings {
+        match self.listeners.last_mut() {
+            Some(listener) => &mut listener.settings,
+            None => &mut self.listener_defaults,
+        }
+    }
+
+    /// mosquitto 2.0 opens its default listener (port 1883, every interface) when
+    /// one of these is set before the first `listener`; says so, as a warning.
+    fn defaults_open_default_listener(&mut self, key: &str) -> Option<String> {
+        if !self.listeners.is_empty() {
+            return None;
+        }
+        let opened = self.default_listener.is_none();
+        self.default_listener_mut();
+        opened.then(|| format!("{key} before the first listener sets up the default listener on port 1883 on every interface, as in mosquitto; put it after a listener line to apply it there"))
     }
 
     /// What may wait for one client.
@@ -469,7 +519,11 @@ impl Config {
                 let count: i64 = value
                     .parse()
                     .map_err(|_| format!("Invalid max_connections value ({value})."))?;
-                self.max_connections = usize::try_from(count).ok();
+                let limit = usize::try_from(count).ok();
+                self.listener_target().max_connections = limit;
+                if limit.is_some() {
+                    return Ok(self.defaults_open_default_listener(key));
+                }
             }
             "log_type" => {
                 let value = single(key, values)?;
@@ -522,7 +576,15 @@ impl Config {
             }
             "connection_messages" => self.connection_messages = parse_bool(key, values)?,
             "max_topic_alias" => {
-                self.max_topic_alias = parse_number(key, values, 0, 65535)? as u16;
+                self.listener_target().max_topic_alias =
+                    parse_number(key, values, 0, 65535)? as u16;
+            }
+            "use_username_as_clientid" => {
+                let enabled = parse_bool(key, values)?;
+                self.listener_target().use_username_as_clientid = enabled;
+                if enabled {
+                    return Ok(self.defaults_open_default_listener(key));
+                }
             }
             "shared_subscription_available" => {
                 self.shared_subscription_available = parse_bool(key, values)?;
@@ -551,9 +613,7 @@ impl Config {
             // cannot honour it, and ignoring it would leave the broker running as root.
             "user" => self.user = Some(single(key, values)?.to_string()),
             "allow_zero_length_clientid" => {
-                let allow = parse_bool(key, values)?;
-                one_value(key, self.allow_zero_length_clientid, allow, true)?;
-                self.allow_zero_length_clientid = allow;
+                self.auth_target().allow_zero_length_clientid = Some(parse_bool(key, values)?);
             }
             "auto_id_prefix" => {
                 let prefix = single(key, values)?;
@@ -562,8 +622,7 @@ impl Config {
                         "Invalid auto_id_prefix value ({prefix}): at most 50 characters, without '+', '#' or '/'."
                     ));
                 }
-                one_value(key, self.auto_id_prefix.as_str(), prefix, "auto-")?;
-                self.auto_id_prefix = prefix.to_string();
+                self.auth_target().auto_id_prefix = Some(prefix.to_string());
             }
             "port" => {
                 let port = parse_port(single(key, values)?)?;
@@ -619,8 +678,10 @@ impl Config {
                     1 => QoS::AtLeastOnce,
                     _ => QoS::ExactlyOnce,
                 };
-                one_value(key, self.max_qos, max_qos, QoS::ExactlyOnce)?;
-                self.max_qos = max_qos;
+                self.listener_target().max_qos = max_qos;
+                if max_qos != QoS::ExactlyOnce {
+                    return Ok(self.defaults_open_default_listener(key));
+                }
             }
             "pid_file" => self.pid_file = Some(PathBuf::from(path_value(key, values)?)),
             "log_timestamp" => self.log_timestamp = parse_bool(key, values)?,
@@ -662,7 +723,13 @@ const UNPROTECTED: &str =
     "it protects the broker, and ignoring it would leave the broker unprotected";
 
 /// The options `per_listener_settings` makes per listener.
-const AUTH_OPTIONS: &[&str] = &["allow_anonymous", "password_file", "acl_file"];
+const AUTH_OPTIONS: &[&str] = &[
+    "allow_anonymous",
+    "password_file",
+    "acl_file",
+    "allow_zero_length_clientid",
+    "auto_id_prefix",
+];
 
 /// mosquitto options that protect something and that rbroker does not implement:
 /// refused at startup, never ignored. Options limiting where the broker listens
@@ -683,7 +750,6 @@ const REFUSED: &[&str] = &[
     "tls_keyform",
     "use_identity_as_username",
     "use_subject_as_username",
-    "use_username_as_clientid",
     "psk_file",
     "psk_hint",
     "plugin",
@@ -790,17 +856,6 @@ fn included_files(main: bool, values: &[&str]) -> Result<Vec<(PathBuf, String)>,
             Ok((path, text))
         })
         .collect()
-}
-
-/// Options mosquitto sets per listener, which rbroker applies to every listener:
-/// a second, different value would be ignored for one of them, so it is refused.
-fn one_value<T: PartialEq>(key: &str, current: T, next: T, default: T) -> Result<(), String> {
-    if current != default && current != next {
-        return Err(format!(
-            "{key} is set per listener in mosquitto; this version of rbroker applies one value to every listener, and refuses a second, different one."
-        ));
-    }
-    Ok(())
 }
 
 /// mosquitto's expiration period: a number followed by h, d, w, m or y (hours,
@@ -1031,9 +1086,9 @@ mod tests {
             "allow_zero_length_clientid false\nauto_id_prefix lab-\nlog_timestamp false\nset_tcp_nodelay false\n",
         )
         .expect("valid");
-        assert!(!config.allow_zero_length_clientid && !config.log_timestamp);
-        assert!(!config.set_tcp_nodelay);
-        assert_eq!(config.auto_id_prefix, "lab-");
+        assert_eq!(config.auth.allow_zero_length_clientid, Some(false));
+        assert!(!config.log_timestamp && !config.set_tcp_nodelay);
+        assert_eq!(config.auth.auto_id_prefix.as_deref(), Some("lab-"));
         for bad in [
             "auto_id_prefix a/b",
             "auto_id_prefix",
@@ -1061,11 +1116,20 @@ mod tests {
         assert!(parse("allow_duplicate_messages true\n").is_err());
         let config = parse("max_qos 1\nqueue_qos0_messages true\nupgrade_outgoing_qos true\n")
             .expect("valid");
-        assert_eq!(config.max_qos, QoS::AtLeastOnce);
+        assert_eq!(config.listener_defaults.max_qos, QoS::AtLeastOnce);
         assert!(config.queue_qos0_messages && config.upgrade_outgoing_qos);
         assert!(parse("max_qos 3\n").is_err());
-        assert!(parse("listener 1\nmax_qos 0\nlistener 2\nmax_qos 2\n").is_err());
-        assert!(parse("max_qos 1\nmax_qos 1\n").is_ok());
+        // Per listener, as mosquitto; before any listener, the default listener's,
+        // which it sets up (port 1883, every interface).
+        let config = parse("max_qos 1\nlistener 1\nmax_qos 0\nlistener 2\n").expect("valid");
+        assert_eq!(config.listener_settings(Some(0)).max_qos, QoS::AtMostOnce);
+        assert_eq!(config.listener_settings(Some(1)).max_qos, QoS::ExactlyOnce);
+        assert_eq!(config.listener_settings(None).max_qos, QoS::AtLeastOnce);
+        assert_eq!(config.default_listener.map(|l| l.port), Some(1883));
+        let config = parse("listener 1\nmax_topic_alias 3\nmax_connections 4\n").expect("valid");
+        assert_eq!(config.listener_settings(Some(0)).max_topic_alias, 3);
+        assert_eq!(config.listener_settings(Some(0)).max_connections, Some(4));
+        assert!(config.default_listener.is_none());
         assert!(parse("log_dest file a\nlog_dest file b\n").is_err());
         assert!(parse("port 0\n").is_err());
         let config = parse("log_timestamp_format %Y-%m-%d %H:%M:%S\n").expect("valid");

@@ -4,7 +4,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -232,23 +232,30 @@ pub fn bind_all(addresses: &[ListenAddress], log: &Logger) -> io::Result<Vec<Bou
     Ok(listeners)
 }
 
-/// Decrements the open-socket count when a connection task ends, however it ends.
-struct OpenSocket(Arc<Router>);
+/// Decrements its listener's open-connection count when a connection task ends,
+/// however it ends.
+struct OpenSocket(Arc<AtomicUsize>);
 
 impl Drop for OpenSocket {
     fn drop(&mut self) {
-        self.0.open_sockets.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+/// Connections open on one configured listener (all its sockets), for its
+/// `max_connections`.
+pub type OpenConnections = Arc<AtomicUsize>;
 
 /// Accepts connections until shutdown, one task each.
 pub async fn accept_loop(
     (listener, index): BoundListener,
+    on_this_listener: OpenConnections,
     router: Arc<Router>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 ) {
     let port = listener.local_addr().map_or(0, |address| address.port());
+    let max_connections = router.config.listener_settings(index).max_connections;
     let mut backoff = Duration::from_millis(10);
     loop {
         let accepted = tokio::select! {
@@ -272,9 +279,9 @@ pub async fn accept_loop(
             .stats
             .sockets_accepted
             .fetch_add(1, Ordering::Relaxed);
-        let open = router.open_sockets.fetch_add(1, Ordering::Relaxed) + 1;
-        let guard = OpenSocket(Arc::clone(&router));
-        if router.config.max_connections.is_some_and(|max| open > max)
+        let open = on_this_listener.fetch_add(1, Ordering::Relaxed) + 1;
+        let guard = OpenSocket(Arc::clone(&on_this_listener));
+        if max_connections.is_some_and(|max| open > max)
             || super::memory::would_exceed(router.config.memory_limit, 0)
         {
             // As mosquitto: accepted, then closed at once.

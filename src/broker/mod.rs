@@ -133,9 +133,13 @@ impl Broker {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let token = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let mut counts: std::collections::HashMap<Option<usize>, listener::OpenConnections> =
+            std::collections::HashMap::new();
         for listener in self.listeners {
+            let count = Arc::clone(counts.entry(listener.1).or_default());
             tasks.spawn(listener::accept_loop(
                 listener,
+                count,
                 Arc::clone(&self.router),
                 tasks.clone(),
                 token.clone(),

@@ -17,7 +17,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
@@ -107,8 +107,6 @@ pub struct Router {
     subscriptions: RwLock<SubscriptionTree<Subscriber>>,
     next_session_id: AtomicU64,
     next_connection_id: AtomicU64,
-    /// Open sockets, for `max_connections`.
-    pub open_sockets: AtomicUsize,
     /// The signal of every connection task, so shutdown can reach each one.
     connections: Mutex<HashMap<u64, Arc<ConnectionSignal>>>,
     shutting_down: AtomicBool,
@@ -136,7 +134,6 @@ impl Router {
             subscriptions: RwLock::new(SubscriptionTree::default()),
             next_session_id: AtomicU64::new(1),
             next_connection_id: AtomicU64::new(1),
-            open_sockets: AtomicUsize::new(0),
             connections: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
         }

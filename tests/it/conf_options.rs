@@ -1169,3 +1169,62 @@ fn log_dest_syslog_sends_lines_to_the_chosen_facility() {
         );
     }
 }
+
+#[test]
+fn listener_settings_apply_to_the_listener_they_follow() {
+    let dir = shared_dir();
+    for program in programs("listener_settings_apply_to_the_listener_they_follow") {
+        let (plain, named) = (free_port(), free_port());
+        let conf = write(
+            dir.path(),
+            "per-listener.conf",
+            &format!(
+                "allow_anonymous true\nlistener {plain} 127.0.0.1\nmax_qos 1\nlistener {named} 127.0.0.1\nuse_username_as_clientid true\n"
+            ),
+        );
+        let mut broker = Running::program(program, &["-c", &conf]);
+        wait_until_listening(named);
+        let maximum_qos = |port: u16| {
+            let (_, connack) = RawClient::handshake_v5(addr(port), "", []);
+            connack.properties.iter().find_map(|p| match p {
+                Property::MaximumQos(qos) => Some(*qos),
+                _ => None,
+            })
+        };
+        assert_eq!(maximum_qos(plain), Some(1), "{program}");
+        assert_eq!(maximum_qos(named), None, "{program}");
+        // The username is the client id on the second listener only.
+        let with_user = |port: u16, version: ProtocolVersion, user: Option<&str>| {
+            let connect = Connect {
+                version,
+                username: user.map(str::to_string),
+                ..Connect::new("given-id", 60)
+            };
+            RawClient::handshake(addr(port), connect).1.code
+        };
+        let v311 = ProtocolVersion::V3_1_1;
+        assert_eq!(
+            with_user(named, v311, Some("carol")),
+            ReasonCode::Success,
+            "{program}"
+        );
+        broker.wait_for("as carol (p2, c1, k60, u'carol').");
+        assert_eq!(
+            with_user(plain, v311, Some("dave")),
+            ReasonCode::Success,
+            "{program}"
+        );
+        broker.wait_for("as given-id (p2, c1, k60, u'dave').");
+        // Without a username there is no client id: not authorised.
+        assert_eq!(
+            with_user(named, v311, None),
+            ReasonCode::NotAuthorized,
+            "{program}"
+        );
+        assert_eq!(
+            with_user(named, ProtocolVersion::V5, None),
+            ReasonCode::NotAuthorized,
+            "{program}"
+        );
+    }
+}

@@ -292,7 +292,10 @@ fn a_v5_session_expiry_makes_the_session_persistent() {
 #[test]
 fn connections_beyond_max_connections_are_closed_at_once() {
     let broker = TestBroker::with_config(Config {
-        max_connections: Some(2),
+        listener_defaults: mqttkit::broker::config::ListenerSettings {
+            max_connections: Some(2),
+            ..Default::default()
+        },
         sys_interval: 0,
         ..Config::default()
     });

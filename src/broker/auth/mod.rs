@@ -130,6 +130,10 @@ pub struct Scope {
     pub allow_anonymous: bool,
     pub passwords: Option<Arc<Passwords>>,
     pub acl: Option<Acl>,
+    /// Whether a client may connect with an empty client id.
+    pub allow_zero_length_clientid: bool,
+    /// What assigned client ids start with.
+    pub auto_id_prefix: Arc<str>,
 }
 
 /// The answer to a login.
@@ -365,6 +369,8 @@ fn load_scope(
         allow_anonymous: auth.allow_anonymous.unwrap_or(!listeners_configured),
         passwords,
         acl,
+        allow_zero_length_clientid: auth.allow_zero_length_clientid.unwrap_or(true),
+        auto_id_prefix: Arc::from(auth.auto_id_prefix.as_deref().unwrap_or("auto-")),
     })
 }
 

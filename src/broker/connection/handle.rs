@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use super::v5::V5;
 use super::{Client, Connection, End};
 use crate::broker::auth::{Login, Passwords, Principal, Security};
+use crate::broker::config::ListenerSettings;
 use crate::broker::message::Message;
 use crate::broker::session::{ConnectionLink, Session};
 use crate::protocol::topic::matches;
@@ -85,25 +86,36 @@ impl Connection {
     pub(super) fn on_connect(&mut self, connect: Connect) -> Result<(), End> {
         self.version = connect.version;
         let v5 = connect.version.is_v5();
-        let assigned = connect.client_id.is_empty();
+        let settings = self.settings();
+        let security = self.router.security.load();
+        let scope = security.scope(security.scope_index(self.listener));
+        let assigned = connect.client_id.is_empty() && !settings.use_username_as_clientid;
         let client_id = if assigned {
             // [MQTT-3.1.3-8]: an empty id needs a clean session in 3.1.1; 3.1 needs an
             // id; `allow_zero_length_clientid false` refuses it everywhere.
             if connect.version == ProtocolVersion::V3_1
                 || (!v5 && !connect.clean_start)
-                || !self.router.config.allow_zero_length_clientid
+                || !scope.allow_zero_length_clientid
             {
                 return self.refuse("<unknown>", ReasonCode::ClientIdentifierNotValid);
             }
             // [MQTT-3.1.3-6]: a unique id, in mosquitto's form.
             format!(
                 "{}{}",
-                self.router.config.auto_id_prefix,
+                scope.auto_id_prefix,
                 uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase()
             )
+        } else if settings.use_username_as_clientid {
+            // The username is the client id, before the password is checked, as in
+            // mosquitto; without a username the client is not authorised.
+            match &connect.username {
+                Some(username) => username.clone(),
+                None => return self.refuse_login(ReasonCode::NotAuthorized),
+            }
         } else {
             connect.client_id.clone()
         };
+        drop(security);
         // clientid_prefixes: other ids are not authorised, as mosquitto.
         if let Some(prefix) = &self.router.config.clientid_prefixes
             && !client_id.starts_with(prefix.as_str())
@@ -119,7 +131,7 @@ impl Connection {
         if connect
             .will
             .as_ref()
-            .is_some_and(|will| will.qos > self.router.config.max_qos)
+            .is_some_and(|will| will.qos > settings.max_qos)
         {
             if !v5 {
                 return Err(End::Violation(ReasonCode::ProtocolError));
@@ -319,11 +331,12 @@ impl Connection {
                     u32::try_from(size).unwrap_or(u32::MAX),
                 ));
             }
-            if config.max_topic_alias > 0 {
-                props.push(Property::TopicAliasMaximum(config.max_topic_alias));
+            let settings = self.settings();
+            if settings.max_topic_alias > 0 {
+                props.push(Property::TopicAliasMaximum(settings.max_topic_alias));
             }
-            if config.max_qos < QoS::ExactlyOnce {
-                props.push(Property::MaximumQos(config.max_qos as u8));
+            if settings.max_qos < QoS::ExactlyOnce {
+                props.push(Property::MaximumQos(settings.max_qos as u8));
             }
             if !config.retain_available {
                 props.push(Property::RetainAvailable(0));
@@ -499,6 +512,11 @@ impl Connection {
         let config = &router.config;
         let session = self.session()?;
         let v5 = self.version.is_v5();
+        let ListenerSettings {
+            max_qos,
+            max_topic_alias,
+            ..
+        } = self.settings();
         if let Some(state) = self.v5_mut() {
             // [MQTT-3.3.4-6]: only the server puts Subscription Identifiers in a PUBLISH.
             if publish
@@ -515,7 +533,7 @@ impl Connection {
                 crate::protocol::TopicName::alias_placeholder(),
             );
             publish.topic = state
-                .resolve_topic(topic, alias, config.max_topic_alias)
+                .resolve_topic(topic, alias, max_topic_alias)
                 .map_err(End::Violation)?;
         }
         let size = publish.payload.len() as u64;
@@ -528,7 +546,7 @@ impl Connection {
         }
         // [MQTT-3.3.1-4] (5.0): a PUBLISH above Maximum QoS ends the connection with
         // 0x9B; 3.x is closed as mosquitto does.
-        if publish.qos > config.max_qos {
+        if publish.qos > max_qos {
             return Err(End::Violation(if v5 {
                 ReasonCode::QoSNotSupported
             } else {
@@ -704,6 +722,7 @@ impl Connection {
     fn on_subscribe(&mut self, subscribe: Subscribe) -> Result<(), End> {
         let router = Arc::clone(&self.router);
         let config = &router.config;
+        let max_qos = self.settings().max_qos;
         let session = self.session()?;
         router.log.debug(format_args!(
             "Received SUBSCRIBE from {}",
@@ -746,7 +765,7 @@ impl Connection {
             } else {
                 // max_qos: granted at most that, as mosquitto.
                 let options = SubscriptionOptions {
-                    qos: options.qos.min(config.max_qos),
+                    qos: options.qos.min(max_qos),
                     ..*options
                 };
                 router.subscribe(&session, filter, options, subscription_id);

@@ -236,6 +236,11 @@ impl Connection {
         }
     }
 
+    /// The settings of the listener the client came in on.
+    fn settings(&self) -> crate::broker::config::ListenerSettings {
+        self.router.config.listener_settings(self.listener)
+    }
+
     fn client_id(&self) -> &str {
         self.client
             .as_ref()

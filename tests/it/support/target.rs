@@ -15,14 +15,16 @@ pub enum Target {
 }
 
 impl Target {
-    /// rbroker configured by `conf` (mosquitto.conf syntax), `$SYS` off unless set.
+    /// rbroker configured by `conf` (mosquitto.conf syntax), `$SYS` off unless set,
+    /// anonymous access allowed as in [`Mosquitto::start`]. Its one address is the
+    /// default listener, so listener options in `conf` apply to it.
     pub fn rbroker(conf: &str) -> Target {
         let mut config = Config {
             sys_interval: 0,
             ..Config::default()
         };
         config
-            .apply_text(conf, "test configuration")
+            .apply_text(&format!("allow_anonymous true\n{conf}"), "test configuration")
             .expect("valid test configuration");
         Target::Rbroker(TestBroker::with_config(config))
     }
