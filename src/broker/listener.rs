@@ -97,18 +97,9 @@ pub async fn addresses(
         }
         if let Some(interface) = bind_interface {
             let mut these = addresses.split_off(before);
-            on_interface(interface, &mut these, bind_address.is_some())?;
-            // A family the interface lacks is skipped, with mosquitto's warning.
-            for (address, listener) in these {
-                if address.ip().is_unspecified() {
-                    let family = if address.is_ipv4() { "IPv4" } else { "IPv6" };
-                    log.warning(format_args!(
-                        "Warning: Interface {interface} does not support {family} configuration."
-                    ));
-                } else {
-                    addresses.push((address, listener));
-                }
-            }
+            on_interface(interface, &mut these, bind_address.is_some(), log)?;
+            // What the interface cannot serve is skipped (with mosquitto's warnings).
+            addresses.extend(these.into_iter().filter(|(a, _)| !a.ip().is_unspecified()));
         }
         // A listener left with nothing to bind stops startup, as in mosquitto.
         if addresses.len() == before {
@@ -128,38 +119,44 @@ pub async fn addresses(
 
 /// `bind_interface`: each address becomes the interface's address of its family,
 /// as mosquitto does (by address, since binding to a device needs privileges). A
-/// family the interface lacks (every family, when no interface has that name) is
-/// left unspecified, to be skipped; an address the listener names that is not the
-/// interface's stops startup.
+/// family the interface lacks (every family, when no interface has that name), and
+/// an address the listener names that is not the interface's, are left
+/// unspecified, to be skipped, with mosquitto's warnings.
 fn on_interface(
     interface: &str,
     addresses: &mut [ListenAddress],
     named_address: bool,
+    log: &Logger,
 ) -> io::Result<()> {
     let owned = interface_addresses(interface)?;
+    let unspecified = |address: &SocketAddr| {
+        if address.is_ipv4() {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        }
+    };
     for (address, _) in addresses.iter_mut() {
         let same_family = owned
             .iter()
             .find(|ip| ip.is_ipv4() == address.is_ipv4())
             .copied();
         match same_family {
+            // As mosquitto 2.0.11: a warning, and that address is not bound.
             Some(_) if named_address && !owned.contains(&address.ip()) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "Interface address for {interface} does not match specified listener address ({}).",
-                        address.ip()
-                    ),
+                log.warning(format_args!(
+                    "Warning: Interface address for {interface} does not match specified listener address ({}).",
+                    address.ip()
                 ));
+                address.set_ip(unspecified(address));
             }
             Some(ip) => address.set_ip(ip),
             None => {
-                let unspecified = if address.is_ipv4() {
-                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-                } else {
-                    IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-                };
-                address.set_ip(unspecified);
+                let family = if address.is_ipv4() { "IPv4" } else { "IPv6" };
+                log.warning(format_args!(
+                    "Warning: Interface {interface} does not support {family} configuration."
+                ));
+                address.set_ip(unspecified(address));
             }
         }
     }

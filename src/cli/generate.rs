@@ -15,11 +15,11 @@ fn man_extra(name: &str) -> &'static str {
             r#".SH "EXIT STATUS"
 0 after SIGINT or SIGTERM; 1 when no listening socket could be opened; 3 for a usage or configuration error (as mosquitto), including \fB\-h\fR, a security option rbroker does not implement, and a bad line in a password or ACL file; 13 when a password or ACL file cannot be opened (as mosquitto).
 .SH SIGNALS
-SIGHUP reads the password and ACL files again; when one is bad, the files in force stay and the error is logged. SIGINT and SIGTERM stop the broker.
+SIGHUP reads the password and ACL files and the security options again, and reopens the log file; when a file is bad, the files in force stay and the error is logged. Other options that changed are logged as needing a restart. SIGUSR2 prints the subscription tree to standard output. SIGINT and SIGTERM stop the broker.
 .SH "PASSWORD FILES"
 \fBrbroker passwd\fR [\-H sha512 | \-H sha512\-pbkdf2] [\-I iterations] [\-c | \-D] passwordfile username, or \-b passwordfile username password, or \-U passwordfile: mosquitto_passwd's options; writes PBKDF2\-SHA512 ($7$) hashes with 210000 iterations by default. The files work in mosquitto unchanged.
 .SH FILES
-A mosquitto.conf subset: listener, port, bind_address, include_dir, allow_zero_length_clientid, auto_id_prefix, pid_file, log_timestamp, log_timestamp_format, set_tcp_nodelay, max_qos, queue_qos0_messages, upgrade_outgoing_qos, allow_duplicate_messages, persistent_client_expiration, clientid_prefixes, log_dest (stderr, stdout, none, file), socket_domain, user, allow_anonymous, password_file, acl_file, per_listener_settings, check_retain_source, max_keepalive, max_inflight_messages, max_queued_messages, message_size_limit, max_packet_size, max_topic_alias, retain_available, sys_interval, max_connections, log_type, connection_messages, and rbroker's connect_timeout, shared_subscription_available, subscription_identifier_available and max_topic_levels.
+A mosquitto.conf(5) file: every mosquitto 2.0 option is honoured, refused at startup with the file, line and reason (TLS, plugins, PSK, mount points), or accepted with a warning while rbroker lacks the feature (persistence, bridges, WebSockets). README.md lists each option with any difference. rbroker adds connect_timeout, shared_subscription_available, subscription_identifier_available and max_topic_levels.
 .SH EXAMPLES
 .nf
 rbroker \-v

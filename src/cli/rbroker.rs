@@ -193,17 +193,49 @@ fn daemonize() -> std::io::Result<()> {
     Err(std::io::Error::other("daemon mode needs a Unix system"))
 }
 
-/// `user`: a broker started as root switches to this user and its groups once its
-/// sockets are bound, as mosquitto does; as another user, or for `user root`,
-/// nothing changes. glibc applies the switch to every thread of the process.
+/// The user a broker started as root switches to without a `user` line, as
+/// mosquitto; `nobody` when it does not exist.
+const DEFAULT_USER: &str = "mosquitto";
+
+/// `user`: a broker started as root switches to this user (`mosquitto` by default,
+/// falling back to `nobody`) and its groups once its sockets are bound, as
+/// mosquitto does; as another user nothing changes, and `user root` stays root
+/// with a warning. glibc applies the switch to every thread of the process.
 #[cfg(unix)]
-fn drop_privileges(user: &str) -> Result<(), String> {
+fn drop_privileges(user: Option<&str>, log: &Logger) -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || user == "root" {
+    if unsafe { libc::geteuid() } != 0 {
         return Ok(());
     }
-    let name =
-        std::ffi::CString::new(user).map_err(|_| format!("Invalid user name \"{user}\"."))?;
+    match user {
+        Some("root") => {
+            log.warning(format_args!(
+                "Warning: rbroker should not be run as root/administrator."
+            ));
+            Ok(())
+        }
+        Some(user) => switch_user(user),
+        None => match switch_user(DEFAULT_USER) {
+            Err(UserMissing(_)) => {
+                log.warning(format_args!(
+                    "Warning: Unable to drop privileges to '{DEFAULT_USER}' because this user does not exist. Trying 'nobody' instead."
+                ));
+                switch_user("nobody")
+            }
+            other => other,
+        },
+    }
+    .map_err(|UserMissing(error)| error)
+}
+
+/// Why a switch of user failed; `UserMissing` when the user does not exist.
+struct UserMissing(String);
+
+/// Switches the process to `user` and its groups.
+#[cfg(unix)]
+fn switch_user(user: &str) -> Result<(), UserMissing> {
+    let name = std::ffi::CString::new(user)
+        .map_err(|_| UserMissing(format!("Invalid user name \"{user}\".")))?;
     // SAFETY: `entry` and `buffer` outlive the call, which writes only into them;
     // the result pointer is read only when the call succeeded.
     let (uid, gid) = unsafe {
@@ -218,17 +250,17 @@ fn drop_privileges(user: &str) -> Result<(), String> {
             &mut found,
         );
         if status != 0 || found.is_null() {
-            return Err(format!(
+            return Err(UserMissing(format!(
                 "Unable to drop privileges to '{user}' because this user does not exist."
-            ));
+            )));
         }
         (entry.pw_uid, entry.pw_gid)
     };
     let failed = |what: &str| {
-        format!(
+        UserMissing(format!(
             "Unable to drop privileges to '{user}' ({what}: {}).",
             std::io::Error::last_os_error()
-        )
+        ))
     };
     // SAFETY: plain system calls on numbers; each result is checked.
     unsafe {
@@ -246,7 +278,7 @@ fn drop_privileges(user: &str) -> Result<(), String> {
 }
 
 #[cfg(not(unix))]
-fn drop_privileges(_user: &str) -> Result<(), String> {
+fn drop_privileges(_user: Option<&str>, _log: &Logger) -> Result<(), String> {
     Ok(())
 }
 
@@ -435,9 +467,7 @@ pub async fn serve(
         ));
         return ExitCode::FAILURE;
     }
-    if let Some(user) = &user
-        && let Err(error) = drop_privileges(user)
-    {
+    if let Err(error) = drop_privileges(user.as_deref(), &log) {
         log.error(format_args!("{error}"));
         if let Some(path) = &pid_file {
             let _ = std::fs::remove_file(path);

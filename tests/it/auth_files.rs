@@ -182,7 +182,8 @@ fn eventually(port: u16, user: &str, password: &str, expected: ReasonCode) {
 
 #[test]
 fn sighup_replaces_both_files_or_neither_and_disconnects_revoked_clients() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    // Readable by the user a root broker switches to, which reads them on SIGHUP.
+    let dir = crate::support::credentials::shared_dir();
     let passwords = dir.path().join("passwords");
     let acl = dir.path().join("acl");
     let set_password = |password: &str| {
@@ -195,6 +196,7 @@ fn sighup_replaces_both_files_or_neither_and_disconnects_revoked_clients() {
             "alice",
             password,
         ]);
+        crate::support::credentials::open_to_all(&passwords, 0o644);
     };
     set_password("one");
     std::fs::write(&acl, "user alice\ntopic a/#\n").expect("write");

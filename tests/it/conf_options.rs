@@ -282,7 +282,8 @@ fn zero_length_client_ids_can_be_refused_and_assigned_ids_prefixed() {
 fn pid_file_holds_the_process_id_while_the_broker_runs() {
     let dir = shared_dir();
     let port = free_port();
-    let pid_path = dir.path().join("broker.pid");
+    // Removed at exit by the user a root broker switched to.
+    let pid_path = writable_dir(dir.path(), "run").join("broker.pid");
     let conf = write(
         dir.path(),
         "pid.conf",
@@ -708,33 +709,70 @@ fn user_drops_root_privileges_once_the_sockets_are_bound() {
         eprintln!("skipped user_drops_root_privileges: not running as root");
         return;
     }
-    let nobody = std::process::Command::new("id")
-        .args(["-u", "nobody"])
-        .output()
-        .expect("id");
-    let nobody = String::from_utf8_lossy(&nobody.stdout).trim().to_string();
-    let dir = shared_dir();
-    for program in programs("user_drops_privileges") {
-        let port = free_port();
-        let conf = write(
-            dir.path(),
-            "user.conf",
-            &format!("listener {port} 127.0.0.1\nallow_anonymous true\nuser nobody\n"),
-        );
-        let broker = Running::program(program, &["-c", &conf]);
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", broker.pid())).expect("status");
-        let uids = status
+    let uid_of = |user: &str| {
+        let output = std::process::Command::new("id")
+            .args(["-u", user])
+            .output()
+            .expect("id");
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+    };
+    let uids_of = |pid: u32| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        status
             .lines()
             .find_map(|line| line.strip_prefix("Uid:"))
             .expect("Uid line")
             .split_whitespace()
-            .collect::<Vec<_>>();
-        assert!(uids.iter().all(|uid| *uid == nobody), "{program}: {uids:?}");
-        assert_eq!(
-            anonymous(port, ProtocolVersion::V3_1_1, "as-nobody"),
-            ReasonCode::Success,
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let nobody = uid_of("nobody").expect("a nobody user");
+    // Without a `user` line: `mosquitto`, or `nobody` where it does not exist.
+    let default_user = uid_of("mosquitto").unwrap_or_else(|| nobody.clone());
+    let dir = shared_dir();
+    for program in programs("user_drops_privileges") {
+        for (line, expected) in [("user nobody\n", &nobody), ("", &default_user)] {
+            let port = free_port();
+            let conf = write(
+                dir.path(),
+                "user.conf",
+                &format!("listener {port} 127.0.0.1\nallow_anonymous true\n{line}"),
+            );
+            let broker = Running::program(program, &["-c", &conf]);
+            let uids = uids_of(broker.pid());
+            assert!(
+                uids.iter().all(|uid| uid == expected),
+                "{program} {line:?}: {uids:?}"
+            );
+            assert_eq!(
+                anonymous(port, ProtocolVersion::V3_1_1, "switched"),
+                ReasonCode::Success,
+                "{program}"
+            );
+            drop(broker);
+        }
+        // `user root` stays root, with a warning.
+        let port = free_port();
+        let conf = write(
+            dir.path(),
+            "root.conf",
+            &format!("listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n"),
+        );
+        let broker = Running::program(program, &["-c", &conf]);
+        assert!(
+            uids_of(broker.pid()).iter().all(|uid| uid == "0"),
             "{program}"
+        );
+        assert!(
+            broker
+                .seen
+                .iter()
+                .any(|l| l.contains("should not be run as root/administrator.")),
+            "{program}: {:#?}",
+            broker.seen
         );
         drop(broker);
     }
@@ -744,12 +782,14 @@ fn user_drops_root_privileges_once_the_sockets_are_bound() {
         "nouser.conf",
         &format!("listener {}\nuser no-such-user-here\n", free_port()),
     );
-    let (status, stderr) = refused(RBROKER, &conf);
-    assert_eq!(status, Some(1), "{stderr}");
-    assert!(
-        stderr.contains("because this user does not exist"),
-        "{stderr}"
-    );
+    for program in programs("user_drops_privileges") {
+        let (status, stderr) = refused(program, &conf);
+        assert_eq!(status, Some(1), "{program}: {stderr}");
+        assert!(
+            stderr.contains("Error: Unable to drop privileges to 'no-such-user-here' because this user does not exist."),
+            "{program}: {stderr}"
+        );
+    }
 }
 
 /// Publishes `count` QoS 1 messages of 100 bytes to `topic`, each acknowledged.

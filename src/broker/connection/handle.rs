@@ -89,8 +89,8 @@ impl Connection {
         let settings = self.settings();
         let security = self.router.security.load();
         let scope = security.scope(security.scope_index(self.listener));
-        let assigned = connect.client_id.is_empty() && !settings.use_username_as_clientid;
-        let client_id = if assigned {
+        let assigned = connect.client_id.is_empty();
+        let mut client_id = if assigned {
             // [MQTT-3.1.3-8]: an empty id needs a clean session in 3.1.1; 3.1 needs an
             // id; `allow_zero_length_clientid false` refuses it everywhere.
             if connect.version == ProtocolVersion::V3_1
@@ -105,16 +105,18 @@ impl Connection {
                 scope.auto_id_prefix,
                 uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase()
             )
-        } else if settings.use_username_as_clientid {
-            // The username is the client id, before the password is checked, as in
-            // mosquitto; without a username the client is not authorised.
-            match &connect.username {
-                Some(username) => username.clone(),
-                None => return self.refuse_login(ReasonCode::NotAuthorized),
-            }
         } else {
             connect.client_id.clone()
         };
+        if settings.use_username_as_clientid {
+            // The username is the client id (and, for an empty one, the assigned
+            // id), before the password is checked, as in mosquitto; without a
+            // username the client is not authorised.
+            match &connect.username {
+                Some(username) => client_id = username.clone(),
+                None => return self.refuse_login(ReasonCode::NotAuthorized),
+            }
+        }
         drop(security);
         // clientid_prefixes: other ids are not authorised, as mosquitto.
         if let Some(prefix) = &self.router.config.clientid_prefixes

@@ -24,7 +24,10 @@ impl Target {
             ..Config::default()
         };
         config
-            .apply_text(&format!("allow_anonymous true\n{conf}"), "test configuration")
+            .apply_text(
+                &format!("allow_anonymous true\n{conf}"),
+                "test configuration",
+            )
             .expect("valid test configuration");
         Target::Rbroker(TestBroker::with_config(config))
     }

@@ -15,6 +15,10 @@ use std::time::Duration;
 use super::session::QueueLimits;
 use crate::protocol::QoS;
 
+pub mod catalogue;
+
+use catalogue::Status;
+
 /// Which log lines are written (mosquitto's `log_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogTypes(u16);
@@ -449,6 +453,12 @@ impl Config {
                 if values.len() > 2 {
                     return Err("Too many values for listener.".into());
                 }
+                if port == 0 {
+                    return Err(match values.get(1) {
+                        Some(_) => "Unix socket listeners (listener 0 PATH) are not supported by this version of rbroker.".into(),
+                        None => "Invalid port value (0).".into(),
+                    });
+                }
                 self.listeners.push(ListenerConfig::new(
                     port,
                     values.get(1).map(|s| (*s).to_string()),
@@ -699,20 +709,17 @@ impl Config {
                 }
                 self.log_timestamp_format = Some(format);
             }
-            _ if REFUSED.contains(&key)
-                || key.starts_with("plugin_opt_")
-                || key.starts_with("auth_opt_") =>
-            {
-                return Err(format!(
-                    "\"{key}\" is not supported by this version of rbroker ({UNPROTECTED})."
-                ));
-            }
-            _ if PLANNED.contains(&key) => {
-                return Ok(Some(format!(
-                    "\"{key}\" is not supported by this version of rbroker yet and is ignored"
-                )));
-            }
-            _ => return Err(format!("Unknown configuration variable \"{key}\".")),
+            _ => match catalogue::find(key).map(|entry| entry.status) {
+                Some(Status::Refused(reason)) => {
+                    return Err(format!("\"{key}\" is not supported: {reason}."));
+                }
+                Some(Status::Planned(feature)) => {
+                    return Ok(Some(format!(
+                        "\"{key}\" is not supported by this version of rbroker yet ({feature}) and is ignored"
+                    )));
+                }
+                _ => return Err(format!("Unknown configuration variable \"{key}\".")),
+            },
         }
         Ok(None)
     }
@@ -729,86 +736,6 @@ const AUTH_OPTIONS: &[&str] = &[
     "acl_file",
     "allow_zero_length_clientid",
     "auto_id_prefix",
-];
-
-/// mosquitto options that protect something and that rbroker does not implement:
-/// refused at startup, never ignored. Options limiting where the broker listens
-/// and how much memory clients may take count too.
-const REFUSED: &[&str] = &[
-    "cafile",
-    "capath",
-    "certfile",
-    "keyfile",
-    "require_certificate",
-    "tls_version",
-    "ciphers",
-    "ciphers_tls1.3",
-    "crlfile",
-    "dhparamfile",
-    "tls_engine",
-    "tls_engine_kpass_sha1",
-    "tls_keyform",
-    "use_identity_as_username",
-    "use_subject_as_username",
-    "psk_file",
-    "psk_hint",
-    "plugin",
-    "auth_plugin",
-    "global_plugin",
-    "auth_plugin_deny_special_chars",
-    "mount_point",
-];
-
-/// mosquitto options that cannot weaken security, accepted with a warning until
-/// rbroker implements what they belong to: persistence, bridges (a bridge that
-/// does not run sends nothing, so its own TLS options protect nothing yet),
-/// WebSockets (refused as a protocol), syslog, and `max_inflight_bytes`.
-const PLANNED: &[&str] = &[
-    "persistence",
-    "persistence_location",
-    "persistence_file",
-    "autosave_interval",
-    "autosave_on_changes",
-    "http_dir",
-    "websockets_log_level",
-    "websockets_headers_size",
-    "connection",
-    "address",
-    "addresses",
-    "topic",
-    "bridge_alpn",
-    "bridge_attempt_unsubscribe",
-    "bridge_bind_address",
-    "bridge_cafile",
-    "bridge_capath",
-    "bridge_certfile",
-    "bridge_identity",
-    "bridge_insecure",
-    "bridge_keyfile",
-    "bridge_max_packet_size",
-    "bridge_outgoing_retain",
-    "bridge_protocol_version",
-    "bridge_psk",
-    "bridge_require_ocsp",
-    "bridge_tls_version",
-    "cleansession",
-    "idle_timeout",
-    "keepalive_interval",
-    "local_cleansession",
-    "local_clientid",
-    "local_password",
-    "local_username",
-    "notification_topic",
-    "notifications",
-    "notifications_local_only",
-    "remote_clientid",
-    "remote_password",
-    "remote_username",
-    "restart_timeout",
-    "round_robin",
-    "start_type",
-    "threshold",
-    "try_private",
 ];
 
 /// Most files one `include_dir` may hold, so a mistaken directory cannot stall startup.
@@ -1139,12 +1066,12 @@ mod tests {
         );
     }
 
-    /// Every option of mosquitto.conf(5) 2.0.11 (its option headings), so none is
-    /// ever an "Unknown configuration variable": each is honoured, refused with a
-    /// reason, or (only the ones in `PLANNED`) accepted with a warning.
+    /// Every option of mosquitto.conf(5) 2.0.11 (its option headings), written out
+    /// here independently of the catalogue, which must cover each.
     const MOSQUITTO_OPTIONS: &[&str] = &[
         "acl_file",
         "address",
+        "addresses",
         "allow_anonymous",
         "allow_duplicate_messages",
         "allow_zero_length_clientid",
@@ -1175,6 +1102,7 @@ mod tests {
         "certfile",
         "check_retain_source",
         "ciphers",
+        "ciphers_tls1.3",
         "cleansession",
         "clientid_prefixes",
         "connection",
@@ -1218,6 +1146,7 @@ mod tests {
         "persistence_location",
         "persistent_client_expiration",
         "pid_file",
+        "plugin",
         "port",
         "protocol",
         "psk_file",
@@ -1260,11 +1189,17 @@ mod tests {
             "protocol" => "mqtt",
             "socket_domain" => "ipv4",
             "max_qos" => "1",
+            "memory_limit" => "100000000",
+            "max_packet_size" | "message_size_limit" | "sys_interval" => "1000",
+            "use_username_as_clientid" | "retain_available" => "true",
+            "bind_interface" => "lo",
+            "log_facility" => "5",
+            "connect_timeout" => "10",
+            "allow_duplicate_messages" => "false",
             "persistent_client_expiration" => "1d",
             "log_timestamp_format" => "%H:%M:%S",
             "include_dir" => "/nonexistent/rbroker-walk",
             "auto_id_prefix" | "clientid_prefixes" | "user" => "root",
-            "allow_duplicate_messages" => "false",
             option
                 if option.starts_with("allow_")
                     || option.ends_with("_available")
@@ -1284,31 +1219,46 @@ mod tests {
     }
 
     #[test]
-    fn every_mosquitto_option_is_honoured_refused_or_planned() {
-        let mut planned = Vec::new();
+    fn every_mosquitto_option_is_in_the_catalogue_and_does_what_it_says() {
         for option in MOSQUITTO_OPTIONS {
-            let mut config = Config::default();
-            let text = format!("listener 1884\n{option} {}\n", sample(option));
-            match config.apply_text(&text, "walk.conf") {
-                Ok(warnings) if warnings.iter().any(|w| w.contains("not supported")) => {
-                    planned.push(*option)
-                }
-                Ok(_) => {}
-                Err(error) => {
+            assert!(catalogue::find(option).is_some(), "{option} is missing");
+        }
+        let include = tempfile::tempdir().expect("temporary directory");
+        for entry in catalogue::OPTIONS {
+            let option = entry.name.replace('*', "x");
+            let value = match option.as_str() {
+                "include_dir" => include.path().display().to_string(),
+                _ => sample(&option).to_string(),
+            };
+            let text = format!("listener 1884\n{option} {value}\n");
+            let outcome = Config::default().apply_text(&text, "walk.conf");
+            let planned =
+                |warnings: &[String]| warnings.iter().any(|w| w.contains("not supported"));
+            match (entry.status, outcome) {
+                (Status::Planned(_), Ok(warnings)) => assert!(planned(&warnings), "{option}"),
+                (Status::Refused(reason), Err(error)) => {
                     let text = error.to_string();
                     assert!(
-                        !text.contains("Unknown configuration variable"),
+                        text.contains(reason) && text.contains("walk.conf:2"),
                         "{option}: {text}"
                     );
-                    assert!(text.contains("walk.conf:2"), "{option}: {text}");
                 }
+                (Status::Same | Status::Differs(_) | Status::Own(_), Ok(warnings)) => {
+                    assert!(!planned(&warnings), "{option}: {warnings:?}")
+                }
+                (status, outcome) => panic!("{option}: {status:?} but {outcome:?}"),
             }
         }
-        let mut expected: Vec<&str> = PLANNED.to_vec();
-        expected.retain(|option| MOSQUITTO_OPTIONS.contains(option));
-        expected.sort_unstable();
-        planned.sort_unstable();
-        assert_eq!(planned, expected);
+        // Nothing outside mosquitto's list but rbroker's own options.
+        for entry in catalogue::OPTIONS {
+            assert!(
+                MOSQUITTO_OPTIONS.contains(&entry.name)
+                    || entry.name.ends_with('*')
+                    || matches!(entry.status, Status::Own(_)),
+                "{}",
+                entry.name
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,284 @@
+//! Every mosquitto.conf(5) option of mosquitto 2.0, with what rbroker does with
+//! it: the parser takes the refusals and warnings from here, a unit test checks
+//! each entry against the parser, and the README's option table is rendered from
+//! it (`MQTTKIT_BLESS=1 cargo test generated` rewrites it).
+
+/// What rbroker does with an option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Honoured with mosquitto's meaning.
+    Same,
+    /// Honoured; the note says where rbroker differs.
+    Differs(&'static str),
+    /// Stops startup with `file:line`, exit status 3, and this reason.
+    Refused(&'static str),
+    /// Accepted with a warning and ignored until rbroker implements the feature
+    /// named (nothing it protects can run without it).
+    Planned(&'static str),
+    /// rbroker's own option; mosquitto has none of that name.
+    Own(&'static str),
+}
+
+/// One option.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub name: &'static str,
+    pub status: Status,
+}
+
+const TLS: Status = Status::Refused("TLS listeners are not supported by this version of rbroker");
+const PLUGIN: Status = Status::Refused("plugins are not supported by this version of rbroker");
+const ENGINE: Status =
+    Status::Refused("OpenSSL engines do not exist for rbroker, which uses rustls");
+const PSK: Status = Status::Refused("TLS-PSK is not supported: rustls has no PSK cipher suites");
+const PERSISTENCE: Status = Status::Planned("persistence");
+const BRIDGE: Status = Status::Planned("bridges");
+const WEBSOCKETS: Status = Status::Planned("WebSocket listeners");
+
+const fn entry(name: &'static str, status: Status) -> Entry {
+    Entry { name, status }
+}
+
+/// mosquitto.conf(5) 2.0's options, then rbroker's own, by name.
+pub const OPTIONS: &[Entry] = &[
+    entry(
+        "acl_file",
+        Status::Differs(
+            "A SUBSCRIBE is checked against the ACL too (0x80 on 3.1.1, 0x87 on 5.0); a malformed line stops startup naming `file:line` (mosquitto skips it).",
+        ),
+    ),
+    entry("address", BRIDGE),
+    entry("addresses", BRIDGE),
+    entry("allow_anonymous", Status::Same),
+    entry(
+        "allow_duplicate_messages",
+        Status::Differs(
+            "Only `false`: a client gets one copy of a message however many of its subscriptions match; `true` is refused.",
+        ),
+    ),
+    entry(
+        "allow_zero_length_clientid",
+        Status::Differs("An MQTT 5 client is refused with 0x85 (mosquitto 2.0.11: 0x80)."),
+    ),
+    entry("auth_opt_*", PLUGIN),
+    entry("auth_plugin", PLUGIN),
+    entry("auth_plugin_deny_special_chars", PLUGIN),
+    entry("auto_id_prefix", Status::Same),
+    entry("autosave_interval", PERSISTENCE),
+    entry("autosave_on_changes", PERSISTENCE),
+    entry("bind_address", Status::Same),
+    entry("bind_interface", Status::Same),
+    entry("bridge_alpn", BRIDGE),
+    entry("bridge_attempt_unsubscribe", BRIDGE),
+    entry("bridge_bind_address", BRIDGE),
+    entry("bridge_cafile", BRIDGE),
+    entry("bridge_capath", BRIDGE),
+    entry("bridge_certfile", BRIDGE),
+    entry("bridge_identity", BRIDGE),
+    entry("bridge_insecure", BRIDGE),
+    entry("bridge_keyfile", BRIDGE),
+    entry("bridge_max_packet_size", BRIDGE),
+    entry("bridge_outgoing_retain", BRIDGE),
+    entry("bridge_protocol_version", BRIDGE),
+    entry("bridge_psk", BRIDGE),
+    entry("bridge_require_ocsp", BRIDGE),
+    entry("bridge_tls_version", BRIDGE),
+    entry("cafile", TLS),
+    entry("capath", TLS),
+    entry("certfile", TLS),
+    entry("check_retain_source", Status::Same),
+    entry("ciphers", TLS),
+    entry("ciphers_tls1.3", TLS),
+    entry("cleansession", BRIDGE),
+    entry("clientid_prefixes", Status::Same),
+    entry("connection", BRIDGE),
+    entry("connection_messages", Status::Same),
+    entry("crlfile", TLS),
+    entry("dhparamfile", TLS),
+    entry("http_dir", WEBSOCKETS),
+    entry("idle_timeout", BRIDGE),
+    entry(
+        "include_dir",
+        Status::Differs(
+            "An `include_dir` inside an included file is an error (mosquitto ignores it).",
+        ),
+    ),
+    entry("keepalive_interval", BRIDGE),
+    entry("keyfile", TLS),
+    entry(
+        "listener",
+        Status::Differs("Unix socket listeners (`listener 0 PATH`) are refused for now."),
+    ),
+    entry("local_cleansession", BRIDGE),
+    entry("local_clientid", BRIDGE),
+    entry("local_password", BRIDGE),
+    entry("local_username", BRIDGE),
+    entry(
+        "log_dest",
+        Status::Differs(
+            "`dlt` is refused. `topic` lines are published just after they are logged, so a client subscribing at that moment may get them (mosquitto publishes before it returns).",
+        ),
+    ),
+    entry("log_facility", Status::Same),
+    entry("log_timestamp", Status::Same),
+    entry("log_timestamp_format", Status::Same),
+    entry("log_type", Status::Same),
+    entry("max_connections", Status::Same),
+    entry(
+        "max_inflight_bytes",
+        Status::Differs(
+            "The window holds to the limit, as documented; mosquitto 2.0.11 sends more once messages are queued behind it.",
+        ),
+    ),
+    entry(
+        "max_inflight_messages",
+        Status::Differs(
+            "Never more unacknowledged messages than an MQTT 5 client's Receive Maximum (mosquitto refills several slots per acknowledgement).",
+        ),
+    ),
+    entry("max_keepalive", Status::Same),
+    entry("max_packet_size", Status::Same),
+    entry("max_qos", Status::Same),
+    entry(
+        "max_queued_bytes",
+        Status::Differs(
+            "Also bounds QoS 0 messages waiting for a connected client, which otherwise rbroker bounds at 64 MiB.",
+        ),
+    ),
+    entry(
+        "max_queued_messages",
+        Status::Differs(
+            "Holds under fan-in too (mosquitto 2.0.11 drops QoS 1/2 messages there); QoS 0 messages for a connected client are bounded by bytes instead.",
+        ),
+    ),
+    entry("max_topic_alias", Status::Same),
+    entry(
+        "memory_limit",
+        Status::Differs(
+            "An MQTT 5 QoS 1/2 PUBLISH past the limit gets 0x97 and the client stays (mosquitto disconnects it with 0x80); counted by rbroker's allocator, so an embedding program must install it.",
+        ),
+    ),
+    entry("message_size_limit", Status::Same),
+    entry(
+        "mount_point",
+        Status::Refused("mount points are not supported by this version of rbroker"),
+    ),
+    entry("notification_topic", BRIDGE),
+    entry("notifications", BRIDGE),
+    entry("notifications_local_only", BRIDGE),
+    entry(
+        "password_file",
+        Status::Differs(
+            "A malformed line stops startup naming `file:line`; a wrong password gets 0x86 on MQTT 5 (mosquitto: 0x87).",
+        ),
+    ),
+    entry(
+        "per_listener_settings",
+        Status::Differs(
+            "With `true`, auth options before the first listener are an error when no default listener exists (they would protect nothing).",
+        ),
+    ),
+    entry("persistence", PERSISTENCE),
+    entry("persistence_file", PERSISTENCE),
+    entry("persistence_location", PERSISTENCE),
+    entry("persistent_client_expiration", Status::Same),
+    entry("pid_file", Status::Same),
+    entry("plugin", PLUGIN),
+    entry("plugin_opt_*", PLUGIN),
+    entry("port", Status::Same),
+    entry(
+        "protocol",
+        Status::Differs("`websockets` is refused until rbroker has WebSocket listeners."),
+    ),
+    entry("psk_file", PSK),
+    entry("psk_hint", PSK),
+    entry("queue_qos0_messages", Status::Same),
+    entry("remote_clientid", BRIDGE),
+    entry("remote_password", BRIDGE),
+    entry("remote_username", BRIDGE),
+    entry("require_certificate", TLS),
+    entry("restart_timeout", BRIDGE),
+    entry("retain_available", Status::Same),
+    entry("round_robin", BRIDGE),
+    entry(
+        "set_tcp_nodelay",
+        Status::Differs(
+            "Defaults to `true`: rbroker coalesces its own writes, so Nagle only adds latency.",
+        ),
+    ),
+    entry("socket_domain", Status::Same),
+    entry("start_type", BRIDGE),
+    entry("sys_interval", Status::Same),
+    entry("threshold", BRIDGE),
+    entry("tls_engine", ENGINE),
+    entry("tls_engine_kpass_sha1", ENGINE),
+    entry("tls_keyform", ENGINE),
+    entry("tls_version", TLS),
+    entry("topic", BRIDGE),
+    entry("try_private", BRIDGE),
+    entry("upgrade_outgoing_qos", Status::Same),
+    entry("use_identity_as_username", TLS),
+    entry("use_subject_as_username", TLS),
+    entry("use_username_as_clientid", Status::Same),
+    entry("user", Status::Same),
+    entry("websockets_headers_size", WEBSOCKETS),
+    entry("websockets_log_level", WEBSOCKETS),
+    entry(
+        "connect_timeout",
+        Status::Own("Seconds (default 10) between accepting a socket and its CONNECT."),
+    ),
+    entry(
+        "max_topic_levels",
+        Status::Own(
+            "Most levels in a topic or filter (default 201, mosquitto's fixed limit; at most 1000).",
+        ),
+    ),
+    entry(
+        "shared_subscription_available",
+        Status::Own("`false` refuses `$share/...` subscriptions (default `true`)."),
+    ),
+    entry(
+        "subscription_identifier_available",
+        Status::Own("`false` refuses MQTT 5 Subscription Identifiers (default `true`)."),
+    ),
+];
+
+/// The entry for `key`, matching `plugin_opt_*` and `auth_opt_*` by prefix.
+pub fn find(key: &str) -> Option<&'static Entry> {
+    OPTIONS
+        .iter()
+        .find(|entry| match entry.name.strip_suffix('*') {
+            Some(prefix) => key.starts_with(prefix),
+            None => entry.name == key,
+        })
+}
+
+/// The option table for the README: option, status, and any difference.
+pub fn markdown_table() -> String {
+    let mut table =
+        String::from("| Option | rbroker | Difference from mosquitto 2.0 |\n|---|---|---|\n");
+    for entry in OPTIONS {
+        let (status, note) = match entry.status {
+            Status::Same => ("as mosquitto", ""),
+            Status::Differs(note) => ("honoured", note),
+            Status::Refused(reason) => ("refused at startup", reason),
+            Status::Planned(feature) => ("ignored, with a warning", feature),
+            Status::Own(note) => ("rbroker only", note),
+        };
+        let note = match entry.status {
+            Status::Planned(feature) => format!("Until rbroker has {feature}."),
+            Status::Refused(_) => format!("{}.", capitalised(note)),
+            _ => note.to_string(),
+        };
+        table.push_str(&format!("| `{}` | {status} | {note} |\n", entry.name));
+    }
+    table
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
