@@ -236,6 +236,11 @@ impl BrokerHandle {
         Ok(warnings)
     }
 
+    /// The configuration the broker runs with.
+    pub fn config(&self) -> &Config {
+        &self.router.config
+    }
+
     /// The subscription tree as mosquitto prints it on SIGUSR2.
     pub fn subscription_tree(&self) -> String {
         let subscriptions = self.router.subscription_list();

@@ -523,6 +523,13 @@ async fn reload_on_hangup(
                 continue;
             }
         };
+        if let Some(next) = &config {
+            for option in broker.config().needs_restart(next) {
+                log.warning(format_args!(
+                    "Warning: {option} changed in the configuration file; restart rbroker to apply it."
+                ));
+            }
+        }
         match broker.reload_security(config.as_ref()) {
             Ok(warnings) => {
                 for warning in warnings {

@@ -195,15 +195,23 @@ fn include_dir_reads_conf_files_in_name_order_and_errors_point_into_them() {
     std::fs::remove_file(included.join("c.conf")).expect("remove");
     // rbroker refuses what it cannot read, naming the include_dir line.
     let broken = [
-        ("a directory", "sub.conf", true),
-        ("a symbolic link loop", "loop.conf", false),
+        ("a directory", "sub.conf", None),
+        ("a symbolic link loop", "loop.conf", Some("loop.conf")),
+        // Root reads any file; a link to nothing is a file it cannot read either.
+        (
+            "an unreadable file",
+            "dangling.conf",
+            Some("/nonexistent/rbroker.conf"),
+        ),
     ];
-    for (what, name, directory) in broken {
+    for (what, name, target) in broken {
         let path = included.join(name);
-        if directory {
-            std::fs::create_dir(&path).expect("mkdir");
-        } else {
-            std::os::unix::fs::symlink(&path, &path).expect("symlink");
+        let directory = target.is_none();
+        match target {
+            None => std::fs::create_dir(&path).expect("mkdir"),
+            Some(target) => {
+                std::os::unix::fs::symlink(included.join(target), &path).expect("symlink")
+            }
         }
         let (status, stderr) = refused(RBROKER, &conf);
         assert_eq!(status, Some(3), "{what}: {stderr}");
@@ -1264,6 +1272,39 @@ fn listener_settings_apply_to_the_listener_they_follow() {
         assert_eq!(
             with_user(named, ProtocolVersion::V5, None),
             ReasonCode::NotAuthorized,
+            "{program}"
+        );
+    }
+}
+
+#[test]
+fn sighup_names_the_options_that_need_a_restart() {
+    let dir = shared_dir();
+    for program in programs("sighup_names_the_options_that_need_a_restart") {
+        let port = free_port();
+        let base = format!("listener {port} 127.0.0.1\nallow_anonymous true\n");
+        let conf = write(
+            dir.path(),
+            "reload.conf",
+            &format!("{base}max_queued_messages 10\n"),
+        );
+        let mut broker = Running::program(program, &["-c", &conf]);
+        write(
+            dir.path(),
+            "reload.conf",
+            &format!("{base}max_queued_messages 20\n"),
+        );
+        broker.signal(libc::SIGHUP);
+        broker.wait_for("Reloading config.");
+        if program == RBROKER {
+            broker.wait_for(
+                "Warning: max_queued_messages changed in the configuration file; restart rbroker to apply it.",
+            );
+        }
+        // Still serving.
+        assert_eq!(
+            anonymous(port, ProtocolVersion::V3_1_1, "after-reload"),
+            ReasonCode::Success,
             "{program}"
         );
     }

@@ -303,6 +303,71 @@ impl Config {
         opened.then(|| format!("{key} before the first listener sets up the default listener on port 1883 on every interface, as in mosquitto; put it after a listener line to apply it there"))
     }
 
+    /// The options that differ in `next` (a re-read config file) and that take a
+    /// restart to apply: everything but the security options, which SIGHUP
+    /// re-reads. Listener options are reported as `listener`.
+    pub fn needs_restart(&self, next: &Config) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        macro_rules! compare {
+            ($($field:ident => $option:literal),* $(,)?) => {
+                $(if self.$field != next.$field {
+                    changed.push($option);
+                })*
+            };
+        }
+        compare!(
+            per_listener_settings => "per_listener_settings",
+            max_keepalive => "max_keepalive",
+            max_inflight_messages => "max_inflight_messages",
+            max_queued_messages => "max_queued_messages",
+            max_queued_bytes => "max_queued_bytes",
+            max_inflight_bytes => "max_inflight_bytes",
+            memory_limit => "memory_limit",
+            message_size_limit => "message_size_limit",
+            max_packet_size => "max_packet_size",
+            retain_available => "retain_available",
+            sys_interval => "sys_interval",
+            log_types => "log_type",
+            log_dest => "log_dest",
+            log_file => "log_dest",
+            log_topic => "log_dest",
+            log_syslog => "log_dest",
+            log_facility => "log_facility",
+            connection_messages => "connection_messages",
+            connect_timeout => "connect_timeout",
+            shared_subscription_available => "shared_subscription_available",
+            subscription_identifier_available => "subscription_identifier_available",
+            check_retain_source => "check_retain_source",
+            max_topic_levels => "max_topic_levels",
+            set_tcp_nodelay => "set_tcp_nodelay",
+            pid_file => "pid_file",
+            log_timestamp => "log_timestamp",
+            log_timestamp_format => "log_timestamp_format",
+            queue_qos0_messages => "queue_qos0_messages",
+            upgrade_outgoing_qos => "upgrade_outgoing_qos",
+            persistent_client_expiration => "persistent_client_expiration",
+            clientid_prefixes => "clientid_prefixes",
+            user => "user",
+        );
+        // Listeners (addresses and listener options), without their auth rules.
+        let places = |config: &Config| {
+            config
+                .listeners
+                .iter()
+                .chain(&config.default_listener)
+                .map(|l| ListenerConfig {
+                    auth: AuthConfig::default(),
+                    ..l.clone()
+                })
+                .collect::<Vec<_>>()
+        };
+        if places(self) != places(next) || self.listener_defaults != next.listener_defaults {
+            changed.push("listener");
+        }
+        changed.dedup();
+        changed
+    }
+
     /// What may wait for one client.
     pub fn queue_limits(&self) -> QueueLimits {
         QueueLimits {
@@ -1259,6 +1324,72 @@ mod tests {
                 entry.name
             );
         }
+    }
+
+    /// Every option with a missing, extra, negative, overflowing or misspelled value,
+    /// and a misspelled name: each refused naming the line, none panics.
+    #[test]
+    fn bad_values_are_refused_for_every_option() {
+        for entry in catalogue::OPTIONS {
+            if matches!(entry.status, Status::Refused(_) | Status::Planned(_)) {
+                continue;
+            }
+            let option = entry.name;
+            let good = sample(option);
+            let mut bad = vec![String::new(), format!("{good}x")];
+            if good == "true" {
+                bad.extend(["ture".into(), "true false".into(), "1".into()]);
+            } else if good.bytes().all(|b| b.is_ascii_digit()) {
+                bad.extend(["99999999999999999999999".to_string(), "1.5".into()]);
+                // A second word on `listener` is its address.
+                if option != "listener" {
+                    bad.push(format!("{good} {good}"));
+                }
+                // max_connections -1 is mosquitto's "no limit".
+                if option != "max_connections" {
+                    bad.push("-1".into());
+                }
+            }
+            for value in bad {
+                // Some values are fine where the option takes a name or a path.
+                let text = format!("listener 1884\n{option} {value}\n");
+                match Config::default().apply_text(&text, "bad.conf") {
+                    Err(error) => assert!(
+                        error.to_string().contains("bad.conf:2"),
+                        "{option} {value:?}: {error}"
+                    ),
+                    Ok(_) => assert!(
+                        !value.is_empty()
+                            && !good.bytes().all(|b| b.is_ascii_digit())
+                            && good != "true",
+                        "{option} {value:?} was accepted"
+                    ),
+                }
+            }
+            let misspelled = format!("listener 1884\n{option}s {good}\n");
+            let error = Config::default()
+                .apply_text(&misspelled, "bad.conf")
+                .expect_err(option);
+            assert!(
+                error.to_string().contains("Unknown configuration variable"),
+                "{option}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_reload_names_the_options_that_need_a_restart() {
+        let before =
+            parse("listener 1884\nmax_queued_messages 10\npassword_file a\n").expect("valid");
+        let after = parse(
+            "listener 1884\nmax_queued_messages 20\nlog_type all\nmax_qos 1\npassword_file b\nauto_id_prefix x-\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            before.needs_restart(&after),
+            ["max_queued_messages", "log_type", "listener"]
+        );
+        assert!(before.needs_restart(&before.clone()).is_empty());
     }
 
     #[test]
