@@ -689,11 +689,14 @@ mod tests {
     }
 
     fn online(max_inflight: u16, max_queued: usize) -> SessionState {
-        let limits = QueueLimits {
+        online_with(QueueLimits {
             inflight_messages: max_inflight,
             queued_messages: max_queued,
             ..QueueLimits::default()
-        };
+        })
+    }
+
+    fn online_with(limits: QueueLimits) -> SessionState {
         let mut state = SessionState::new(limits, false);
         state.connection = Some(ConnectionLink {
             id: 1,
@@ -778,18 +781,11 @@ mod tests {
 
     #[test]
     fn byte_limits_bound_the_window_and_the_queue() {
-        let mut state = SessionState::new(
-            QueueLimits {
-                inflight_messages: 0,
-                inflight_bytes: 250,
-                queued_messages: 0,
-                queued_bytes: 300,
-            },
-            false,
-        );
-        state.connection = Some(ConnectionLink {
-            id: 1,
-            signal: Arc::default(),
+        let mut state = online_with(QueueLimits {
+            inflight_messages: 0,
+            inflight_bytes: 250,
+            queued_messages: 0,
+            queued_bytes: 300,
         });
         // Accepted while window (250) plus queue (300) hold fewer bytes, as mosquitto
         // decides: six of 100 bytes, not a seventh.
@@ -827,16 +823,9 @@ mod tests {
 
     #[test]
     fn one_message_larger_than_the_window_still_goes_out() {
-        let mut state = SessionState::new(
-            QueueLimits {
-                inflight_bytes: 10,
-                ..QueueLimits::default()
-            },
-            false,
-        );
-        state.connection = Some(ConnectionLink {
-            id: 1,
-            signal: Arc::default(),
+        let mut state = online_with(QueueLimits {
+            inflight_bytes: 10,
+            ..QueueLimits::default()
         });
         state.enqueue(sized(QoS::ExactlyOnce, 1000));
         state.enqueue(sized(QoS::ExactlyOnce, 1));

@@ -68,6 +68,18 @@ fn programs(test: &str) -> Vec<&'static str> {
     }
 }
 
+/// `program` serving anonymous clients on a free loopback port with `extra`
+/// config lines (written as `name` in `dir`); the broker and its port.
+fn serving(program: &str, dir: &Path, name: &str, extra: &str) -> (Running, u16) {
+    let port = free_port();
+    let conf = write(
+        dir,
+        name,
+        &format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}"),
+    );
+    (Running::program(program, &["-c", &conf]), port)
+}
+
 fn anonymous(port: u16, version: ProtocolVersion, id: &str) -> ReasonCode {
     let connect = Connect {
         version,
@@ -236,15 +248,12 @@ fn include_dir_reads_conf_files_in_name_order_and_errors_point_into_them() {
 fn zero_length_client_ids_can_be_refused_and_assigned_ids_prefixed() {
     let dir = shared_dir();
     for program in programs("zero_length_client_ids") {
-        let port = free_port();
-        let conf = write(
+        let (broker, port) = serving(
+            program,
             dir.path(),
             "ids.conf",
-            &format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\nallow_zero_length_clientid false\n"
-            ),
+            "allow_zero_length_clientid false\n",
         );
-        let broker = Running::program(program, &["-c", &conf]);
         assert_eq!(
             anonymous(port, ProtocolVersion::V3_1_1, ""),
             ReasonCode::ClientIdentifierNotValid,
@@ -954,13 +963,8 @@ fn memory_limit_refuses_messages_instead_of_growing() {
     const MESSAGE: usize = 500_000;
     let dir = shared_dir();
     for program in programs("memory_limit_refuses_messages_instead_of_growing") {
-        let port = free_port();
-        let conf = write(
-            dir.path(),
-            "memory.conf",
-            &format!("listener {port} 127.0.0.1\nallow_anonymous true\nmemory_limit 3000000\n"),
-        );
-        let mut broker = Running::program(program, &["-c", &conf]);
+        let (mut broker, port) =
+            serving(program, dir.path(), "memory.conf", "memory_limit 3000000\n");
         // MQTT 5: retained messages are kept until one would pass the limit.
         let (mut v5, _) = RawClient::handshake_v5(addr(port), "memory-v5", []);
         let mut kept = 0;
@@ -1079,15 +1083,12 @@ fn sigusr2_prints_the_subscription_tree() {
 fn log_dest_topic_publishes_log_lines_under_sys_broker_log() {
     let dir = shared_dir();
     for program in programs("log_dest_topic_publishes_log_lines_under_sys_broker_log") {
-        let port = free_port();
-        let conf = write(
+        let (_broker, port) = serving(
+            program,
             dir.path(),
             "log-topic.conf",
-            &format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest topic\nlog_dest stderr\nlog_type all\n"
-            ),
+            "log_dest topic\nlog_dest stderr\nlog_type all\n",
         );
-        let _broker = Running::program(program, &["-c", &conf]);
         let (mut watcher, _) = RawClient::handshake_v5(addr(port), "log-watcher", []);
         // Its own subscribe line may arrive before the SUBACK, on both brokers.
         watcher.send(&Packet::Subscribe(mqttkit::protocol::Subscribe {
