@@ -894,6 +894,10 @@ fn max_queued_bytes_bounds_what_waits_for_an_offline_client() {
         // Queued while fewer than 250 bytes waited: three of 100.
         assert_eq!(numbers(&received), [1, 2, 3], "{name}");
         assert_nothing_pending(&mut back, name);
+        // The other three count as dropped in $SYS/broker/publish/messages/dropped.
+        if let Target::Rbroker(broker) = target {
+            assert_eq!(broker.figures().publish_dropped, 3);
+        }
     });
 }
 
