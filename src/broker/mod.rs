@@ -22,6 +22,7 @@
 //! * `topic_tree`, `retain`: the subscription index and the retained store
 //! * `store`: the durability boundary; `sys`: `$SYS`; [`log`]: mosquitto's log lines
 //! * [`memory`]: the counting allocator behind `memory_limit`
+//! * `will`: when a will goes, and the timers (will delay, session expiry)
 //! * `subscription_dump`: the subscription tree printed on SIGUSR2
 
 pub mod auth;
@@ -40,6 +41,7 @@ mod subscription_dump;
 mod sys;
 mod topic_tree;
 mod transport;
+mod will;
 
 pub use auth::{Security, SecurityError};
 pub use config::{AuthConfig, Config, ConfigError, ListenerConfig, LogDest, LogTypes};
@@ -160,6 +162,7 @@ impl Broker {
         self.router.shut_down_connections();
         tasks.close();
         tasks.wait().await;
+        self.router.timers.stop().await;
     }
 
     /// Runs the broker on the current tokio runtime in the background.

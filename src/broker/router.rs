@@ -32,6 +32,7 @@ use super::session::{ConnectionLink, ConnectionSignal, Delivery, Enqueued, Sessi
 use super::stats::Stats;
 use super::store::{Store, StoreEvent};
 use super::topic_tree::SubscriptionTree;
+use super::will::{SessionAfter, Timers};
 use crate::protocol::{QoS, RetainHandling, SubscriptionOptions, TopicFilter};
 
 /// One subscription as the index stores it.
@@ -60,12 +61,6 @@ pub struct Routed {
     pub matched: usize,
     /// Sessions that took it (not dropped for a full queue).
     pub queued: usize,
-}
-
-/// A will that waits (MQTT 5 Will Delay Interval).
-pub struct DelayedWill {
-    pub message: Arc<Message>,
-    pub delay: Duration,
 }
 
 /// Whether a subscriber's session has a connection and may read `topic`: shared
@@ -110,6 +105,8 @@ pub struct Router {
     /// The signal of every connection task, so shutdown can reach each one.
     connections: Mutex<HashMap<u64, Arc<ConnectionSignal>>>,
     shutting_down: AtomicBool,
+    /// Will-delay and session-expiry timers, stopped with the broker.
+    pub timers: Timers,
 }
 
 /// Recovers a poisoned lock: a panic under it is a bug, but taking every other
@@ -136,6 +133,7 @@ impl Router {
             next_connection_id: AtomicU64::new(1),
             connections: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
+            timers: Timers::default(),
         }
     }
 
@@ -209,7 +207,7 @@ impl Router {
                 state.connection = Some(link);
                 state.persistent = persistent;
                 state.epoch += 1;
-                // A reconnect cancels a delayed will (v5 §3.1.3.2.2).
+                // A reconnect cancels a delayed will (v5 §3.1.3.2.2; see will.rs).
                 state.pending_will = None;
                 state.principal = Some(Arc::new(Principal {
                     username,
@@ -264,29 +262,23 @@ impl Router {
     /// Detaches connection `connection_id` from its session when its connection
     /// ends. A session that does not outlive the connection (not persistent, or an
     /// expiry of zero) ends now; a persistent one is kept for `expiry` (`None`: for
-    /// ever) and then discarded. A `will` with a delay waits for the earlier of its
-    /// delay and the end of the session, and is cancelled if the client comes back.
+    /// ever) and then discarded. What it did decides the connection's will
+    /// (`will::on_connection_end`).
     pub fn close_session(
         self: &Arc<Self>,
         session: &Arc<Session>,
         connection_id: u64,
         expiry: Option<Duration>,
-        will: Option<DelayedWill>,
-    ) {
+    ) -> SessionAfter {
         let mut sessions = lock(&self.sessions);
         let mut state = session.lock();
         if !state.is_connected_to(connection_id) {
-            // Taken over: resumed by the new connection (the will is cancelled, even
-            // within a will delay [MQTT-3.1.3-9]), or ended by the takeover, because the
-            // old session was not persistent or the new connection started clean: the
-            // session is over, so the will goes now, delay or not (v5 §3.1.3.2.2).
-            let ended = state.removed;
-            drop(state);
-            drop(sessions);
-            if let Some(will) = will.filter(|_| ended) {
-                self.publish_will(will.message);
-            }
-            return;
+            // Taken over: resumed by the new connection, or ended by the takeover
+            // (the old session was not persistent or the new connection started
+            // clean).
+            return SessionAfter::TakenOver {
+                ended: state.removed,
+            };
         }
         state.detach();
         if !state.persistent || expiry == Some(Duration::ZERO) {
@@ -298,48 +290,18 @@ impl Router {
                 sessions.remove(&session.client_id);
             }
             self.discard(session);
-            drop(sessions);
-            if let Some(will) = will {
-                self.publish_will(will.message);
-            }
-            return;
+            return SessionAfter::Ended;
         }
         state.expiry = expiry;
         let epoch = state.epoch;
-        if let Some(will) = &will {
-            state.pending_will = Some(Arc::clone(&will.message));
-        }
         drop(state);
         drop(sessions);
-        if let Some(will) = will {
-            let delay = expiry.map_or(will.delay, |expiry| expiry.min(will.delay));
-            let (router, session) = (Arc::clone(self), Arc::clone(session));
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                router.send_delayed_will(&session, epoch);
-            });
-        }
         if let Some(expiry) = expiry {
             let (router, session) = (Arc::clone(self), Arc::clone(session));
-            tokio::spawn(async move {
-                tokio::time::sleep(expiry).await;
-                router.expire(&session, epoch);
-            });
+            self.timers
+                .after(expiry, move || router.expire(&session, epoch));
         }
-    }
-
-    /// Publishes a delayed will if the client has not come back since `epoch`.
-    fn send_delayed_will(&self, session: &Arc<Session>, epoch: u64) {
-        let will = {
-            let mut state = session.lock();
-            if state.epoch != epoch || state.connection.is_some() {
-                return;
-            }
-            state.pending_will.take()
-        };
-        if let Some(will) = will {
-            self.publish_will(will);
-        }
+        SessionAfter::Kept { epoch, expiry }
     }
 
     /// Ends a persistent session whose expiry interval passed without a reconnect
@@ -393,8 +355,9 @@ impl Router {
         self.store.record(StoreEvent::SessionRemoved {
             client_id: &session.client_id,
         });
+        // A will still waiting for its delay goes when the session ends.
         if let Some(will) = will {
-            self.publish_will(will);
+            super::will::publish(self, will);
         }
     }
 
@@ -435,19 +398,6 @@ impl Router {
             granted
         } else {
             granted.min(published)
-        }
-    }
-
-    /// Publishes a will if its client may still write its topic: the ACL in force
-    /// when the will is due decides, as in mosquitto.
-    pub fn publish_will(&self, will: Arc<Message>) {
-        let security = self.security.load();
-        let allowed = will
-            .publisher
-            .as_deref()
-            .is_none_or(|publisher| security.may_write(publisher, will.topic.as_str()));
-        if allowed {
-            self.publish(will);
         }
     }
 

@@ -29,11 +29,11 @@ mod handle;
 mod v5;
 
 use super::auth::Principal;
-use super::message::Message;
-use super::router::{DelayedWill, Router};
+use super::router::Router;
 use super::session::{ConnectionSignal, Delivery, Outgoing, Session, Signalled};
 use super::stats::ConnectionCounts;
 use super::transport::Transport;
+use super::will::{self, LeftWill};
 use crate::protocol::{
     DecodeError, Disconnect, FrameStatus, Packet, ProtocolVersion, PublishHeader, ReasonCode, Will,
     check_frame, encode_publish, publish_len,
@@ -661,41 +661,20 @@ impl Connection {
             End::SocketError => log.socket_error(client_id),
             End::TakenOver | End::Shutdown | End::ConnectTimeout | End::Refused => {}
         }
-        let mut delayed = None;
-        if end.sends_will()
-            && let Some(will) = client.will
-        {
-            let will = *will;
-            let delay = will.properties.will_delay_interval().unwrap_or(0);
-            let mut properties = will.properties;
-            // Will Delay belongs to the CONNECT, not to the PUBLISH.
-            properties.remove(0x18);
-            let message = Arc::new(Message {
-                properties,
-                origin: client.session.id,
-                // The router asks whether they may, when the will is due.
-                publisher: Some(client.principal),
-                ..Message::new(will.topic, will.payload, will.qos, will.retain)
-            });
-            // After a takeover the router decides: the will goes only if the takeover
-            // ended the session (mosquitto; v5 §3.1.3.2.2: a new connection cancels it).
-            if delay == 0 && end != End::TakenOver {
-                self.router.publish_will(message);
-            } else {
-                delayed = Some(DelayedWill {
-                    message,
-                    delay: Duration::from_secs(u64::from(delay)),
-                });
-            }
-        }
+        let will = client
+            .will
+            .filter(|_| end.sends_will())
+            .map(|will| LeftWill::new(*will, client.session.id, client.principal));
         // A session that would be kept for ever is kept for persistent_client_expiration.
         let expiry = client
             .v5
             .as_ref()
             .and_then(|v5| v5.session_expiry())
             .or(self.router.config.persistent_client_expiration);
-        self.router
-            .close_session(&client.session, self.id, expiry, delayed);
+        let after = self.router.close_session(&client.session, self.id, expiry);
+        if let Some(will) = will {
+            will::on_connection_end(&self.router, &client.session, will, after);
+        }
         self.router.stats.client_disconnected();
     }
 
