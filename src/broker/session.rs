@@ -187,6 +187,19 @@ impl ConnectionSignal {
     }
 }
 
+/// What an acknowledgement from the client did to the in-flight window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acked {
+    /// The step it acknowledges was done.
+    Completed,
+    /// No message with that id is in flight: ignored, as mosquitto does.
+    Unknown,
+    /// The id is in flight in another QoS flow or at another step (PUBREC for a
+    /// QoS 1 message, PUBACK for a QoS 2 one, PUBCOMP before PUBREC): a protocol
+    /// error, as mosquitto treats it.
+    WrongFlow,
+}
+
 /// The connection a session is attached to.
 #[derive(Debug, Clone)]
 pub struct ConnectionLink {
@@ -489,46 +502,56 @@ impl SessionState {
         self.inflight.iter().position(|(id, _)| *id == packet_id)
     }
 
-    /// PUBACK: completes a QoS 1 delivery. False if the id was not in flight.
-    pub fn puback(&mut self, packet_id: PacketId) -> bool {
-        match self.position(packet_id) {
-            Some(at) if matches!(&self.inflight[at].1, InFlight::Published(d) if d.qos == QoS::AtLeastOnce) =>
-            {
+    /// PUBACK: completes a QoS 1 delivery.
+    pub fn puback(&mut self, packet_id: PacketId) -> Acked {
+        let Some(at) = self.position(packet_id) else {
+            return Acked::Unknown;
+        };
+        match &self.inflight[at].1 {
+            InFlight::Published(delivery) if delivery.qos == QoS::AtLeastOnce => {
                 if let Some((_, InFlight::Published(delivery))) = self.inflight.remove(at) {
                     self.inflight_bytes -= payload_size(&delivery);
                 }
-                true
+                Acked::Completed
             }
-            _ => false,
+            // A QoS 2 message, awaiting PUBREC or PUBCOMP.
+            _ => Acked::WrongFlow,
         }
     }
 
-    /// PUBREC: the client has a QoS 2 message; the broker now sends PUBREL. False if
-    /// the id was not awaiting PUBREC (the PUBREL is sent anyway, as mosquitto does).
-    pub fn pubrec(&mut self, packet_id: PacketId) -> bool {
-        match self.position(packet_id) {
-            Some(at) if matches!(&self.inflight[at].1, InFlight::Published(d) if d.qos == QoS::ExactlyOnce) =>
-            {
+    /// PUBREC: the client has a QoS 2 message; the broker now sends PUBREL. A PUBREC
+    /// repeated after the PUBREL counts as completed (the PUBREL is sent again).
+    pub fn pubrec(&mut self, packet_id: PacketId) -> Acked {
+        let Some(at) = self.position(packet_id) else {
+            return Acked::Unknown;
+        };
+        match &self.inflight[at].1 {
+            InFlight::Published(delivery) if delivery.qos == QoS::ExactlyOnce => {
                 if let InFlight::Published(delivery) =
                     std::mem::replace(&mut self.inflight[at].1, InFlight::Released)
                 {
                     self.inflight_bytes -= payload_size(&delivery);
                 }
-                true
+                Acked::Completed
             }
-            Some(at) => matches!(self.inflight[at].1, InFlight::Released),
-            None => false,
+            InFlight::Released => Acked::Completed,
+            // A QoS 1 message.
+            InFlight::Published(_) => Acked::WrongFlow,
         }
     }
 
-    /// PUBCOMP: completes a QoS 2 delivery.
-    pub fn pubcomp(&mut self, packet_id: PacketId) -> bool {
-        match self.position(packet_id) {
-            Some(at) if matches!(self.inflight[at].1, InFlight::Released) => {
+    /// PUBCOMP: completes a QoS 2 delivery whose PUBREL was sent.
+    pub fn pubcomp(&mut self, packet_id: PacketId) -> Acked {
+        let Some(at) = self.position(packet_id) else {
+            return Acked::Unknown;
+        };
+        match &self.inflight[at].1 {
+            InFlight::Released => {
                 self.inflight.remove(at);
-                true
+                Acked::Completed
             }
-            _ => false,
+            // A QoS 1 message, or a QoS 2 one whose PUBREC has not come.
+            InFlight::Published(_) => Acked::WrongFlow,
         }
     }
 
@@ -733,7 +756,10 @@ mod tests {
                 .is_none(),
             "window of 2 is full"
         );
-        assert!(state.puback(PacketId::new(1).expect("id")));
+        assert_eq!(
+            state.puback(PacketId::new(1).expect("id")),
+            Acked::Completed
+        );
         assert_eq!(
             publish_id(state.next_publish(std::time::Instant::now(), |_| true)),
             Some(3)
@@ -743,8 +769,9 @@ mod tests {
             None,
             "QoS 0 after the window opens"
         );
-        assert!(
-            !state.puback(PacketId::new(1).expect("id")),
+        assert_eq!(
+            state.puback(PacketId::new(1).expect("id")),
+            Acked::Unknown,
             "acknowledged twice"
         );
     }
@@ -763,7 +790,10 @@ mod tests {
             Enqueued::Dropped,
             "one in flight, two queued"
         );
-        assert!(state.puback(PacketId::new(1).expect("id")));
+        assert_eq!(
+            state.puback(PacketId::new(1).expect("id")),
+            Acked::Completed
+        );
         assert_eq!(state.enqueue(delivery(QoS::AtLeastOnce)), Enqueued::Queued);
     }
 
@@ -811,7 +841,10 @@ mod tests {
             state.next_publish(now, |_| true).is_none(),
             "300 bytes in flight"
         );
-        assert!(state.puback(PacketId::new(1).expect("id")));
+        assert_eq!(
+            state.puback(PacketId::new(1).expect("id")),
+            Acked::Completed
+        );
         assert_eq!(publish_id(state.next_publish(now, |_| true)), Some(4));
         // QoS 0 is bounded by max_queued_bytes too (with its per-message overhead).
         assert_eq!(
@@ -833,7 +866,10 @@ mod tests {
         assert_eq!(publish_id(state.next_publish(now, |_| true)), Some(1));
         assert!(state.next_publish(now, |_| true).is_none());
         // PUBREC releases the payload's bytes; the PUBREL stage holds none.
-        assert!(state.pubrec(PacketId::new(1).expect("id")));
+        assert_eq!(
+            state.pubrec(PacketId::new(1).expect("id")),
+            Acked::Completed
+        );
         assert_eq!(publish_id(state.next_publish(now, |_| true)), Some(2));
     }
 
@@ -884,10 +920,19 @@ mod tests {
         state.enqueue(delivery(QoS::ExactlyOnce));
         publish_id(state.next_publish(std::time::Instant::now(), |_| true));
         publish_id(state.next_publish(std::time::Instant::now(), |_| true));
-        assert!(state.pubrec(PacketId::new(1).expect("id")));
-        assert!(
-            !state.pubcomp(PacketId::new(2).expect("id")),
+        assert_eq!(
+            state.pubrec(PacketId::new(1).expect("id")),
+            Acked::Completed
+        );
+        assert_eq!(
+            state.pubcomp(PacketId::new(2).expect("id")),
+            Acked::WrongFlow,
             "PUBCOMP before PUBREC"
+        );
+        assert_eq!(
+            state.puback(PacketId::new(2).expect("id")),
+            Acked::WrongFlow,
+            "PUBACK for QoS 2"
         );
         state.detach();
         let replay = state.replay();
@@ -895,7 +940,10 @@ mod tests {
         assert!(
             matches!(replay[1], Outgoing::Publish { dup: true, packet_id: Some(id), .. } if id.get() == 2)
         );
-        assert!(state.pubcomp(PacketId::new(1).expect("id")));
+        assert_eq!(
+            state.pubcomp(PacketId::new(1).expect("id")),
+            Acked::Completed
+        );
         assert_eq!(state.inflight(), 1);
     }
 

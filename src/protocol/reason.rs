@@ -80,6 +80,29 @@ reason_codes! {
 }
 
 impl ReasonCode {
+    /// Whether a client may end a connection with this reason: v5 §3.14.2.1 marks
+    /// the others as sent by the server only.
+    pub fn is_client_disconnect(self) -> bool {
+        use ReasonCode::*;
+        matches!(
+            self,
+            Success
+                | DisconnectWithWillMessage
+                | UnspecifiedError
+                | MalformedPacket
+                | ProtocolError
+                | ImplementationSpecificError
+                | TopicNameInvalid
+                | ReceiveMaximumExceeded
+                | TopicAliasInvalid
+                | PacketTooLarge
+                | MessageRateTooHigh
+                | QuotaExceeded
+                | AdministrativeAction
+                | PayloadFormatInvalid
+        )
+    }
+
     /// Codes of 0x80 and above report failure (§2.4).
     pub fn is_error(self) -> bool {
         self as u8 >= 0x80

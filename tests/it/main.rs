@@ -28,3 +28,4 @@ mod v5_connection;
 mod v5_errors;
 mod v5_messages;
 mod will;
+mod wrong_packets;

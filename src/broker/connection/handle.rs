@@ -14,7 +14,7 @@ use super::{Client, Connection, End};
 use crate::broker::auth::{Login, Passwords, Principal, Security};
 use crate::broker::config::ListenerSettings;
 use crate::broker::message::Message;
-use crate::broker::session::{ConnectionLink, Session};
+use crate::broker::session::{Acked, ConnectionLink, Session};
 use crate::protocol::topic::matches;
 use crate::protocol::{
     Ack, ConnAck, Connect, Packet, PacketId, Properties, Property, ProtocolVersion, Publish, QoS,
@@ -29,6 +29,27 @@ fn reserved_for_broker(topic: &str) -> bool {
     (topic.starts_with("$SYS") && !matches("$SYS/broker/connection/+/state", topic))
         || topic.starts_with("$share/")
         || topic.starts_with("$CONTROL/")
+}
+
+/// Whether an acknowledgement belongs to the flow of the message it names: `Ok(true)`
+/// when it completed a step, `Ok(false)` for an id not in flight (ignored, as
+/// mosquitto does), and a protocol error for the wrong flow (PUBREC or PUBCOMP for a
+/// QoS 1 message, PUBACK for a QoS 2 one, PUBCOMP before PUBREC), as mosquitto.
+fn acknowledged(acked: Acked) -> Result<bool, End> {
+    match acked {
+        Acked::Completed => Ok(true),
+        Acked::Unknown => Ok(false),
+        Acked::WrongFlow => Err(End::Violation(ReasonCode::ProtocolError)),
+    }
+}
+
+/// The bytes `packet` takes on the wire.
+fn encoded_len(packet: &Packet, version: ProtocolVersion) -> usize {
+    let mut buffer = Vec::new();
+    match packet.encode(version, &mut buffer) {
+        Ok(()) => buffer.len(),
+        Err(_) => usize::MAX,
+    }
 }
 
 /// A CONNECT whose credentials passed, or are being checked.
@@ -260,6 +281,49 @@ impl Connection {
             keep_alive = config.max_keepalive;
             server_keep_alive = Some(keep_alive);
         }
+        let mut connack = ConnAck::new(ReasonCode::Success, false);
+        if v5 {
+            let props = &mut connack.properties;
+            if assigned {
+                // [MQTT-3.2.2-16]
+                props.push(Property::AssignedClientIdentifier(client_id.clone()));
+            }
+            if config.max_inflight_messages > 0 {
+                props.push(Property::ReceiveMaximum(config.max_inflight_messages));
+            }
+            if let Some(size) = config.max_packet_size {
+                props.push(Property::MaximumPacketSize(
+                    u32::try_from(size).unwrap_or(u32::MAX),
+                ));
+            }
+            let settings = self.settings();
+            if settings.max_topic_alias > 0 {
+                props.push(Property::TopicAliasMaximum(settings.max_topic_alias));
+            }
+            if settings.max_qos < QoS::ExactlyOnce {
+                props.push(Property::MaximumQos(settings.max_qos as u8));
+            }
+            if !config.retain_available {
+                props.push(Property::RetainAvailable(0));
+            }
+            if !config.shared_subscription_available {
+                props.push(Property::SharedSubscriptionAvailable(0));
+            }
+            if !config.subscription_identifier_available {
+                props.push(Property::SubscriptionIdentifierAvailable(0));
+            }
+            if let Some(seconds) = server_keep_alive {
+                props.push(Property::ServerKeepAlive(seconds));
+            }
+        }
+        // [MQTT-3.1.2-25]: nothing larger than the client's Maximum Packet Size is
+        // sent, and a CONNACK it cannot take means it cannot be served: closed
+        // without one, before any session is opened.
+        if let Some(limit) = connect.properties.maximum_packet_size()
+            && encoded_len(&Packet::ConnAck(connack.clone()), connect.version) > limit as usize
+        {
+            return Err(End::Violation(ReasonCode::PacketTooLarge));
+        }
         let state_v5 = v5.then(|| Box::new(V5::from_connect(&connect.properties)));
         let persistent = match &state_v5 {
             Some(state) => state.session_expiry != 0,
@@ -318,41 +382,7 @@ impl Connection {
                 .map(|w| (w.payload.len(), w.retain, w.qos, w.topic.as_str())),
         );
 
-        let mut connack = ConnAck::new(ReasonCode::Success, opened.present);
-        if v5 {
-            let props = &mut connack.properties;
-            if assigned {
-                // [MQTT-3.2.2-16]
-                props.push(Property::AssignedClientIdentifier(client_id.clone()));
-            }
-            if config.max_inflight_messages > 0 {
-                props.push(Property::ReceiveMaximum(config.max_inflight_messages));
-            }
-            if let Some(size) = config.max_packet_size {
-                props.push(Property::MaximumPacketSize(
-                    u32::try_from(size).unwrap_or(u32::MAX),
-                ));
-            }
-            let settings = self.settings();
-            if settings.max_topic_alias > 0 {
-                props.push(Property::TopicAliasMaximum(settings.max_topic_alias));
-            }
-            if settings.max_qos < QoS::ExactlyOnce {
-                props.push(Property::MaximumQos(settings.max_qos as u8));
-            }
-            if !config.retain_available {
-                props.push(Property::RetainAvailable(0));
-            }
-            if !config.shared_subscription_available {
-                props.push(Property::SharedSubscriptionAvailable(0));
-            }
-            if !config.subscription_identifier_available {
-                props.push(Property::SubscriptionIdentifierAvailable(0));
-            }
-            if let Some(seconds) = server_keep_alive {
-                props.push(Property::ServerKeepAlive(seconds));
-            }
-        }
+        connack.session_present = opened.present;
         self.send(&Packet::ConnAck(connack));
         log.debug(format_args!(
             "Sending CONNACK to {client_id} ({}, 0)",
@@ -414,7 +444,7 @@ impl Connection {
                     ack.packet_id,
                     ack.reason as u8
                 ));
-                self.session()?.lock().puback(ack.packet_id);
+                acknowledged(self.session()?.lock().puback(ack.packet_id))?;
                 Ok(())
             }
             Packet::PubRec(ack) => {
@@ -424,7 +454,7 @@ impl Connection {
                     ack.packet_id
                 ));
                 let session = self.session()?;
-                let known = session.lock().pubrec(ack.packet_id);
+                let known = acknowledged(session.lock().pubrec(ack.packet_id))?;
                 // v5: a PUBREC with an error code ends the flow; no PUBREL follows.
                 if ack.reason.is_error() {
                     session.lock().pubcomp(ack.packet_id);
@@ -461,7 +491,7 @@ impl Connection {
                     ack.packet_id,
                     ack.reason as u8
                 ));
-                self.session()?.lock().pubcomp(ack.packet_id);
+                acknowledged(self.session()?.lock().pubcomp(ack.packet_id))?;
                 Ok(())
             }
             Packet::Subscribe(subscribe) => self.on_subscribe(subscribe),
@@ -477,6 +507,10 @@ impl Connection {
                     "Received DISCONNECT from {}",
                     self.client_id()
                 ));
+                // v5 §3.14.2.1: some reasons only a server may give.
+                if !disconnect.reason.is_client_disconnect() {
+                    return Err(End::Violation(ReasonCode::ProtocolError));
+                }
                 if let Some(state) = self.v5_mut() {
                     state
                         .update_expiry(disconnect.properties.session_expiry_interval())

@@ -197,6 +197,9 @@ pub(crate) async fn serve<T: Transport>(
     connection.router.unregister_connection(connection.id);
 }
 
+/// Packet types only a server sends: CONNACK, SUBACK, UNSUBACK, PINGRESP.
+const SERVER_ONLY: [u8; 4] = [2, 9, 11, 13];
+
 struct Connection {
     router: Arc<Router>,
     peer: SocketAddr,
@@ -468,6 +471,14 @@ impl Connection {
                     Err(End::Violation(error.reason_code()))
                 }
             };
+        }
+        // Packets only a server sends are a protocol error from a client whatever
+        // they hold, so they are refused on their type, before any field is read.
+        if frame
+            .first()
+            .is_some_and(|byte| SERVER_ONLY.contains(&(byte >> 4)))
+        {
+            return Err(End::Violation(ReasonCode::ProtocolError));
         }
         match Packet::decode(frame, self.version) {
             Ok(packet) => self.handle(packet),
