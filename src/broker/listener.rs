@@ -150,6 +150,8 @@ fn on_interface(
                 ));
                 address.set_ip(unspecified(address));
             }
+            // The listener's own address, which the interface has.
+            Some(_) if named_address => {}
             Some(ip) => address.set_ip(ip),
             None => {
                 let family = if address.is_ipv4() { "IPv4" } else { "IPv6" };
@@ -278,10 +280,15 @@ pub async fn accept_loop(
             .fetch_add(1, Ordering::Relaxed);
         let open = on_this_listener.fetch_add(1, Ordering::Relaxed) + 1;
         let guard = OpenSocket(Arc::clone(&on_this_listener));
-        if max_connections.is_some_and(|max| open > max)
-            || super::memory::would_exceed(router.config.memory_limit, 0)
-        {
+        if max_connections.is_some_and(|max| open > max) {
             // As mosquitto: accepted, then closed at once.
+            router.log.notice(format_args!(
+                "Client connection from {} denied: max_connections exceeded.",
+                peer.ip()
+            ));
+            continue;
+        }
+        if super::memory::would_exceed(router.config.memory_limit, 0) {
             continue;
         }
         // The connection coalesces its own writes, so Nagle would only add latency;

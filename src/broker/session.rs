@@ -229,6 +229,8 @@ pub struct SessionState {
     pending_reliable_bytes: usize,
     /// [`queued_size`] of the QoS 0 messages in `pending`.
     pending_qos0_bytes: usize,
+    /// [`payload_size`] of the QoS 0 messages in `pending`.
+    pending_qos0_payload: usize,
     /// In send order; acknowledgements mostly arrive in that order too.
     inflight: VecDeque<(PacketId, InFlight)>,
     /// [`payload_size`] of the PUBLISHes in `inflight` still awaiting PUBACK/PUBREC.
@@ -280,6 +282,7 @@ impl SessionState {
             pending_reliable: 0,
             pending_reliable_bytes: 0,
             pending_qos0_bytes: 0,
+            pending_qos0_payload: 0,
             inflight: VecDeque::new(),
             inflight_bytes: 0,
             last_packet_id: 0,
@@ -327,14 +330,14 @@ impl SessionState {
                     return Enqueued::Dropped;
                 }
             }
-            // max_queued_bytes bounds QoS 0 too, as in mosquitto; without it, the
-            // broker's own bound applies.
-            let bound = if self.max_queued_bytes == usize::MAX {
-                QOS0_QUEUE_BYTES
+            // max_queued_bytes bounds QoS 0 payloads too, checked before adding as
+            // mosquitto does (so one message always fits an empty queue); without
+            // it, the broker's own bound applies.
+            if self.max_queued_bytes == usize::MAX {
+                self.pending_qos0_bytes + queued_size(&delivery) > QOS0_QUEUE_BYTES
             } else {
-                self.max_queued_bytes
-            };
-            self.pending_qos0_bytes + queued_size(&delivery) > bound
+                self.pending_qos0_payload >= self.max_queued_bytes
+            }
         } else if self.connection.is_some() {
             // As mosquitto decides at insert time, however far the connection has got
             // with moving messages into flight: a message that could go in flight is
@@ -353,7 +356,7 @@ impl SessionState {
         } else if self.queue_qos0 {
             // Offline QoS 0 messages share the queue: count them too.
             self.pending.len() >= self.max_queued
-                || self.pending_reliable_bytes + self.pending_qos0_bytes >= self.max_queued_bytes
+                || self.pending_reliable_bytes + self.pending_qos0_payload >= self.max_queued_bytes
         } else {
             // Nothing is in flight for an offline client (as mosquitto counts).
             self.pending_reliable >= self.max_queued
@@ -365,6 +368,7 @@ impl SessionState {
         }
         if delivery.qos == QoS::AtMostOnce {
             self.pending_qos0_bytes += queued_size(&delivery);
+            self.pending_qos0_payload += payload_size(&delivery);
         } else {
             self.pending_reliable += 1;
             self.pending_reliable_bytes += payload_size(&delivery);
@@ -378,6 +382,7 @@ impl SessionState {
         let delivery = self.pending.pop_front()?;
         if delivery.qos == QoS::AtMostOnce {
             self.pending_qos0_bytes -= queued_size(&delivery);
+            self.pending_qos0_payload -= payload_size(&delivery);
         } else {
             self.pending_reliable -= 1;
             self.pending_reliable_bytes -= payload_size(&delivery);
@@ -397,10 +402,11 @@ impl SessionState {
 
     /// Recounts the queue's tallies after messages were removed from its middle.
     fn recount_pending(&mut self) {
-        let (mut reliable, mut reliable_bytes, mut qos0_bytes) = (0, 0, 0);
+        let (mut reliable, mut reliable_bytes, mut qos0_bytes, mut qos0_payload) = (0, 0, 0, 0);
         for delivery in &self.pending {
             if delivery.qos == QoS::AtMostOnce {
                 qos0_bytes += queued_size(delivery);
+                qos0_payload += payload_size(delivery);
             } else {
                 reliable += 1;
                 reliable_bytes += payload_size(delivery);
@@ -409,6 +415,7 @@ impl SessionState {
         self.pending_reliable = reliable;
         self.pending_reliable_bytes = reliable_bytes;
         self.pending_qos0_bytes = qos0_bytes;
+        self.pending_qos0_payload = qos0_payload;
     }
 
     /// Recounts the window's payload bytes after messages were removed from it.
@@ -636,6 +643,7 @@ impl SessionState {
         if !self.queue_qos0 {
             self.pending.retain(|d| d.qos != QoS::AtMostOnce);
             self.pending_qos0_bytes = 0;
+            self.pending_qos0_payload = 0;
         }
     }
 }
@@ -846,12 +854,10 @@ mod tests {
             Acked::Completed
         );
         assert_eq!(publish_id(state.next_publish(now, |_| true)), Some(4));
-        // QoS 0 is bounded by max_queued_bytes too (with its per-message overhead).
-        assert_eq!(
-            state.enqueue(sized(QoS::AtMostOnce, 301)),
-            Enqueued::Dropped
-        );
-        assert_eq!(state.enqueue(sized(QoS::AtMostOnce, 100)), Enqueued::Queued);
+        // QoS 0 payloads are bounded by max_queued_bytes too, checked before adding:
+        // one larger than the limit fits an empty queue, then nothing more does.
+        assert_eq!(state.enqueue(sized(QoS::AtMostOnce, 301)), Enqueued::Queued);
+        assert_eq!(state.enqueue(sized(QoS::AtMostOnce, 1)), Enqueued::Dropped);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! level, indented two spaces per level below the roots (which are indented
 //! four), each followed by ` (client, qos)` for the subscriptions ending there.
 //!
-//! mosquitto 2.0 keeps three roots, printed in this order: `""` for ordinary
-//! filters, `$SYS` for filters starting with `$`, and `""` for shared
+//! mosquitto 2.0 keeps a root per first level, printed in this order: `""` for
+//! ordinary filters, `$SYS`, any other `$` first level, and `""` for shared
 //! subscriptions, whose levels it prints without subscribers. Below a root, a filter
 //! is its levels, with an empty first level for filters not starting with `$`:
 //!
@@ -33,8 +33,12 @@ struct Level {
 
 /// The printout for `subscriptions`: `(filter, client id, qos)`.
 pub fn render<'a>(subscriptions: impl IntoIterator<Item = (&'a str, &'a str, u8)>) -> String {
-    let (mut normal, mut system, mut shared) =
-        (Level::default(), Level::default(), Level::default());
+    // Roots by first level: "" for ordinary filters, and one per `$` first level,
+    // `$SYS` always; shared subscriptions have a tree of their own.
+    let mut roots: BTreeMap<String, Level> = BTreeMap::new();
+    roots.insert(String::new(), Level::default());
+    roots.insert("$SYS".into(), Level::default());
+    let mut shared = Level::default();
     for (filter, client_id, qos) in subscriptions {
         let (root, levels, subscriber) = match filter.strip_prefix("$share/") {
             // The filter after the share name, without its subscribers.
@@ -43,9 +47,18 @@ pub fn render<'a>(subscriptions: impl IntoIterator<Item = (&'a str, &'a str, u8)
                 rest.split_once('/').map_or("", |(_, filter)| filter),
                 None,
             ),
-            None if filter.starts_with('$') => (&mut system, filter, Some((client_id, qos))),
-            None => (&mut normal, filter, Some((client_id, qos))),
+            None => {
+                let first = if filter.starts_with('$') {
+                    filter.split('/').next().unwrap_or_default()
+                } else {
+                    ""
+                };
+                let root = roots.entry(first.to_string()).or_default();
+                (root, filter, Some((client_id, qos)))
+            }
         };
+        // Below its root, a filter is its levels, with an empty first one unless it
+        // starts with `$`.
         let mut node = root;
         if !levels.starts_with('$') {
             node = node.children.entry(String::new()).or_default();
@@ -58,8 +71,18 @@ pub fn render<'a>(subscriptions: impl IntoIterator<Item = (&'a str, &'a str, u8)
         }
     }
     let mut out = String::new();
-    print_level(&mut out, "", &normal, 0);
-    print_level(&mut out, "$SYS", &system, 0);
+    for (name, level) in roots
+        .iter()
+        .filter(|(name, _)| name.is_empty() || *name == "$SYS")
+    {
+        print_level(&mut out, name, level, 0);
+    }
+    for (name, level) in roots
+        .iter()
+        .filter(|(name, _)| !name.is_empty() && *name != "$SYS")
+    {
+        print_level(&mut out, name, level, 0);
+    }
     print_level(&mut out, "", &shared, 0);
     out
 }

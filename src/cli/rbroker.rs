@@ -194,7 +194,7 @@ fn daemonize() -> std::io::Result<()> {
 }
 
 /// The user a broker started as root switches to without a `user` line, as
-/// mosquitto; `nobody` when it does not exist.
+/// mosquitto; `nobody` when it does not exist (named or by default).
 const DEFAULT_USER: &str = "mosquitto";
 
 /// `user`: a broker started as root switches to this user (`mosquitto` by default,
@@ -207,35 +207,50 @@ fn drop_privileges(user: Option<&str>, log: &Logger) -> Result<(), String> {
     if unsafe { libc::geteuid() } != 0 {
         return Ok(());
     }
-    match user {
-        Some("root") => {
+    match user.unwrap_or(DEFAULT_USER) {
+        "root" => {
             log.warning(format_args!(
                 "Warning: rbroker should not be run as root/administrator."
             ));
             Ok(())
         }
-        Some(user) => switch_user(user),
-        None => match switch_user(DEFAULT_USER) {
-            Err(UserMissing(_)) => {
+        DEFAULT_USER => match switch_user(DEFAULT_USER) {
+            Err(SwitchFailed::Missing(_)) => {
                 log.warning(format_args!(
                     "Warning: Unable to drop privileges to '{DEFAULT_USER}' because this user does not exist. Trying 'nobody' instead."
                 ));
-                switch_user("nobody")
+                switch_user("nobody").map_err(|error| match error {
+                    SwitchFailed::Missing(_) => "Unable to drop privileges to 'nobody'.".into(),
+                    SwitchFailed::Failed(text) => text,
+                })
             }
-            other => other,
+            other => other.map_err(SwitchFailed::into_message),
         },
+        user => switch_user(user).map_err(SwitchFailed::into_message),
     }
-    .map_err(|UserMissing(error)| error)
 }
 
-/// Why a switch of user failed; `UserMissing` when the user does not exist.
-struct UserMissing(String);
+/// Why a switch of user failed.
+enum SwitchFailed {
+    /// No such user.
+    Missing(String),
+    /// A system call refused.
+    Failed(String),
+}
+
+impl SwitchFailed {
+    fn into_message(self) -> String {
+        match self {
+            SwitchFailed::Missing(text) | SwitchFailed::Failed(text) => text,
+        }
+    }
+}
 
 /// Switches the process to `user` and its groups.
 #[cfg(unix)]
-fn switch_user(user: &str) -> Result<(), UserMissing> {
+fn switch_user(user: &str) -> Result<(), SwitchFailed> {
     let name = std::ffi::CString::new(user)
-        .map_err(|_| UserMissing(format!("Invalid user name \"{user}\".")))?;
+        .map_err(|_| SwitchFailed::Missing(format!("Invalid user name \"{user}\".")))?;
     // SAFETY: `entry` and `buffer` outlive the call, which writes only into them;
     // the result pointer is read only when the call succeeded.
     let (uid, gid) = unsafe {
@@ -250,28 +265,29 @@ fn switch_user(user: &str) -> Result<(), UserMissing> {
             &mut found,
         );
         if status != 0 || found.is_null() {
-            return Err(UserMissing(format!(
+            return Err(SwitchFailed::Missing(format!(
                 "Unable to drop privileges to '{user}' because this user does not exist."
             )));
         }
         (entry.pw_uid, entry.pw_gid)
     };
+    // mosquitto's messages.
     let failed = |what: &str| {
-        UserMissing(format!(
-            "Unable to drop privileges to '{user}' ({what}: {}).",
+        SwitchFailed::Failed(format!(
+            "Error setting {what} whilst dropping privileges: {}.",
             std::io::Error::last_os_error()
         ))
     };
     // SAFETY: plain system calls on numbers; each result is checked.
     unsafe {
         if libc::initgroups(name.as_ptr(), gid) != 0 {
-            return Err(failed("initgroups"));
+            return Err(failed("groups"));
         }
         if libc::setgid(gid) != 0 {
-            return Err(failed("setgid"));
+            return Err(failed("gid"));
         }
         if libc::setuid(uid) != 0 {
-            return Err(failed("setuid"));
+            return Err(failed("uid"));
         }
     }
     Ok(())

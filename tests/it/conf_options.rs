@@ -939,6 +939,28 @@ fn bind_interface_listens_on_that_interfaces_addresses_only() {
             assert!(refused.is_err(), "{program}: reachable on {ip}");
         }
         drop(broker);
+        // A listener address the interface has is kept; one it lacks is not bound.
+        let conf = write(
+            dir.path(),
+            "interface-address.conf",
+            &format!("listener {port} 127.0.0.1\nbind_interface lo\nallow_anonymous true\n"),
+        );
+        let broker = Running::program(program, &["-c", &conf]);
+        wait_until_listening(port);
+        drop(broker);
+        let conf = write(
+            dir.path(),
+            "other-address.conf",
+            &format!("listener {port} 127.0.0.2\nbind_interface lo\n"),
+        );
+        let (status, stderr) = refused(program, &conf);
+        assert_eq!(status, Some(1), "{program}: {stderr}");
+        assert!(
+            stderr.contains(
+                "Warning: Interface address for lo does not match specified listener address (127.0.0.2)."
+            ),
+            "{program}: {stderr}"
+        );
         // An interface with no address (none by that name): nothing to listen on.
         let conf = write(
             dir.path(),

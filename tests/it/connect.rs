@@ -303,6 +303,7 @@ fn connections_beyond_max_connections_are_closed_at_once() {
     let _second = RawClient::connect(broker.addr(), "two");
     let mut third = RawClient::open(broker.addr());
     third.expect_closed();
+    broker.wait_for_log("Client connection from 127.0.0.1 denied: max_connections exceeded.");
     first.send(&Packet::Disconnect(mqttkit::protocol::Disconnect::new(
         ReasonCode::Success,
     )));

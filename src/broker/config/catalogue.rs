@@ -139,6 +139,7 @@ pub const OPTIONS: &[Entry] = &[
     entry("max_keepalive", Status::Same),
     entry("max_packet_size", Status::Same),
     entry("max_qos", Status::Same),
+    entry("maximum_qos", Status::Same),
     entry(
         "max_queued_bytes",
         Status::Differs(
@@ -199,6 +200,13 @@ pub const OPTIONS: &[Entry] = &[
     entry("require_certificate", TLS),
     entry("restart_timeout", BRIDGE),
     entry("retain_available", Status::Same),
+    entry("retained_persistence", PERSISTENCE),
+    entry(
+        "retry_interval",
+        Status::Differs(
+            "Accepted with mosquitto 2.0's warning that it is no longer available; it does nothing in either.",
+        ),
+    ),
     entry("round_robin", BRIDGE),
     entry(
         "set_tcp_nodelay",
@@ -220,7 +228,12 @@ pub const OPTIONS: &[Entry] = &[
     entry("use_identity_as_username", TLS),
     entry("use_subject_as_username", TLS),
     entry("use_username_as_clientid", Status::Same),
-    entry("user", Status::Same),
+    entry(
+        "user",
+        Status::Differs(
+            "rbroker switches user once its sockets are bound and its pid file written, so it can listen on ports below 1024; mosquitto switches before both.",
+        ),
+    ),
     entry("websockets_headers_size", WEBSOCKETS),
     entry("websockets_log_level", WEBSOCKETS),
     entry(

@@ -308,9 +308,48 @@ impl Config {
     /// re-reads. Listener options are reported as `listener`.
     pub fn needs_restart(&self, next: &Config) -> Vec<&'static str> {
         let mut changed = Vec::new();
+        // Every field is named here, so a new option cannot be left out unnoticed.
+        let Config {
+            listeners: _,
+            auth: _,
+            listener_defaults: _,
+            default_listener: _,
+            per_listener_settings,
+            max_keepalive,
+            max_inflight_messages,
+            max_queued_messages,
+            max_queued_bytes,
+            max_inflight_bytes,
+            memory_limit,
+            message_size_limit,
+            max_packet_size,
+            retain_available,
+            sys_interval,
+            log_types,
+            log_dest,
+            log_file,
+            log_topic,
+            log_syslog,
+            log_facility,
+            connection_messages,
+            connect_timeout,
+            shared_subscription_available,
+            subscription_identifier_available,
+            check_retain_source,
+            max_topic_levels,
+            set_tcp_nodelay,
+            pid_file,
+            log_timestamp,
+            log_timestamp_format,
+            queue_qos0_messages,
+            upgrade_outgoing_qos,
+            persistent_client_expiration,
+            clientid_prefixes,
+            user,
+        } = self;
         macro_rules! compare {
             ($($field:ident => $option:literal),* $(,)?) => {
-                $(if self.$field != next.$field {
+                $(if *$field != next.$field {
                     changed.push($option);
                 })*
             };
@@ -444,7 +483,7 @@ impl Config {
             unattached.filter(|_| !self.listeners.is_empty() && self.default_listener.is_none())
         {
             return Err(ConfigError::Line {
-                reason: "With per_listener_settings true, allow_anonymous, password_file and acl_file must follow the listener they are for.".into(),
+                reason: "With per_listener_settings true, allow_anonymous, password_file, acl_file, allow_zero_length_clientid and auto_id_prefix must follow the listener they are for.".into(),
                 at,
             });
         }
@@ -594,9 +633,10 @@ impl Config {
                 let count: i64 = value
                     .parse()
                     .map_err(|_| format!("Invalid max_connections value ({value})."))?;
-                let limit = usize::try_from(count).ok();
+                // -1 (and, as in mosquitto, 0) is no limit.
+                let limit = usize::try_from(count).ok().filter(|limit| *limit > 0);
                 self.listener_target().max_connections = limit;
-                if limit.is_some() {
+                if count != -1 {
                     return Ok(self.defaults_open_default_listener(key));
                 }
             }
@@ -610,7 +650,8 @@ impl Config {
                     "debug" => LogTypes::DEBUG,
                     "subscribe" => LogTypes::SUBSCRIBE,
                     "unsubscribe" => LogTypes::UNSUBSCRIBE,
-                    "websockets" => LogTypes::NONE,
+                    // Neither has a line in rbroker.
+                    "websockets" | "internal" => LogTypes::NONE,
                     "all" => LogTypes::ALL,
                     "none" => LogTypes::NONE,
                     other => return Err(format!("Invalid log_type value ({other}).")),
@@ -646,6 +687,13 @@ impl Config {
                 [] => return Err("Empty log_dest value in configuration.".into()),
                 [other, ..] => return Err(format!("Invalid log_dest value ({other}).")),
             },
+            // Gone from mosquitto 2.0, which accepts it with this warning.
+            "retry_interval" => {
+                parse_number(key, values, 0, u32::MAX.into())?;
+                return Ok(Some(
+                    "The retry_interval option is no longer available.".into(),
+                ));
+            }
             "log_facility" => {
                 self.log_facility = Some(parse_number(key, values, 0, 7)? as u8);
             }
@@ -719,20 +767,23 @@ impl Config {
                     "ipv6" => true,
                     other => return Err(format!("Invalid socket_domain value ({other}).")),
                 };
-                // For the listener it follows, as mosquitto; before any, the default one.
-                let listener = match self.listeners.last_mut() {
-                    Some(listener) => listener,
-                    None => self.default_listener_mut(),
-                };
-                listener.ipv6_only = Some(ipv6);
+                // For the listener it follows, as mosquitto; before any, the default
+                // one, which it sets up.
+                let opened = self.defaults_open_default_listener(key);
+                if let Some(listener) = self.listeners.last_mut().or(self.default_listener.as_mut())
+                {
+                    listener.ipv6_only = Some(ipv6);
+                }
+                return Ok(opened);
             }
             "bind_interface" => {
                 let name = single(key, values)?.to_string();
-                let listener = match self.listeners.last_mut() {
-                    Some(listener) => listener,
-                    None => self.default_listener_mut(),
-                };
-                listener.bind_interface = Some(name);
+                let opened = self.defaults_open_default_listener(key);
+                if let Some(listener) = self.listeners.last_mut().or(self.default_listener.as_mut())
+                {
+                    listener.bind_interface = Some(name);
+                }
+                return Ok(opened);
             }
             "queue_qos0_messages" => self.queue_qos0_messages = parse_bool(key, values)?,
             "persistent_client_expiration" => {
@@ -747,7 +798,8 @@ impl Config {
                 }
             }
             "upgrade_outgoing_qos" => self.upgrade_outgoing_qos = parse_bool(key, values)?,
-            "max_qos" => {
+            // mosquitto's older name for it.
+            "max_qos" | "maximum_qos" => {
                 let max_qos = match parse_number(key, values, 0, 2)? {
                     0 => QoS::AtMostOnce,
                     1 => QoS::AtLeastOnce,
@@ -1131,8 +1183,9 @@ mod tests {
         );
     }
 
-    /// Every option of mosquitto.conf(5) 2.0.11 (its option headings), written out
-    /// here independently of the catalogue, which must cover each.
+    /// Every option of mosquitto.conf(5) 2.0.11 (its option headings, and the older
+    /// names its parser still takes), written out here independently of the
+    /// catalogue, which must cover each.
     const MOSQUITTO_OPTIONS: &[&str] = &[
         "acl_file",
         "address",
@@ -1195,6 +1248,7 @@ mod tests {
         "max_keepalive",
         "max_packet_size",
         "max_qos",
+        "maximum_qos",
         "max_queued_bytes",
         "max_queued_messages",
         "max_topic_alias",
@@ -1223,6 +1277,8 @@ mod tests {
         "require_certificate",
         "restart_timeout",
         "retain_available",
+        "retained_persistence",
+        "retry_interval",
         "round_robin",
         "set_tcp_nodelay",
         "socket_domain",
@@ -1253,7 +1309,7 @@ mod tests {
             "log_type" => "all",
             "protocol" => "mqtt",
             "socket_domain" => "ipv4",
-            "max_qos" => "1",
+            "max_qos" | "maximum_qos" => "1",
             "memory_limit" => "100000000",
             "max_packet_size" | "message_size_limit" | "sys_interval" => "1000",
             "use_username_as_clientid" | "retain_available" => "true",

@@ -432,6 +432,17 @@ impl Connection {
                         return Ok((consumed, packets));
                     }
                 }
+                // memory_limit: a packet whose remaining bytes would take the heap
+                // past it is refused before they arrive, as mosquitto's allocation
+                // of the whole packet fails.
+                Ok(FrameStatus::Incomplete { needed })
+                    if crate::broker::memory::would_exceed(
+                        self.router.config.memory_limit,
+                        needed,
+                    ) =>
+                {
+                    return Err(End::Violation(ReasonCode::QuotaExceeded));
+                }
                 Ok(FrameStatus::Incomplete { .. }) => return Ok((consumed, packets)),
                 Err(DecodeError::PacketTooLarge { size, max }) => {
                     tracing::debug!(
@@ -651,6 +662,7 @@ impl Connection {
         let Some(client) = self.client.take() else {
             match end {
                 End::Violation(ReasonCode::PacketTooLarge) => log.oversize_packet("<unknown>"),
+                End::Violation(ReasonCode::QuotaExceeded) => log.out_of_memory("<unknown>"),
                 End::Violation(reason) => {
                     log.protocol_error("<unknown>", reason == ReasonCode::MalformedPacket)
                 }
