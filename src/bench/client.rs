@@ -13,25 +13,25 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::load::Stamp;
-
 use crate::protocol::{
-    Ack, Connect, FrameStatus, Packet, PacketId, Properties, ProtocolVersion, PublishHeader, QoS,
-    ReasonCode, Subscribe, SubscriptionOptions, TopicFilter, check_frame, encode_publish,
+    Ack, Connect, FrameStatus, Packet, PacketId, PacketType, Properties, ProtocolVersion,
+    PublishHeader, PublishView, QoS, ReasonCode, Subscribe, SubscriptionOptions, TopicFilter,
+    check_frame, encode_publish, encode_short_ack,
 };
 
 /// Bytes reserved for each read.
 const READ_CHUNK: usize = 64 * 1024;
 
 /// A packet as the load generator needs it: the common ones read in place without
-/// allocating, anything else decoded in full.
+/// allocating, anything else decoded in full. `T` is what the caller read from a
+/// PUBLISH's payload (the wire client does not know the benchmark's format).
 #[derive(Debug)]
-pub enum Incoming {
+pub enum Incoming<T = ()> {
     Publish {
         qos: QoS,
         packet_id: Option<PacketId>,
-        /// The rbench stamp at the front of the payload, if there is one.
-        stamp: Option<Stamp>,
+        /// What the caller's reader made of the payload.
+        data: T,
     },
     PubAck(PacketId),
     PubRec(PacketId),
@@ -110,31 +110,6 @@ pub struct LoadClient {
     pub packets_received: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
-}
-
-/// Reads a PUBLISH's QoS, packet id and stamp without copying it; `None` sends it
-/// to the full decoder (which also reports it if malformed).
-fn quick_publish(first_byte: u8, body: &[u8], version: ProtocolVersion) -> Option<Incoming> {
-    let qos = QoS::from_u8((first_byte >> 1) & 0x03)?;
-    let topic_len = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
-    let mut at = 2 + topic_len;
-    let packet_id = if qos == QoS::AtMostOnce {
-        None
-    } else {
-        let id = PacketId::new(u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]))?;
-        at += 2;
-        Some(id)
-    };
-    if version.is_v5() {
-        let (length, used) = crate::protocol::wire::decode_varint(body.get(at..)?).ok()??;
-        at += used + length as usize;
-    }
-    let payload = body.get(at..)?;
-    Some(Incoming::Publish {
-        qos,
-        packet_id,
-        stamp: Stamp::read(payload),
-    })
 }
 
 fn protocol_error(message: impl Into<String>) -> io::Error {
@@ -296,6 +271,15 @@ impl LoadClient {
 
     /// The next whole packet already read, PUBLISH and acknowledgements read in place.
     pub fn next_incoming(&mut self) -> io::Result<Option<Incoming>> {
+        self.next_incoming_with(|_| ())
+    }
+
+    /// [`LoadClient::next_incoming`], with `read` applied to a PUBLISH's payload
+    /// where it lies in the read buffer.
+    pub fn next_incoming_with<T>(
+        &mut self,
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> io::Result<Option<Incoming<T>>> {
         let header = match check_frame(&self.read_buf, usize::MAX)
             .map_err(|e| protocol_error(e.to_string()))?
         {
@@ -304,18 +288,26 @@ impl LoadClient {
         };
         let frame = &self.read_buf[..header.frame_len()];
         let body = &frame[header.header_len..];
-        let quick =
-            match header.packet_type() {
-                3 => quick_publish(header.first_byte, body, self.version),
-                4..=7 if body.len() >= 2 => PacketId::new(u16::from_be_bytes([body[0], body[1]]))
-                    .map(|id| match header.packet_type() {
-                        4 => Incoming::PubAck(id),
-                        5 => Incoming::PubRec(id),
-                        6 => Incoming::PubRel(id),
-                        _ => Incoming::PubComp(id),
-                    }),
-                _ => None,
-            };
+        let acknowledged = || {
+            let id = PacketId::new(u16::from_be_bytes([*body.first()?, *body.get(1)?]))?;
+            Some(match header.packet_type() {
+                4 => Incoming::PubAck(id),
+                5 => Incoming::PubRec(id),
+                6 => Incoming::PubRel(id),
+                _ => Incoming::PubComp(id),
+            })
+        };
+        let quick = match header.packet_type() {
+            3 => PublishView::parse(header.first_byte, body, self.version).map(|view| {
+                Incoming::Publish {
+                    qos: view.header.qos,
+                    packet_id: view.header.packet_id,
+                    data: read(view.payload),
+                }
+            }),
+            4..=7 => acknowledged(),
+            _ => None,
+        };
         let incoming = match quick {
             Some(incoming) => incoming,
             None => Incoming::Other(
@@ -328,28 +320,26 @@ impl LoadClient {
     }
 
     /// Queues what the protocol requires in answer to an [`Incoming`] packet.
-    pub fn answer_incoming(&mut self, incoming: &Incoming) {
-        let (first_byte, id) = match incoming {
+    pub fn answer_incoming<T>(&mut self, incoming: &Incoming<T>) {
+        let (kind, id) = match incoming {
             Incoming::Publish {
                 qos: QoS::AtLeastOnce,
                 packet_id: Some(id),
                 ..
-            } => (0x40, *id),
+            } => (PacketType::PubAck, *id),
             Incoming::Publish {
                 qos: QoS::ExactlyOnce,
                 packet_id: Some(id),
                 ..
-            } => (0x50, *id),
-            Incoming::PubRec(id) => (0x62, *id),
-            Incoming::PubRel(id) => (0x70, *id),
+            } => (PacketType::PubRec, *id),
+            Incoming::PubRec(id) => (PacketType::PubRel, *id),
+            Incoming::PubRel(id) => (PacketType::PubComp, *id),
             Incoming::Other(packet) => return self.answer(packet),
             _ => return,
         };
-        // The two-byte form of PUBACK/PUBREC/PUBREL/PUBCOMP, valid in every version.
-        let [high, low] = id.get().to_be_bytes();
-        self.write_buf
-            .extend_from_slice(&[first_byte, 2, high, low]);
-        self.packets_sent += 1;
+        if encode_short_ack(&mut self.write_buf, kind, id) {
+            self.packets_sent += 1;
+        }
     }
 
     /// Reads until a whole packet arrives.

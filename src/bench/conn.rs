@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{ConnectOptions, LoadClient};
-use super::load::latency_histogram;
+use super::stats::{latency_histogram, record_latency};
 
 /// A connection run.
 #[derive(Debug, Clone)]
@@ -114,7 +114,7 @@ pub async fn open_connections(
                 match joined {
                     Ok((took, Ok(Ok(client)))) => {
                         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
-                        let _ = result.latency.record(micros);
+                        record_latency(&mut result.latency, micros);
                         result.connected += 1;
                         result.clients.push(client);
                     }

@@ -9,13 +9,13 @@
 //! Closed loop (the default) keeps at most `window` messages published and not yet
 //! delivered, so throughput is what the broker delivers, not how fast it drops.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use tokio::sync::Notify;
@@ -23,56 +23,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{ConnectOptions, Incoming, LoadClient};
+use super::stamp::{Stamp, unix_ns};
+use super::stats::{Tracker, latency_histogram, record_latency};
 use crate::protocol::{PacketId, QoS, TopicFilter, topic};
-
-/// Bytes of the stamp at the front of each payload; shorter payloads carry none.
-pub const STAMP_LEN: usize = 24;
-
-/// Which run and publisher sent a message, its number, and when (Unix time in ns).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
-    pub run: u32,
-    pub publisher: u32,
-    pub sequence: u64,
-    pub sent_ns: u64,
-}
-
-impl Stamp {
-    pub fn write(&self, payload: &mut [u8]) {
-        if payload.len() < STAMP_LEN {
-            return;
-        }
-        payload[..4].copy_from_slice(&self.run.to_be_bytes());
-        payload[4..8].copy_from_slice(&self.publisher.to_be_bytes());
-        payload[8..16].copy_from_slice(&self.sequence.to_be_bytes());
-        payload[16..24].copy_from_slice(&self.sent_ns.to_be_bytes());
-    }
-
-    pub fn read(payload: &[u8]) -> Option<Stamp> {
-        let field = |range: std::ops::Range<usize>| payload.get(range);
-        Some(Stamp {
-            run: u32::from_be_bytes(field(0..4)?.try_into().ok()?),
-            publisher: u32::from_be_bytes(field(4..8)?.try_into().ok()?),
-            sequence: u64::from_be_bytes(field(8..16)?.try_into().ok()?),
-            sent_ns: u64::from_be_bytes(field(16..24)?.try_into().ok()?),
-        })
-    }
-}
-
-/// Nanoseconds since the Unix epoch: comparable across processes on one machine.
-pub fn unix_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
-/// A latency histogram in microseconds, 1 µs to 1 minute, 3 significant digits.
-#[allow(clippy::expect_used)]
-pub fn latency_histogram() -> Histogram<u64> {
-    // Constant bounds that satisfy `new_with_bounds` (low >= 1, high >= 2 * low,
-    // 3 significant digits is within 0..=5), so this cannot fail.
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid constant histogram bounds")
-}
 
 /// How publishers are paced.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -640,105 +593,11 @@ fn read_acks(
             let (_, sent_ns) = inflight.remove(at).unwrap_or((id, 0));
             if sent_ns >= measure_from {
                 let micros = unix_ns().saturating_sub(sent_ns) / 1000;
-                let _ = ack_latency.record(micros.max(1));
+                record_latency(ack_latency, micros);
             }
         }
     }
     Ok(())
-}
-
-/// What one publisher stream looked like to one subscriber.
-#[derive(Default)]
-struct Stream {
-    /// Bit per sequence number seen.
-    seen: Vec<u64>,
-    next_expected: u64,
-    highest: Option<u64>,
-    distinct: u64,
-}
-
-impl Stream {
-    /// Marks `sequence`; false if it was seen before.
-    fn mark(&mut self, sequence: u64) -> bool {
-        let word = (sequence / 64) as usize;
-        if word >= self.seen.len() {
-            self.seen.resize(word + 1, 0);
-        }
-        let bit = 1u64 << (sequence % 64);
-        if self.seen[word] & bit != 0 {
-            return false;
-        }
-        self.seen[word] |= bit;
-        self.distinct += 1;
-        self.highest = Some(self.highest.map_or(sequence, |h| h.max(sequence)));
-        true
-    }
-}
-
-/// Per-subscriber accounting of what arrived.
-struct Tracker {
-    run: u32,
-    streams: HashMap<(u32, u32), Stream>,
-    delivered: u64,
-    measured: u64,
-    duplicates: u64,
-    out_of_order: u64,
-    foreign: u64,
-    latency: Histogram<u64>,
-}
-
-impl Tracker {
-    fn new(run: u32) -> Self {
-        Tracker {
-            run,
-            streams: HashMap::new(),
-            delivered: 0,
-            measured: 0,
-            duplicates: 0,
-            out_of_order: 0,
-            foreign: 0,
-            latency: latency_histogram(),
-        }
-    }
-
-    /// Records a delivery; `own_run_only` ignores stamps from other runs.
-    fn record(&mut self, stamp: Option<Stamp>, own_run_only: bool, measure_from: u64) {
-        let Some(stamp) = stamp else {
-            self.foreign += 1;
-            return;
-        };
-        if own_run_only && stamp.run != self.run {
-            self.foreign += 1;
-            return;
-        }
-        let stream = self
-            .streams
-            .entry((stamp.run, stamp.publisher))
-            .or_default();
-        if !stream.mark(stamp.sequence) {
-            self.duplicates += 1;
-            return;
-        }
-        self.delivered += 1;
-        if stamp.sequence < stream.next_expected {
-            self.out_of_order += 1;
-        } else {
-            stream.next_expected = stamp.sequence + 1;
-        }
-        if stamp.sent_ns >= measure_from {
-            self.measured += 1;
-            let micros = unix_ns().saturating_sub(stamp.sent_ns) / 1000;
-            let _ = self.latency.record(micros.max(1));
-        }
-    }
-
-    /// Sequence numbers missing below the highest seen, over every stream.
-    fn gaps(&self) -> u64 {
-        self.streams
-            .values()
-            .map(|s| s.highest.map_or(0, |h| h + 1 - s.distinct))
-            .sum()
-    }
 }
 
 struct Subscribed {
@@ -803,10 +662,12 @@ async fn subscribe(
         }
         let before = tracker.delivered;
         let measure_from = flow.measure_from_ns();
-        while let Some(incoming) = client.next_incoming()? {
+        while let Some(incoming) = client.next_incoming_with(Stamp::read)? {
             client.answer_incoming(&incoming);
             match incoming {
-                Incoming::Publish { qos, stamp, .. } => {
+                Incoming::Publish {
+                    qos, data: stamp, ..
+                } => {
                     if qos == QoS::ExactlyOnce {
                         awaiting_release += 1;
                     }
@@ -849,20 +710,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stamps_round_trip_and_need_24_bytes() {
-        let stamp = Stamp {
-            run: 7,
-            publisher: 3,
-            sequence: 1 << 40,
-            sent_ns: 123_456_789,
-        };
-        let mut payload = [0u8; 64];
-        stamp.write(&mut payload);
-        assert_eq!(Stamp::read(&payload), Some(stamp));
-        assert_eq!(Stamp::read(&payload[..23]), None);
-    }
-
-    #[test]
     fn templates_expand() {
         assert_eq!(expand("t/%i/%c", 4, "rbench-pub-4"), "t/4/rbench-pub-4");
     }
@@ -878,28 +725,5 @@ mod tests {
         assert_eq!(fanouts(&plan), vec![3, 3], "fan-out to every subscriber");
         plan.filter = "$share/g/t/#".into();
         assert_eq!(fanouts(&plan), vec![1, 1], "one member of the group");
-    }
-
-    #[test]
-    fn tracker_counts_duplicates_reordering_and_gaps() {
-        let mut tracker = Tracker::new(9);
-        let publish = |sequence: u64| {
-            Some(Stamp {
-                run: 9,
-                publisher: 0,
-                sequence,
-                sent_ns: 0,
-            })
-        };
-        for sequence in [0, 2, 1, 2, 5] {
-            tracker.record(publish(sequence), true, 0);
-        }
-        assert_eq!(
-            (tracker.delivered, tracker.duplicates, tracker.out_of_order),
-            (4, 1, 1)
-        );
-        assert_eq!(tracker.gaps(), 2, "3 and 4 are missing");
-        tracker.record(None, true, 0);
-        assert_eq!(tracker.foreign, 1, "a payload without a stamp");
     }
 }

@@ -19,3 +19,5 @@ pub mod process;
 pub mod qos;
 pub mod report;
 pub mod scenario;
+pub mod stamp;
+pub mod stats;

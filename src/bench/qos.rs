@@ -6,6 +6,7 @@
 //! second, packets and bytes on the wire per message on each leg, loss, duplicates,
 //! order).
 
+pub use super::stats::Percentiles;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,29 +30,6 @@ pub struct QosPlan {
     pub latency_messages: u64,
     pub payload: usize,
     pub levels: Vec<QoS>,
-}
-
-/// Percentiles in microseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Percentiles {
-    pub p50: u64,
-    pub p90: u64,
-    pub p99: u64,
-    pub max: u64,
-}
-
-impl Percentiles {
-    pub fn of(histogram: &hdrhistogram::Histogram<u64>) -> Self {
-        if histogram.is_empty() {
-            return Percentiles::default();
-        }
-        Percentiles {
-            p50: histogram.value_at_quantile(0.5),
-            p90: histogram.value_at_quantile(0.9),
-            p99: histogram.value_at_quantile(0.99),
-            max: histogram.max(),
-        }
-    }
 }
 
 /// Packets and bytes per delivered message on one side of the broker.
@@ -129,7 +107,7 @@ pub async fn compare(
         .await?;
         let mut load_plan = Plan::new(vec![plan.host], 1, 1, qos, Until::Count(plan.messages));
         load_plan.options = plan.options.clone();
-        load_plan.payload = plan.payload.max(load::STAMP_LEN);
+        load_plan.payload = plan.payload.max(super::stamp::STAMP_LEN);
         load_plan.topic = format!("rbench/qos/{}", qos as u8);
         load_plan.filter = load_plan.topic.clone();
         load_plan.pace = Pace::Window(500);

@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
 use super::client::{ConnectOptions, Incoming, LoadClient};
-use super::load::latency_histogram;
+use super::stats::{latency_histogram, record_latency};
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{PacketId, QoS};
@@ -69,7 +69,7 @@ pub async fn run_latency(
                     while let Some(incoming) = subscriber.next_incoming()? {
                         subscriber.answer_incoming(&incoming);
                         if matches!(incoming, Incoming::Publish { .. }) {
-                            let _ = result.end_to_end.record(micros_since(start));
+                            record_latency(&mut result.end_to_end, micros_since(start));
                             delivered = true;
                         }
                     }
@@ -80,7 +80,7 @@ pub async fn run_latency(
                     while let Some(incoming) = publisher.next_incoming()? {
                         publisher.answer_incoming(&incoming);
                         if matches!(incoming, Incoming::PubAck(_) | Incoming::PubComp(_)) {
-                            let _ = result.acknowledged.record(micros_since(start));
+                            record_latency(&mut result.acknowledged, micros_since(start));
                             acknowledged = true;
                         }
                     }

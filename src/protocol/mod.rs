@@ -23,8 +23,8 @@ pub use error::{DecodeError, EncodeError};
 pub use frame::{FrameHeader, FrameStatus, check_frame};
 pub use packet::{
     Ack, Auth, ConnAck, Connect, Disconnect, Packet, PacketType, Publish, PublishHeader,
-    RejectedFilter, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
-    Will, encode_publish, publish_len,
+    PublishView, RejectedFilter, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck,
+    Unsubscribe, Will, encode_publish, encode_short_ack, publish_len,
 };
 pub use property::{Properties, Property, PropertyContext};
 pub use reason::{ReasonCode, ReasonContext};

@@ -17,6 +17,27 @@ pub struct Ack {
     pub properties: Properties,
 }
 
+/// Writes the two-byte form of a PUBACK, PUBREC, PUBREL or PUBCOMP (packet id only,
+/// success), valid in every version (§3.4.2.1), without building an [`Ack`]: the
+/// load generator's hot path. Other packet types write nothing and return false.
+pub fn encode_short_ack(
+    buf: &mut impl BufMut,
+    packet_type: PacketType,
+    packet_id: PacketId,
+) -> bool {
+    // PUBREL's fixed header flags are 0b0010 [MQTT-3.6.1-1].
+    let first_byte = match packet_type {
+        PacketType::PubAck => 0x40,
+        PacketType::PubRec => 0x50,
+        PacketType::PubRel => 0x62,
+        PacketType::PubComp => 0x70,
+        _ => return false,
+    };
+    buf.put_slice(&[first_byte, 2]);
+    buf.put_u16(packet_id.get());
+    true
+}
+
 impl Ack {
     pub fn new(packet_id: PacketId) -> Self {
         Ack {

@@ -12,10 +12,10 @@ mod control;
 mod publish;
 mod subscribe;
 
-pub use ack::Ack;
+pub use ack::{Ack, encode_short_ack};
 pub use connect::{ConnAck, Connect, Will};
 pub use control::{Auth, Disconnect};
-pub use publish::{Publish, PublishHeader, encode_publish, publish_len};
+pub use publish::{Publish, PublishHeader, PublishView, encode_publish, publish_len};
 pub use subscribe::{
     RejectedFilter, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
 };

@@ -112,6 +112,62 @@ impl Publish {
     }
 }
 
+/// A PUBLISH read in place: its fields borrow the frame, nothing is copied or
+/// checked beyond what locating them needs. For the load generator's hot path,
+/// where the full decoder's checks (UTF-8 topic, properties) are not wanted;
+/// `None` from [`PublishView::parse`] sends the frame to [`Packet::decode`], which
+/// reports what is wrong.
+///
+/// [`Packet::decode`]: super::Packet::decode
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishView<'a> {
+    pub header: PublishHeader,
+    pub topic: &'a [u8],
+    /// The encoded MQTT 5 properties (empty on 3.x).
+    pub properties: &'a [u8],
+    pub payload: &'a [u8],
+}
+
+impl<'a> PublishView<'a> {
+    /// Locates the fields of a PUBLISH from its first byte and its body (the bytes
+    /// after the fixed header).
+    pub fn parse(first_byte: u8, body: &'a [u8], version: ProtocolVersion) -> Option<Self> {
+        if first_byte >> 4 != PacketType::Publish as u8 {
+            return None;
+        }
+        let qos = QoS::from_u8((first_byte >> 1) & 0x03)?;
+        let topic_len = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
+        let topic = body.get(2..2 + topic_len)?;
+        let mut at = 2 + topic_len;
+        let packet_id = if qos == QoS::AtMostOnce {
+            None
+        } else {
+            let id = PacketId::new(u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]))?;
+            at += 2;
+            Some(id)
+        };
+        let properties = if version.is_v5() {
+            let (length, used) = wire::decode_varint(body.get(at..)?).ok()??;
+            let start = at + used;
+            at = start + length as usize;
+            body.get(start..at)?
+        } else {
+            &[]
+        };
+        Some(PublishView {
+            header: PublishHeader {
+                dup: first_byte & 0x08 != 0,
+                qos,
+                retain: first_byte & 0x01 != 0,
+                packet_id,
+            },
+            topic,
+            properties,
+            payload: body.get(at..)?,
+        })
+    }
+}
+
 /// The per-delivery fields of a PUBLISH: what changes when one stored message goes
 /// to several subscribers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
