@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
-use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::client::connection::Stream;
+use crate::client::endpoint::{DialError, Dialer};
 use crate::protocol::{
     Ack, Connect, FrameStatus, Packet, PacketId, PacketType, Properties, ProtocolVersion,
     PublishHeader, PublishView, QoS, ReasonCode, Subscribe, SubscriptionOptions, TopicFilter,
@@ -72,11 +72,6 @@ impl Default for ConnectOptions {
     }
 }
 
-/// A byte stream a load client speaks over: TCP, or TLS on TCP.
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
-
 /// Why a connection could not be made; `reason` groups failures in reports.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -123,23 +118,23 @@ impl LoadClient {
         client_id: &str,
         options: &ConnectOptions,
     ) -> Result<Self, ConnectError> {
-        let tcp = TcpStream::connect(addr).await?;
-        tcp.set_nodelay(true)?;
-        let stream: Box<dyn Stream> = match &options.tls {
-            None => Box::new(tcp),
-            Some(tls) => {
-                let name = tls
-                    .names
-                    .get(&addr)
-                    .cloned()
-                    .unwrap_or_else(|| addr.ip().to_string());
-                let name = ServerName::try_from(name).map_err(|e| {
-                    ConnectError::Io(io::Error::new(io::ErrorKind::InvalidInput, e))
-                })?;
-                let connector = tokio_rustls::TlsConnector::from(Arc::clone(&tls.config));
-                Box::new(connector.connect(name, tcp).await?)
-            }
-        };
+        let name = options.tls.as_ref().map(|tls| {
+            tls.names
+                .get(&addr)
+                .cloned()
+                .unwrap_or_else(|| addr.ip().to_string())
+        });
+        let tls = options
+            .tls
+            .as_ref()
+            .zip(name.as_deref())
+            .map(|(tls, name)| (&tls.config, name));
+        let stream = Dialer::dial_address(addr, tls)
+            .await
+            .map_err(|error| match error {
+                DialError::Io(error) | DialError::Tls(error) => ConnectError::Io(error),
+                DialError::Lookup => ConnectError::Io(io::Error::other("lookup error")),
+            })?;
         let mut client = LoadClient {
             stream,
             version: options.version,

@@ -1,5 +1,6 @@
-//! [`Dialer`]: opens the byte stream to a broker: TCP (optionally from a bound
-//! local address), TLS over TCP with rustls, or a unix socket.
+//! [`Dialer`]: opens the byte stream to a broker, for rsub, rpub and rbench alike:
+//! TCP (optionally from a bound local address), TLS over TCP with rustls, or a unix
+//! socket.
 //!
 //! TCP_NODELAY is always on: the connection writes whole batches of packets
 //! itself, so Nagle's algorithm would only add latency. `--nodelay` is accepted
@@ -55,15 +56,25 @@ impl Dialer {
             }
             Endpoint::Tcp { host, port } => {
                 let tcp = self.connect_tcp(host, *port).await?;
-                let Some(config) = &self.tls else {
-                    return Ok(Box::new(tcp));
-                };
-                let name = ServerName::try_from(host.clone())
-                    .map_err(|e| DialError::Tls(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
-                let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
-                let tls = connector.connect(name, tcp).await.map_err(DialError::Tls)?;
-                Ok(Box::new(tls))
+                match &self.tls {
+                    None => Ok(Box::new(tcp)),
+                    Some(config) => with_tls(tcp, config, host).await,
+                }
             }
+        }
+    }
+
+    /// A stream to one resolved `address` (rbench resolves its brokers once), over
+    /// TLS verified against `server_name` when `tls` is set.
+    pub async fn dial_address(
+        address: SocketAddr,
+        tls: Option<(&Arc<rustls::ClientConfig>, &str)>,
+    ) -> Result<Box<dyn Stream>, DialError> {
+        let tcp = TcpStream::connect(address).await.map_err(DialError::Io)?;
+        tcp.set_nodelay(true).map_err(DialError::Io)?;
+        match tls {
+            None => Ok(Box::new(tcp)),
+            Some((config, server_name)) => with_tls(tcp, config, server_name).await,
         }
     }
 
@@ -103,4 +114,17 @@ impl Dialer {
         }
         Err(DialError::Io(last))
     }
+}
+
+/// The TLS handshake over `tcp`, verifying the broker as `server_name`.
+async fn with_tls(
+    tcp: TcpStream,
+    config: &Arc<rustls::ClientConfig>,
+    server_name: &str,
+) -> Result<Box<dyn Stream>, DialError> {
+    let name = ServerName::try_from(server_name.to_string())
+        .map_err(|e| DialError::Tls(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+    let tls = connector.connect(name, tcp).await.map_err(DialError::Tls)?;
+    Ok(Box::new(tls))
 }
