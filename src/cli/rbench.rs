@@ -283,7 +283,7 @@ struct Display {
 
 impl Display {
     /// Shows progress of `label` until the returned guard is dropped.
-    fn track(&self, label: String, progress: Arc<Progress>) -> Tracking {
+    fn track(&self, label: String, progress: Arc<Progress>, counted: Counted) -> Tracking {
         if !self.enabled {
             return Tracking { task: None };
         }
@@ -318,16 +318,42 @@ impl Display {
                     Some(bar) => {
                         bar.set_length(expected.max(delivered));
                         bar.set_position(delivered);
-                        bar.set_message(format!("{} msg/s", thousands(delivered as f64 / seconds)));
+                        bar.set_message(format!(
+                            "{} {}/s",
+                            thousands(delivered as f64 / seconds),
+                            counted.unit()
+                        ));
                     }
-                    None => eprintln!(
-                        "rbench: {label} {seconds:.1}s published {published} delivered {delivered} ({} msg/s)",
-                        thousands(delivered as f64 / seconds)
-                    ),
+                    None => match counted {
+                        Counted::Messages => eprintln!(
+                            "rbench: {label} {seconds:.1}s published {published} delivered {delivered} ({} msg/s)",
+                            thousands(delivered as f64 / seconds)
+                        ),
+                        Counted::Connections => eprintln!(
+                            "rbench: {label} {seconds:.1}s connected {delivered} of {expected} ({} conn/s)",
+                            thousands(delivered as f64 / seconds)
+                        ),
+                    },
                 }
             }
         });
         Tracking { task: Some(task) }
+    }
+}
+
+/// What a progress display counts: messages delivered, or connections answered.
+#[derive(Debug, Clone, Copy)]
+enum Counted {
+    Messages,
+    Connections,
+}
+
+impl Counted {
+    fn unit(self) -> &'static str {
+        match self {
+            Counted::Messages => "msg",
+            Counted::Connections => "conn",
+        }
     }
 }
 
@@ -462,7 +488,7 @@ async fn qos_comparison(
     };
     let mut tracking = None;
     let results = compare(&plan, meter, stop, |qos, progress| {
-        tracking = Some(display.track(format!("QoS {}", qos as u8), progress));
+        tracking = Some(display.track(format!("QoS {}", qos as u8), progress, Counted::Messages));
     })
     .await
     .map_err(|e| format!("{e}"))?;
@@ -512,7 +538,7 @@ async fn connections(
             }
         })
     };
-    let tracking = display.track("connect".into(), progress);
+    let tracking = display.track("connect".into(), progress, Counted::Connections);
     let heap_before = broker.and_then(|_| {
         alloc::set_counting(true);
         alloc::broker_heap_bytes()
@@ -703,7 +729,7 @@ async fn load_mode(
 ) -> Result<(), String> {
     let (plan, name, description) = load_plan(mode, hosts, options);
     let progress = Arc::new(Progress::default());
-    let tracking = display.track(name.into(), Arc::clone(&progress));
+    let tracking = display.track(name.into(), Arc::clone(&progress), Counted::Messages);
     let before = meter.sample();
     let result = load::run(&plan, progress, stop.clone())
         .await

@@ -386,3 +386,23 @@ fn several_hosts_take_clients_in_turn() {
             .any(|l| l.contains("as rbench-pub-1 "))
     );
 }
+
+#[test]
+fn conn_mode_progress_counts_connections() {
+    // 400 connections at 1,000 a second: progress lines every 100 ms meanwhile.
+    let output = Command::new(env!("CARGO_BIN_EXE_rbench"))
+        .args(["conn", "-c", "400", "--rate", "1000", "--interval", "100ms"])
+        .output()
+        .expect("run rbench");
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("rbench: connect "))
+        .collect();
+    assert!(!progress.is_empty(), "{stderr}");
+    for line in progress {
+        assert!(line.contains(" connected ") && line.contains(" of 400 ("), "{line}");
+        assert!(line.ends_with(" conn/s)") && !line.contains("published"), "{line}");
+    }
+}
