@@ -1,12 +1,17 @@
-//! rbench's reports: a table for a person (coloured when allowed), JSON and CSV for
-//! scripts, and a few sentences that read the numbers for a student.
+//! rbench's reports for every mode (the QoS comparison, `conn`, and the `pub`,
+//! `sub` and `pubsub` loads): a table for a person (coloured when allowed), JSON
+//! and CSV for scripts, and a few sentences that read the numbers for a student.
 
 use std::fmt::Write as _;
 
 use colored::Colorize;
 use serde_json::{Value, json};
 
-use super::qos::{Percentiles, QosResult};
+use super::conn::ConnResult;
+use super::load::{LoadResult, Plan};
+use super::qos::QosResult;
+use super::stats::Percentiles;
+use crate::protocol::QoS;
 
 /// What was measured against what, for report headers.
 #[derive(Debug, Clone)]
@@ -225,6 +230,280 @@ pub fn qos_csv(results: &[QosResult]) -> String {
         );
     }
     out
+}
+
+/// What `rbench conn` measured, for its report.
+#[derive(Clone, Copy)]
+pub struct ConnReport<'a> {
+    pub result: &'a ConnResult,
+    /// Embedded broker heap per connection.
+    pub heap_per_connection: Option<f64>,
+    /// Broker RSS per connection (`--broker-pid`).
+    pub rss_per_connection: Option<f64>,
+}
+
+/// The table of `rbench conn`.
+pub fn conn_table(report: &ConnReport<'_>, context: &Context) -> String {
+    let ConnReport {
+        result,
+        heap_per_connection,
+        rss_per_connection,
+    } = *report;
+    let latency = Percentiles::of(&result.latency);
+    let mut text = format!(
+        "rbench: {} connections to {}: {} connected in {:.2} s ({} per second){}\n",
+        thousands(result.attempted as f64),
+        context.address,
+        thousands(result.connected as f64),
+        result.elapsed.as_secs_f64(),
+        thousands(result.connects_per_second()),
+        if result.stopped_early {
+            " (stopped early)"
+        } else {
+            ""
+        }
+    );
+    text += &format!(
+        "connect latency µs p50/p90/p99/max: {}/{}/{}/{}\n",
+        latency.p50, latency.p90, latency.p99, latency.max
+    );
+    if result.failures.is_empty() {
+        text += "failures: none\n";
+    } else {
+        for (reason, count) in &result.failures {
+            text += &format!("failures: {count} {reason}\n");
+        }
+    }
+    if let Some(bytes) = heap_per_connection {
+        text += &format!(
+            "embedded broker heap per connection: {} bytes\n",
+            thousands(bytes)
+        );
+    }
+    if let Some(bytes) = rss_per_connection {
+        text += &format!("broker RSS per connection: {} bytes\n", thousands(bytes));
+    }
+    text
+}
+
+/// The JSON of `rbench conn`.
+pub fn conn_json(report: &ConnReport<'_>, context: &Context) -> Value {
+    let ConnReport {
+        result,
+        heap_per_connection,
+        rss_per_connection,
+    } = *report;
+    let latency = Percentiles::of(&result.latency);
+    json!({
+        "mode": "conn",
+        "broker": context.broker,
+        "address": context.address,
+        "attempted": result.attempted,
+        "connected": result.connected,
+        "failures": result.failures,
+        "elapsed_s": result.elapsed.as_secs_f64(),
+        "connects_per_sec": result.connects_per_second(),
+        "connect_latency_us": { "p50": latency.p50, "p90": latency.p90, "p99": latency.p99, "max": latency.max },
+        "broker_heap_per_connection_bytes": heap_per_connection,
+        "broker_rss_per_connection_bytes": rss_per_connection,
+        "stopped_early": result.stopped_early,
+    })
+}
+
+/// The CSV (header and one row) of `rbench conn`.
+pub fn conn_csv(report: &ConnReport<'_>) -> String {
+    let ConnReport {
+        result,
+        heap_per_connection,
+        rss_per_connection,
+    } = *report;
+    let latency = Percentiles::of(&result.latency);
+    let failed: u64 = result.failures.values().sum();
+    format!(
+        "attempted,connected,failed,connects_per_sec,latency_p50_us,latency_p90_us,latency_p99_us,latency_max_us,broker_heap_per_connection_bytes,broker_rss_per_connection_bytes\n{},{},{},{:.1},{},{},{},{},{},{}\n",
+        result.attempted,
+        result.connected,
+        failed,
+        result.connects_per_second(),
+        latency.p50,
+        latency.p90,
+        latency.p99,
+        latency.max,
+        heap_per_connection.map_or(String::new(), |b| format!("{b:.0}")),
+        rss_per_connection.map_or(String::new(), |b| format!("{b:.0}")),
+    )
+}
+
+/// What a `pub`, `sub` or `pubsub` run measured, for its report.
+#[derive(Clone, Copy)]
+pub struct LoadReport<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub plan: &'a Plan,
+    pub result: &'a LoadResult,
+    /// rbench's own CPU time per message, µs.
+    pub rbench_cpu: f64,
+    /// The broker's CPU time per message, µs, when it can be measured.
+    pub broker_cpu: Option<f64>,
+}
+
+/// Packets and bytes on both legs per delivered message.
+fn wire(result: &LoadResult) -> (f64, f64) {
+    let delivered = result.delivered.max(1) as f64;
+    (
+        (result.publisher_packets + result.subscriber_packets) as f64 / delivered,
+        (result.publisher_bytes + result.subscriber_bytes) as f64 / delivered,
+    )
+}
+
+/// The table of a `pub`, `sub` or `pubsub` run.
+pub fn load_table(report: &LoadReport<'_>, context: &Context) -> String {
+    let LoadReport {
+        name,
+        description,
+        plan,
+        result,
+        rbench_cpu,
+        broker_cpu,
+    } = *report;
+    let mut text = format!(
+        "rbench {name}: {description} against {}, QoS {}, {}-byte payloads{}\n",
+        context.address,
+        plan.qos as u8,
+        plan.payload,
+        if result.stopped_early {
+            " (stopped early)"
+        } else {
+            ""
+        }
+    );
+    if plan.publishers > 0 {
+        text += &format!(
+            "published   {} ({} msg/s)\n",
+            thousands(result.published as f64),
+            thousands(result.publishes_per_second())
+        );
+    }
+    if plan.subscribers > 0 {
+        text += &format!(
+            "delivered   {} ({} msg/s); lost {}, duplicated {}, out of order {}{}\n",
+            thousands(result.delivered as f64),
+            thousands(result.deliveries_per_second()),
+            result.lost(),
+            result.duplicates,
+            result.out_of_order,
+            if result.foreign > 0 {
+                format!(", {} without rbench stamp", result.foreign)
+            } else {
+                String::new()
+            }
+        );
+        let l = Percentiles::of(&result.latency);
+        text += &format!(
+            "latency µs  p50 {} p90 {} p99 {} max {}\n",
+            l.p50, l.p90, l.p99, l.max
+        );
+        if plan.publishers > 0 {
+            let (packets, bytes) = wire(result);
+            text += &format!(
+                "wire        {packets:.1} packets, {bytes:.0} bytes per delivered message\n"
+            );
+        }
+    }
+    if plan.publishers > 0 && plan.qos != QoS::AtMostOnce {
+        let a = Percentiles::of(&result.ack_latency);
+        text += &format!(
+            "ack µs      p50 {} p90 {} p99 {} max {}\n",
+            a.p50, a.p90, a.p99, a.max
+        );
+    }
+    if result.disconnects > 0 {
+        text += &format!(
+            "subscribers disconnected by the broker: {}\n",
+            result.disconnects
+        );
+    }
+    text += &format!(
+        "CPU         rbench {rbench_cpu:.2} µs, broker {} µs per message\n",
+        broker_cpu.map_or("-".to_string(), |c| format!("{c:.2}"))
+    );
+    text
+}
+
+/// The JSON of a `pub`, `sub` or `pubsub` run.
+pub fn load_json(report: &LoadReport<'_>, context: &Context) -> Value {
+    let LoadReport {
+        name,
+        description,
+        plan,
+        result,
+        rbench_cpu,
+        broker_cpu,
+    } = *report;
+    let l = Percentiles::of(&result.latency);
+    let a = Percentiles::of(&result.ack_latency);
+    let (packets, bytes) = wire(result);
+    json!({
+        "mode": name,
+        "description": description,
+        "broker": context.broker,
+        "address": context.address,
+        "publishers": plan.publishers,
+        "subscribers": plan.subscribers,
+        "qos": plan.qos as u8,
+        "payload_bytes": plan.payload,
+        "published": result.published,
+        "expected": result.expected,
+        "delivered": result.delivered,
+        "lost": result.lost(),
+        "duplicated": result.duplicates,
+        "out_of_order": result.out_of_order,
+        "foreign": result.foreign,
+        "publish_msgs_per_sec": result.publishes_per_second(),
+        "msgs_per_sec": result.deliveries_per_second(),
+        "latency_us": { "p50": l.p50, "p90": l.p90, "p99": l.p99, "max": l.max },
+        "ack_latency_us": { "p50": a.p50, "p90": a.p90, "p99": a.p99, "max": a.max },
+        "packets_per_msg": packets,
+        "bytes_per_msg": bytes,
+        "disconnects": result.disconnects,
+        "rbench_cpu_us_per_msg": rbench_cpu,
+        "broker_cpu_us_per_msg": broker_cpu,
+        "stopped_early": result.stopped_early,
+    })
+}
+
+/// The CSV (header and one row) of a `pub`, `sub` or `pubsub` run.
+pub fn load_csv(report: &LoadReport<'_>) -> String {
+    let LoadReport {
+        name,
+        plan,
+        result,
+        rbench_cpu,
+        broker_cpu,
+        ..
+    } = *report;
+    let l = Percentiles::of(&result.latency);
+    let (packets, bytes) = wire(result);
+    format!(
+        "mode,publishers,subscribers,qos,payload_bytes,published,delivered,lost,duplicated,out_of_order,publish_msgs_per_sec,msgs_per_sec,latency_p50_us,latency_p90_us,latency_p99_us,latency_max_us,packets_per_msg,bytes_per_msg,rbench_cpu_us_per_msg,broker_cpu_us_per_msg\n\
+         {name},{},{},{},{},{},{},{},{},{},{:.1},{:.1},{},{},{},{},{packets:.3},{bytes:.1},{rbench_cpu:.3},{}\n",
+        plan.publishers,
+        plan.subscribers,
+        plan.qos as u8,
+        plan.payload,
+        result.published,
+        result.delivered,
+        result.lost(),
+        result.duplicates,
+        result.out_of_order,
+        result.publishes_per_second(),
+        result.deliveries_per_second(),
+        l.p50,
+        l.p90,
+        l.p99,
+        l.max,
+        broker_cpu.map_or(String::new(), |c| format!("{c:.3}")),
+    )
 }
 
 #[cfg(test)]

@@ -15,16 +15,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{ArgAction, Args as ClapArgs, Parser, Subcommand, ValueEnum};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::args::{ConnectArgs, parse_duration, parse_qos};
 use super::mosquitto::ColorChoice;
 use crate::bench::conn::{ConnPlan, open_connections};
 use crate::bench::embedded::{self, EmbeddedBroker, THREAD_PREFIX};
-use crate::bench::load::{self, LoadResult, Pace, Plan, Progress, Until};
-use crate::bench::qos::{CpuMeter, Percentiles, QosPlan, compare};
-use crate::bench::report::{self, Context, thousands};
+use crate::bench::load::{self, Pace, Plan, Progress, Until};
+use crate::bench::qos::{CpuMeter, QosPlan, compare};
+use crate::bench::report::{self, ConnReport, Context, LoadReport, thousands};
 use crate::bench::{alloc, process};
 use crate::protocol::QoS;
 
@@ -421,30 +421,22 @@ async fn run(args: Args, pin: bool) -> Result<(), String> {
         embedded: broker.is_some(),
         broker_pid: args.output.broker_pid,
     };
-    let options = args.connect.options(&named)?;
-    let result = match &args.mode {
-        None => qos_comparison(&args, &hosts, &options, &context, &display, &meter, &stop).await,
-        Some(Mode::Conn(conn)) => {
-            connections(
-                &args,
-                conn,
-                &hosts,
-                &options,
-                &context,
-                &display,
-                broker.as_ref(),
-                &stop,
-            )
-            .await
-        }
-        Some(mode) => {
-            load_mode(
-                &args, mode, &hosts, &options, &context, &display, &meter, &stop,
-            )
-            .await
-        }
+    let run = Run {
+        args: &args,
+        options: args.connect.options(&named)?,
+        hosts,
+        context,
+        display,
+        meter,
+        broker,
+        stop,
     };
-    if let Some(broker) = broker {
+    let result = match &args.mode {
+        None => qos_comparison(&run).await,
+        Some(Mode::Conn(conn)) => connections(&run, conn).await,
+        Some(mode) => load_mode(&run, mode).await,
+    };
+    if let Some(broker) = run.broker {
         broker.stop();
     }
     result
@@ -466,16 +458,32 @@ fn emit(
     print!("{text}");
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn qos_comparison(
-    args: &Args,
-    hosts: &[SocketAddr],
-    options: &crate::bench::client::ConnectOptions,
-    context: &Context,
-    display: &Display,
-    meter: &Meter,
-    stop: &CancellationToken,
-) -> Result<(), String> {
+/// What every mode runs with: the arguments, where the broker is, how to connect,
+/// and how to show and measure the run.
+struct Run<'a> {
+    args: &'a Args,
+    hosts: Vec<SocketAddr>,
+    options: crate::bench::client::ConnectOptions,
+    context: Context,
+    display: Display,
+    meter: Meter,
+    /// The broker rbench started itself, when no `-h` was given.
+    broker: Option<EmbeddedBroker>,
+    /// Cancelled by Ctrl-C: stop and report what was measured.
+    stop: CancellationToken,
+}
+
+async fn qos_comparison(run: &Run<'_>) -> Result<(), String> {
+    let Run {
+        args,
+        hosts,
+        options,
+        context,
+        display,
+        meter,
+        stop,
+        ..
+    } = run;
     let plan = QosPlan {
         host: hosts[0],
         options: options.clone(),
@@ -502,17 +510,17 @@ async fn qos_comparison(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn connections(
-    args: &Args,
-    conn: &ConnArgs,
-    hosts: &[SocketAddr],
-    options: &crate::bench::client::ConnectOptions,
-    context: &Context,
-    display: &Display,
-    broker: Option<&EmbeddedBroker>,
-    stop: &CancellationToken,
-) -> Result<(), String> {
+async fn connections(run: &Run<'_>, conn: &ConnArgs) -> Result<(), String> {
+    let Run {
+        args,
+        hosts,
+        options,
+        context,
+        display,
+        stop,
+        ..
+    } = run;
+    let broker = run.broker.as_ref();
     let plan = ConnPlan {
         hosts: hosts.to_vec(),
         options: options.clone(),
@@ -567,77 +575,16 @@ async fn connections(
     let rss_per_connection = rss_before
         .zip(rss_after)
         .and_then(|(b, a)| per_connection(b.rss_bytes as i64, a.rss_bytes as i64));
-    let latency = Percentiles::of(&result.latency);
+    let report = ConnReport {
+        result: &result,
+        heap_per_connection,
+        rss_per_connection,
+    };
     emit(
         args,
-        || {
-            let mut text = format!(
-                "rbench: {} connections to {}: {} connected in {:.2} s ({} per second){}\n",
-                thousands(result.attempted as f64),
-                context.address,
-                thousands(result.connected as f64),
-                result.elapsed.as_secs_f64(),
-                thousands(result.connects_per_second()),
-                if result.stopped_early {
-                    " (stopped early)"
-                } else {
-                    ""
-                }
-            );
-            text += &format!(
-                "connect latency µs p50/p90/p99/max: {}/{}/{}/{}\n",
-                latency.p50, latency.p90, latency.p99, latency.max
-            );
-            if result.failures.is_empty() {
-                text += "failures: none\n";
-            } else {
-                for (reason, count) in &result.failures {
-                    text += &format!("failures: {count} {reason}\n");
-                }
-            }
-            if let Some(bytes) = heap_per_connection {
-                text += &format!(
-                    "embedded broker heap per connection: {} bytes\n",
-                    thousands(bytes)
-                );
-            }
-            if let Some(bytes) = rss_per_connection {
-                text += &format!("broker RSS per connection: {} bytes\n", thousands(bytes));
-            }
-            text
-        },
-        || {
-            json!({
-                "mode": "conn",
-                "broker": context.broker,
-                "address": context.address,
-                "attempted": result.attempted,
-                "connected": result.connected,
-                "failures": result.failures,
-                "elapsed_s": result.elapsed.as_secs_f64(),
-                "connects_per_sec": result.connects_per_second(),
-                "connect_latency_us": { "p50": latency.p50, "p90": latency.p90, "p99": latency.p99, "max": latency.max },
-                "broker_heap_per_connection_bytes": heap_per_connection,
-                "broker_rss_per_connection_bytes": rss_per_connection,
-                "stopped_early": result.stopped_early,
-            })
-        },
-        || {
-            let failed: u64 = result.failures.values().sum();
-            format!(
-                "attempted,connected,failed,connects_per_sec,latency_p50_us,latency_p90_us,latency_p99_us,latency_max_us,broker_heap_per_connection_bytes,broker_rss_per_connection_bytes\n{},{},{},{:.1},{},{},{},{},{},{}\n",
-                result.attempted,
-                result.connected,
-                failed,
-                result.connects_per_second(),
-                latency.p50,
-                latency.p90,
-                latency.p99,
-                latency.max,
-                heap_per_connection.map_or(String::new(), |b| format!("{b:.0}")),
-                rss_per_connection.map_or(String::new(), |b| format!("{b:.0}")),
-            )
-        },
+        || report::conn_table(&report, context),
+        || report::conn_json(&report, context),
+        || report::conn_csv(&report),
     );
     if !conn.hold.is_zero() && !stop.is_cancelled() {
         tokio::select! {
@@ -716,17 +663,17 @@ fn load_plan(
     (plan, name, shape)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn load_mode(
-    args: &Args,
-    mode: &Mode,
-    hosts: &[SocketAddr],
-    options: &crate::bench::client::ConnectOptions,
-    context: &Context,
-    display: &Display,
-    meter: &Meter,
-    stop: &CancellationToken,
-) -> Result<(), String> {
+async fn load_mode(run: &Run<'_>, mode: &Mode) -> Result<(), String> {
+    let Run {
+        args,
+        hosts,
+        options,
+        context,
+        display,
+        meter,
+        stop,
+        ..
+    } = run;
     let (plan, name, description) = load_plan(mode, hosts, options);
     let progress = Arc::new(Progress::default());
     let tracking = display.track(name.into(), Arc::clone(&progress), Counted::Messages);
@@ -745,186 +692,21 @@ async fn load_mode(
     let per_message = |b: Duration, a: Duration| a.saturating_sub(b).as_secs_f64() * 1e6 / messages;
     let rbench_cpu = per_message(before.0, after.0);
     let broker_cpu = before.1.zip(after.1).map(|(b, a)| per_message(b, a));
+    let report = LoadReport {
+        name,
+        description: &description,
+        plan: &plan,
+        result: &result,
+        rbench_cpu,
+        broker_cpu,
+    };
     emit(
         args,
-        || {
-            load_table(
-                name,
-                &description,
-                &plan,
-                &result,
-                context,
-                rbench_cpu,
-                broker_cpu,
-            )
-        },
-        || {
-            load_json(
-                name,
-                &description,
-                &plan,
-                &result,
-                context,
-                rbench_cpu,
-                broker_cpu,
-            )
-        },
-        || load_csv(name, &plan, &result, rbench_cpu, broker_cpu),
+        || report::load_table(&report, context),
+        || report::load_json(&report, context),
+        || report::load_csv(&report),
     );
     Ok(())
-}
-
-fn wire(result: &LoadResult) -> (f64, f64) {
-    let delivered = result.delivered.max(1) as f64;
-    (
-        (result.publisher_packets + result.subscriber_packets) as f64 / delivered,
-        (result.publisher_bytes + result.subscriber_bytes) as f64 / delivered,
-    )
-}
-
-fn load_table(
-    name: &str,
-    description: &str,
-    plan: &Plan,
-    result: &LoadResult,
-    context: &Context,
-    rbench_cpu: f64,
-    broker_cpu: Option<f64>,
-) -> String {
-    let mut text = format!(
-        "rbench {name}: {description} against {}, QoS {}, {}-byte payloads{}\n",
-        context.address,
-        plan.qos as u8,
-        plan.payload,
-        if result.stopped_early {
-            " (stopped early)"
-        } else {
-            ""
-        }
-    );
-    if plan.publishers > 0 {
-        text += &format!(
-            "published   {} ({} msg/s)\n",
-            thousands(result.published as f64),
-            thousands(result.publishes_per_second())
-        );
-    }
-    if plan.subscribers > 0 {
-        text += &format!(
-            "delivered   {} ({} msg/s); lost {}, duplicated {}, out of order {}{}\n",
-            thousands(result.delivered as f64),
-            thousands(result.deliveries_per_second()),
-            result.lost(),
-            result.duplicates,
-            result.out_of_order,
-            if result.foreign > 0 {
-                format!(", {} without rbench stamp", result.foreign)
-            } else {
-                String::new()
-            }
-        );
-        let l = Percentiles::of(&result.latency);
-        text += &format!(
-            "latency µs  p50 {} p90 {} p99 {} max {}\n",
-            l.p50, l.p90, l.p99, l.max
-        );
-        if plan.publishers > 0 {
-            let (packets, bytes) = wire(result);
-            text += &format!(
-                "wire        {packets:.1} packets, {bytes:.0} bytes per delivered message\n"
-            );
-        }
-    }
-    if plan.publishers > 0 && plan.qos != QoS::AtMostOnce {
-        let a = Percentiles::of(&result.ack_latency);
-        text += &format!(
-            "ack µs      p50 {} p90 {} p99 {} max {}\n",
-            a.p50, a.p90, a.p99, a.max
-        );
-    }
-    if result.disconnects > 0 {
-        text += &format!(
-            "subscribers disconnected by the broker: {}\n",
-            result.disconnects
-        );
-    }
-    text += &format!(
-        "CPU         rbench {rbench_cpu:.2} µs, broker {} µs per message\n",
-        broker_cpu.map_or("-".to_string(), |c| format!("{c:.2}"))
-    );
-    text
-}
-
-fn load_json(
-    name: &str,
-    description: &str,
-    plan: &Plan,
-    result: &LoadResult,
-    context: &Context,
-    rbench_cpu: f64,
-    broker_cpu: Option<f64>,
-) -> Value {
-    let l = Percentiles::of(&result.latency);
-    let a = Percentiles::of(&result.ack_latency);
-    let (packets, bytes) = wire(result);
-    json!({
-        "mode": name,
-        "description": description,
-        "broker": context.broker,
-        "address": context.address,
-        "publishers": plan.publishers,
-        "subscribers": plan.subscribers,
-        "qos": plan.qos as u8,
-        "payload_bytes": plan.payload,
-        "published": result.published,
-        "expected": result.expected,
-        "delivered": result.delivered,
-        "lost": result.lost(),
-        "duplicated": result.duplicates,
-        "out_of_order": result.out_of_order,
-        "foreign": result.foreign,
-        "publish_msgs_per_sec": result.publishes_per_second(),
-        "msgs_per_sec": result.deliveries_per_second(),
-        "latency_us": { "p50": l.p50, "p90": l.p90, "p99": l.p99, "max": l.max },
-        "ack_latency_us": { "p50": a.p50, "p90": a.p90, "p99": a.p99, "max": a.max },
-        "packets_per_msg": packets,
-        "bytes_per_msg": bytes,
-        "disconnects": result.disconnects,
-        "rbench_cpu_us_per_msg": rbench_cpu,
-        "broker_cpu_us_per_msg": broker_cpu,
-        "stopped_early": result.stopped_early,
-    })
-}
-
-fn load_csv(
-    name: &str,
-    plan: &Plan,
-    result: &LoadResult,
-    rbench_cpu: f64,
-    broker_cpu: Option<f64>,
-) -> String {
-    let l = Percentiles::of(&result.latency);
-    let (packets, bytes) = wire(result);
-    format!(
-        "mode,publishers,subscribers,qos,payload_bytes,published,delivered,lost,duplicated,out_of_order,publish_msgs_per_sec,msgs_per_sec,latency_p50_us,latency_p90_us,latency_p99_us,latency_max_us,packets_per_msg,bytes_per_msg,rbench_cpu_us_per_msg,broker_cpu_us_per_msg\n\
-         {name},{},{},{},{},{},{},{},{},{},{:.1},{:.1},{},{},{},{},{packets:.3},{bytes:.1},{rbench_cpu:.3},{}\n",
-        plan.publishers,
-        plan.subscribers,
-        plan.qos as u8,
-        plan.payload,
-        result.published,
-        result.delivered,
-        result.lost(),
-        result.duplicates,
-        result.out_of_order,
-        result.publishes_per_second(),
-        result.deliveries_per_second(),
-        l.p50,
-        l.p90,
-        l.p99,
-        l.max,
-        broker_cpu.map_or(String::new(), |c| format!("{c:.3}")),
-    )
 }
 
 #[cfg(test)]

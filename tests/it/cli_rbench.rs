@@ -402,7 +402,13 @@ fn conn_mode_progress_counts_connections() {
         .collect();
     assert!(!progress.is_empty(), "{stderr}");
     for line in progress {
-        assert!(line.contains(" connected ") && line.contains(" of 400 ("), "{line}");
-        assert!(line.ends_with(" conn/s)") && !line.contains("published"), "{line}");
+        assert!(
+            line.contains(" connected ") && line.contains(" of 400 ("),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(" conn/s)") && !line.contains("published"),
+            "{line}"
+        );
     }
 }
