@@ -1,5 +1,11 @@
-//! mqttkit: an MQTT toolkit whose binaries (`rbroker`, `rbench`, and later `rsub` and
-//! `rpub`) share this library.
+//! mqttkit: an MQTT suite whose four binaries share this library:
+//! * `rbroker`: an MQTT 3.1/3.1.1/5.0 broker that starts, configures (mosquitto.conf)
+//!   and logs like mosquitto; `rbroker passwd` manages password files like
+//!   mosquitto_passwd;
+//! * `rsub` and `rpub`: drop-ins for mosquitto_sub and mosquitto_pub, same flags,
+//!   output and exit statuses, plus JSON lines;
+//! * `rbench`: the QoS 0/1/2 lesson by default, and connection and load modes
+//!   (`conn`, `pub`, `sub`, `pubsub`) against its embedded broker or any other.
 //!
 //! # Layout
 //! * [`protocol`]: the MQTT packet model for 3.1, 3.1.1 and 5.0; strict decoding,
@@ -8,7 +14,9 @@
 //!   subscription index, retained messages, wills, `$SYS`, configuration and logging.
 //!   `rbroker` is a thin main over [`broker::Broker`].
 //! * [`cli`]: each binary's command line and the glue to the library.
-//! * [`client`]: client-side connection settings (TLS) shared by the binaries.
+//! * [`client`]: the client side of rsub and rpub (connection state machine,
+//!   output formats, `-D` properties) and the dialer (TCP, TLS, unix sockets) that
+//!   rbench's load client shares.
 //! * [`bench`](mod@bench): load generation and measurement against any broker.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
