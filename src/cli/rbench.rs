@@ -442,12 +442,15 @@ async fn run(args: Args, pin: bool) -> Result<(), String> {
     result
 }
 
+/// Prints the report in the format asked for. A closed pipe (`| head`) is a quiet
+/// success; any other failure to write standard output is an error.
 fn emit(
     args: &Args,
     table: impl FnOnce() -> String,
     json: impl FnOnce() -> Value,
     csv: impl FnOnce() -> String,
-) {
+) -> Result<(), String> {
+    use std::io::Write;
     let text = if args.output.json {
         format!("{}\n", json())
     } else if args.output.csv {
@@ -455,7 +458,16 @@ fn emit(
     } else {
         table()
     };
-    print!("{text}");
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write to standard output: {error}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// What every mode runs with: the arguments, where the broker is, how to connect,
@@ -506,7 +518,7 @@ async fn qos_comparison(run: &Run<'_>) -> Result<(), String> {
         || report::qos_table(&results, context),
         || report::qos_json(&results, context),
         || report::qos_csv(&results),
-    );
+    )?;
     Ok(())
 }
 
@@ -585,7 +597,7 @@ async fn connections(run: &Run<'_>, conn: &ConnArgs) -> Result<(), String> {
         || report::conn_table(&report, context),
         || report::conn_json(&report, context),
         || report::conn_csv(&report),
-    );
+    )?;
     if !conn.hold.is_zero() && !stop.is_cancelled() {
         tokio::select! {
             _ = tokio::time::sleep(conn.hold) => {}
@@ -705,7 +717,7 @@ async fn load_mode(run: &Run<'_>, mode: &Mode) -> Result<(), String> {
         || report::load_table(&report, context),
         || report::load_json(&report, context),
         || report::load_csv(&report),
-    );
+    )?;
     Ok(())
 }
 

@@ -248,6 +248,11 @@ impl Publisher {
 
 async fn run(plan: Plan) -> u8 {
     let output = Output::default();
+    let status = run_with(plan, output.clone()).await;
+    output.exit_status(Tool::Pub.name(), status)
+}
+
+async fn run_with(plan: Plan, output: Output) -> u8 {
     let trace = if plan.settings.debug {
         Trace::new(output.clone(), plan.settings.color)
     } else {

@@ -304,6 +304,11 @@ struct State {
 
 async fn run(plan: Plan) -> u8 {
     let output = Output::default();
+    let status = run_with(plan, output.clone()).await;
+    output.exit_status(Tool::Sub.name(), status)
+}
+
+async fn run_with(plan: Plan, output: Output) -> u8 {
     let trace = if plan.settings.debug {
         Trace::new(output.clone(), plan.settings.color)
     } else {

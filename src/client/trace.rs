@@ -19,6 +19,8 @@ use crate::protocol::{Publish, ReasonCode, SubscriptionOptions};
 pub struct Output {
     inner: Arc<Mutex<io::BufWriter<io::Stdout>>>,
     broken: Arc<AtomicBool>,
+    /// The first write error that was not a closed pipe.
+    failure: Arc<Mutex<Option<io::Error>>>,
 }
 
 impl Default for Output {
@@ -29,6 +31,7 @@ impl Default for Output {
                 io::stdout(),
             ))),
             broken: Arc::new(AtomicBool::new(false)),
+            failure: Arc::default(),
         }
     }
 }
@@ -40,8 +43,32 @@ impl Output {
             return;
         }
         let mut out = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if out.write_all(bytes).is_err() {
-            self.broken.store(true, Ordering::Relaxed);
+        if let Err(error) = out.write_all(bytes) {
+            self.failed(error);
+        }
+    }
+
+    /// Stops writing after an error, keeping it unless it is a closed pipe.
+    fn failed(&self, error: io::Error) {
+        self.broken.store(true, Ordering::Relaxed);
+        if error.kind() != io::ErrorKind::BrokenPipe {
+            let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+            failure.get_or_insert(error);
+        }
+    }
+
+    /// The exit status of a program that would end with `status`: a closed pipe
+    /// (`| head`) is a quiet success, any other failure to write standard output
+    /// (a full disk, an I/O error) is reported and exits 1.
+    pub fn exit_status(&self, program: &str, status: u8) -> u8 {
+        self.flush();
+        let failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        match failure.as_ref() {
+            Some(error) => {
+                eprintln!("{program}: cannot write to standard output: {error}");
+                1
+            }
+            None => status,
         }
     }
 
@@ -51,8 +78,8 @@ impl Output {
             return;
         }
         let mut out = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if out.flush().is_err() {
-            self.broken.store(true, Ordering::Relaxed);
+        if let Err(error) = out.flush() {
+            self.failed(error);
         }
     }
 

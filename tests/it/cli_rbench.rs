@@ -412,3 +412,32 @@ fn conn_mode_progress_counts_connections() {
         );
     }
 }
+
+#[test]
+fn only_a_closed_pipe_is_a_quiet_end_for_the_report() {
+    let rbench = env!("CARGO_BIN_EXE_rbench");
+    // The report written into a pipe whose reader has already gone: status 0.
+    let closed = Command::new("bash")
+        .args([
+            "-c",
+            &format!("{rbench} -n 200 --quiet | true; echo ${{PIPESTATUS[0]}}"),
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(String::from_utf8_lossy(&closed.stdout).trim(), "0");
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("skipped the /dev/full half: no /dev/full");
+        return;
+    }
+    let full = Command::new("bash")
+        .args(["-c", &format!("{rbench} -n 200 --quiet > /dev/full")])
+        .output()
+        .expect("run");
+    assert_eq!(full.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&full.stderr)
+            .contains("rbench: cannot write to standard output: No space left on device"),
+        "{}",
+        String::from_utf8_lossy(&full.stderr)
+    );
+}

@@ -704,3 +704,34 @@ fn rpub_lines_go_on_after_the_broker_falls_behind_at_qos_0() {
         },
     );
 }
+
+#[test]
+fn a_failed_write_to_stdout_other_than_a_closed_pipe_is_an_error() {
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("skipped a_failed_write_to_stdout: no /dev/full");
+        return;
+    }
+    let broker = TestBroker::start();
+    RawClient::connect(broker.addr(), "full-feeder").publish(
+        "full/x",
+        b"a retained message",
+        QoS::AtLeastOnce,
+        true,
+        1,
+    );
+    // /dev/full refuses every write (ENOSPC): not a closed pipe, so not quiet.
+    let script = format!(
+        "{} -p {} -t full/x -C 1 > /dev/full",
+        ours("rsub"),
+        broker.port()
+    );
+    let ended = run("bash", &["-c", &script], None);
+    assert_eq!(ended.status, Some(1), "{}", ended.stderr);
+    assert!(
+        ended
+            .stderr
+            .contains("rsub: cannot write to standard output: No space left on device"),
+        "{}",
+        ended.stderr
+    );
+}
