@@ -546,167 +546,47 @@ pub fn subscription_filter(filter: &str, what: &str) -> Result<TopicFilter, Usag
     })
 }
 
+/// Where to connect and as whom, after `-L` (a URL sets what it names, over
+/// earlier options).
+struct Destination {
+    host: Option<String>,
+    port: Option<u16>,
+    username: Option<String>,
+    password: Option<String>,
+    tls_options: crate::client::tls::TlsOptions,
+    url_topic: Option<String>,
+}
+
 impl CommonArgs {
     /// Resolves the options into [`Settings`], with mosquitto's checks and
-    /// messages. `matches` gives the order of `-D` and `-V`.
+    /// messages, in mosquitto's order. `matches` gives the order of `-D` and `-V`.
     pub fn resolve(&self, matches: &ArgMatches, _tool: Tool) -> Result<Settings, UsageError> {
-        let error = |text: &str| UsageError(text.to_string());
         if self.id.is_some() && self.id_prefix.is_some() {
-            return Err(error("Error: -i and -I argument cannot be used together."));
+            return Err(usage("Error: -i and -I argument cannot be used together."));
         }
-        let mut properties = CommandProperties::default();
-        let occurrences: Vec<Vec<String>> = matches
-            .get_occurrences::<String>("properties")
-            .map(|occurrences| {
-                occurrences
-                    .map(|values| values.cloned().collect())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for values in &occurrences {
-            if values.len() == 4 && values[1] != "user-property" {
-                return Err(UsageError(format!(
-                    "Error: Unknown option '{}'.",
-                    values[3]
-                )));
-            }
-            properties.add(values).map_err(UsageError)?;
-        }
-        let mut version = match self.protocol_version.as_deref() {
-            None | Some("mqttv311") | Some("311") => ProtocolVersion::V3_1_1,
-            Some("mqttv31") | Some("31") => ProtocolVersion::V3_1,
-            Some("mqttv5") | Some("5") => ProtocolVersion::V5,
-            Some(_) => return Err(error("Error: Invalid protocol version argument given.")),
-        };
-        // -D switches to MQTT 5, unless a -V comes after it.
-        if !self.properties.is_empty()
-            && last_index(matches, "properties") > last_index(matches, "protocol_version")
-        {
-            version = ProtocolVersion::V5;
-        }
-        let keep_alive = match self.keepalive.as_deref() {
-            None => 60,
-            Some(text) => integer(text)
-                .filter(|k| (5..=65_535).contains(k))
-                .ok_or_else(|| {
-                    error(
-                        "Error: Invalid keepalive given, it must be between 5 and 65535 inclusive.",
-                    )
-                })? as u16,
-        };
-        let max_inflight = match self.max_inflight.as_deref() {
-            None => 20,
-            Some(text) => integer(text)
-                .filter(|m| *m >= 1)
-                .ok_or_else(|| error("Error: Maximum inflight messages must be greater than 0."))?
-                .min(i64::from(u16::MAX)) as u16,
-        };
-        let mut session_expiry: Option<u32> = match self.session_expiry.as_deref() {
-            None => None,
-            Some("∞") => Some(u32::MAX),
-            Some(text) => {
-                let value = parse_c_long(text)
-                    .ok_or_else(|| error("Error: session-expiry-interval not a number."))?;
-                if !(-1..=i64::from(u32::MAX)).contains(&value) {
-                    return Err(error("Error: session-expiry-interval out of range."));
-                }
-                Some(if value == -1 { u32::MAX } else { value as u32 })
-            }
-        };
-
-        let url = self.url.as_deref().map(parse_url).transpose()?;
-        let mut port_text = self.port.clone();
-        let mut host = self.host.clone();
-        let mut username = self.username.clone();
-        let mut password = self.password.clone();
-        let mut tls_options = self.tls.options();
-        let mut url_topic = None;
-        if let Some(url) = url {
-            // Like mosquitto, the URL sets what it names, over earlier options.
-            host = Some(url.host);
-            port_text = Some(
-                url.port
-                    .unwrap_or_else(|| if url.tls { "8883" } else { "1883" }.to_string()),
-            );
-            if url.username.is_some() {
-                username = url.username;
-            }
-            if url.password.is_some() {
-                password = url.password;
-            }
-            if url.tls {
-                tls_options.use_os_certs = true;
-            }
-            url_topic = Some(url.topic);
-        }
-        let port = match port_text.as_deref() {
-            None => None,
-            Some(text) => Some(
-                integer(text)
-                    .filter(|p| (0..=65_535).contains(p))
-                    .ok_or_else(|| UsageError(format!("Error: Invalid port given: {text}")))?
-                    as u16,
-            ),
-        };
-
-        // The will.
-        if self.will_payload.is_some() && self.will_topic.is_none() {
-            return Err(error("Error: Will payload given, but no will topic given."));
-        }
-        if self.will_retain && self.will_topic.is_none() {
-            return Err(error("Error: Will retain given, but no will topic given."));
-        }
-        let will = match &self.will_topic {
-            None => None,
-            Some(topic) => Some(Will {
-                topic: publish_topic(topic, "will")?,
-                payload: Bytes::from(self.will_payload.clone().unwrap_or_default()),
-                qos: match self.will_qos.as_deref() {
-                    None => QoS::AtMostOnce,
-                    Some(text) => parse_qos(text, |t| format!("Error: Invalid will QoS {t}."))?,
-                },
-                retain: self.will_retain,
-                properties: properties.will.clone(),
-            }),
-        };
-
+        let properties = command_properties(matches)?;
+        let version = self.protocol_version(matches)?;
+        let keep_alive = self.keep_alive()?;
+        let max_inflight = self.max_inflight()?;
+        let session_expiry = self.session_expiry()?;
+        let destination = self.destination()?;
+        let will = self.will(&properties)?;
         if self.tls.cert.is_some() != self.tls.key.is_some() {
-            return Err(error(
+            return Err(usage(
                 "Error: Both certfile and keyfile must be provided if one of them is set.",
             ));
         }
         self.unsupported.check()?;
-
-        // Client id and session.
-        let client_id = match (&self.id, &self.id_prefix) {
-            (Some(id), _) => id.clone(),
-            (None, Some(prefix)) => format!("{prefix}{}", std::process::id()),
-            // MQTT 3.1 needs an id; libmosquitto makes one up ("mosq-" and 18
-            // random letters and digits). Later versions let the broker assign it.
-            (None, None) if version == ProtocolVersion::V3_1 => random_mosq_id(),
-            (None, None) => String::new(),
-        };
-        let clean_start = !self.disable_clean_session;
-        let mut connect_properties = properties.connect.clone();
-        if version.is_v5() {
-            if !clean_start && session_expiry.is_none() {
-                session_expiry = Some(u32::MAX);
-            }
-            if let Some(expiry) = session_expiry.filter(|e| *e > 0) {
-                if expiry == u32::MAX && (self.id_prefix.is_some() || self.id.is_none()) {
-                    return Err(error(
-                        "Error: You must provide a client id if you are using an infinite session expiry interval.",
-                    ));
-                }
-                connect_properties.remove(0x11);
-                connect_properties.push(Property::SessionExpiryInterval(expiry));
-            }
-        } else if !clean_start && (self.id_prefix.is_some() || self.id.is_none()) {
-            return Err(error(
-                "Error: You must provide a client id if you are using the -c option.",
-            ));
-        }
-
+        let (client_id, clean_start, connect_properties) =
+            self.session(version, session_expiry, &properties)?;
+        let Destination {
+            host,
+            port,
+            username,
+            password,
+            mut tls_options,
+            url_topic,
+        } = destination;
         let password = match (password, &self.password_file) {
             (Some(password), _) => Some(password),
             (None, Some(file)) => Some(read_password_file(file)?),
@@ -714,34 +594,11 @@ impl CommonArgs {
         };
         // 3.x cannot send a password without a user name [MQTT-3.1.2-22].
         let password = password.filter(|_| username.is_some() || version.is_v5());
-
-        let tls = tls_options.enabled()
-            || (port == Some(8883) && !tls_options.enabled() && {
-                // Port 8883 without trust options means the operating system's CAs.
-                tls_options.use_os_certs = true;
-                true
-            });
-        let tls_config = if tls {
-            match tls_options.client_config() {
-                Ok(config) => config,
-                Err(crate::client::tls::TlsError::Read { .. })
-                | Err(crate::client::tls::TlsError::NoCertificate { .. }) => {
-                    return Err(error("Error: Problem setting TLS options: File not found."));
-                }
-                Err(crate::client::tls::TlsError::Version(version)) => {
-                    return Err(UsageError(format!(
-                        "Error: Problem setting TLS options, check the options are valid.\nrsub and rpub use rustls, which speaks TLS 1.2 and 1.3, not {version}."
-                    )));
-                }
-                Err(other) => {
-                    return Err(UsageError(format!(
-                        "Error: Problem setting TLS options: {other}."
-                    )));
-                }
-            }
-        } else {
-            None
-        };
+        // Port 8883 without trust options means the operating system's CAs.
+        if port == Some(8883) && !tls_options.enabled() {
+            tls_options.use_os_certs = true;
+        }
+        let tls_config = tls_config(&tls_options)?;
         let default_port = if self.tls.cafile.is_some() || self.tls.capath.is_some() {
             8883
         } else {
@@ -778,6 +635,219 @@ impl CommonArgs {
             color: self.color.apply(),
             url_topic,
         })
+    }
+
+    /// `-V`, switched to MQTT 5 by a `-D` that comes after it.
+    fn protocol_version(&self, matches: &ArgMatches) -> Result<ProtocolVersion, UsageError> {
+        let version = match self.protocol_version.as_deref() {
+            None | Some("mqttv311") | Some("311") => ProtocolVersion::V3_1_1,
+            Some("mqttv31") | Some("31") => ProtocolVersion::V3_1,
+            Some("mqttv5") | Some("5") => ProtocolVersion::V5,
+            Some(_) => return Err(usage("Error: Invalid protocol version argument given.")),
+        };
+        if !self.properties.is_empty()
+            && last_index(matches, "properties") > last_index(matches, "protocol_version")
+        {
+            return Ok(ProtocolVersion::V5);
+        }
+        Ok(version)
+    }
+
+    /// `-k`: 5 to 65535 seconds, 60 by default.
+    fn keep_alive(&self) -> Result<u16, UsageError> {
+        match self.keepalive.as_deref() {
+            None => Ok(60),
+            Some(text) => integer(text)
+                .filter(|k| (5..=65_535).contains(k))
+                .map(|k| k as u16)
+                .ok_or_else(|| {
+                    usage(
+                        "Error: Invalid keepalive given, it must be between 5 and 65535 inclusive.",
+                    )
+                }),
+        }
+    }
+
+    /// `--max-inflight`: at least 1, 20 by default.
+    fn max_inflight(&self) -> Result<u16, UsageError> {
+        match self.max_inflight.as_deref() {
+            None => Ok(20),
+            Some(text) => integer(text)
+                .filter(|m| *m >= 1)
+                .map(|m| m.min(i64::from(u16::MAX)) as u16)
+                .ok_or_else(|| usage("Error: Maximum inflight messages must be greater than 0.")),
+        }
+    }
+
+    /// `-x`: seconds, `-1` or `∞` for "never".
+    fn session_expiry(&self) -> Result<Option<u32>, UsageError> {
+        match self.session_expiry.as_deref() {
+            None => Ok(None),
+            Some("∞") => Ok(Some(u32::MAX)),
+            Some(text) => {
+                let value = parse_c_long(text)
+                    .ok_or_else(|| usage("Error: session-expiry-interval not a number."))?;
+                if !(-1..=i64::from(u32::MAX)).contains(&value) {
+                    return Err(usage("Error: session-expiry-interval out of range."));
+                }
+                Ok(Some(if value == -1 { u32::MAX } else { value as u32 }))
+            }
+        }
+    }
+
+    /// `-h`, `-p`, `-u`, `-P` and the TLS options, with `-L` applied over them.
+    fn destination(&self) -> Result<Destination, UsageError> {
+        let url = self.url.as_deref().map(parse_url).transpose()?;
+        let mut port_text = self.port.clone();
+        let mut destination = Destination {
+            host: self.host.clone(),
+            port: None,
+            username: self.username.clone(),
+            password: self.password.clone(),
+            tls_options: self.tls.options(),
+            url_topic: None,
+        };
+        if let Some(url) = url {
+            destination.host = Some(url.host);
+            port_text = Some(
+                url.port
+                    .unwrap_or_else(|| if url.tls { "8883" } else { "1883" }.to_string()),
+            );
+            if url.username.is_some() {
+                destination.username = url.username;
+            }
+            if url.password.is_some() {
+                destination.password = url.password;
+            }
+            if url.tls {
+                destination.tls_options.use_os_certs = true;
+            }
+            destination.url_topic = Some(url.topic);
+        }
+        destination.port = match port_text.as_deref() {
+            None => None,
+            Some(text) => Some(
+                integer(text)
+                    .filter(|p| (0..=65_535).contains(p))
+                    .ok_or_else(|| UsageError(format!("Error: Invalid port given: {text}")))?
+                    as u16,
+            ),
+        };
+        Ok(destination)
+    }
+
+    /// `--will-*`: a will needs its topic.
+    fn will(&self, properties: &CommandProperties) -> Result<Option<Will>, UsageError> {
+        if self.will_payload.is_some() && self.will_topic.is_none() {
+            return Err(usage("Error: Will payload given, but no will topic given."));
+        }
+        if self.will_retain && self.will_topic.is_none() {
+            return Err(usage("Error: Will retain given, but no will topic given."));
+        }
+        let Some(topic) = &self.will_topic else {
+            return Ok(None);
+        };
+        Ok(Some(Will {
+            topic: publish_topic(topic, "will")?,
+            payload: Bytes::from(self.will_payload.clone().unwrap_or_default()),
+            qos: match self.will_qos.as_deref() {
+                None => QoS::AtMostOnce,
+                Some(text) => parse_qos(text, |t| format!("Error: Invalid will QoS {t}."))?,
+            },
+            retain: self.will_retain,
+            properties: properties.will.clone(),
+        }))
+    }
+
+    /// The client id (`-i`, `-I`, or none for the broker to assign), whether the
+    /// session starts clean (`-c`), and the CONNECT properties with the session
+    /// expiry, with mosquitto's rules for persistent sessions.
+    fn session(
+        &self,
+        version: ProtocolVersion,
+        mut session_expiry: Option<u32>,
+        properties: &CommandProperties,
+    ) -> Result<(String, bool, crate::protocol::Properties), UsageError> {
+        let client_id = match (&self.id, &self.id_prefix) {
+            (Some(id), _) => id.clone(),
+            (None, Some(prefix)) => format!("{prefix}{}", std::process::id()),
+            // MQTT 3.1 needs an id; libmosquitto makes one up ("mosq-" and 18
+            // random letters and digits). Later versions let the broker assign it.
+            (None, None) if version == ProtocolVersion::V3_1 => random_mosq_id(),
+            (None, None) => String::new(),
+        };
+        let clean_start = !self.disable_clean_session;
+        let mut connect_properties = properties.connect.clone();
+        if version.is_v5() {
+            if !clean_start && session_expiry.is_none() {
+                session_expiry = Some(u32::MAX);
+            }
+            if let Some(expiry) = session_expiry.filter(|e| *e > 0) {
+                if expiry == u32::MAX && (self.id_prefix.is_some() || self.id.is_none()) {
+                    return Err(usage(
+                        "Error: You must provide a client id if you are using an infinite session expiry interval.",
+                    ));
+                }
+                connect_properties.remove(0x11);
+                connect_properties.push(Property::SessionExpiryInterval(expiry));
+            }
+        } else if !clean_start && (self.id_prefix.is_some() || self.id.is_none()) {
+            return Err(usage(
+                "Error: You must provide a client id if you are using the -c option.",
+            ));
+        }
+        Ok((client_id, clean_start, connect_properties))
+    }
+}
+
+/// A usage error with mosquitto's text.
+fn usage(text: &str) -> UsageError {
+    UsageError(text.to_string())
+}
+
+/// The `-D` options, in command-line order.
+fn command_properties(matches: &ArgMatches) -> Result<CommandProperties, UsageError> {
+    let mut properties = CommandProperties::default();
+    let occurrences: Vec<Vec<String>> = matches
+        .get_occurrences::<String>("properties")
+        .map(|occurrences| {
+            occurrences
+                .map(|values| values.cloned().collect())
+                .collect()
+        })
+        .unwrap_or_default();
+    for values in &occurrences {
+        if values.len() == 4 && values[1] != "user-property" {
+            return Err(UsageError(format!(
+                "Error: Unknown option '{}'.",
+                values[3]
+            )));
+        }
+        properties.add(values).map_err(UsageError)?;
+    }
+    Ok(properties)
+}
+
+/// The rustls configuration the TLS options ask for, `None` without TLS, with
+/// mosquitto's messages for what cannot be read or set.
+fn tls_config(
+    options: &crate::client::tls::TlsOptions,
+) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>, UsageError> {
+    if !options.enabled() {
+        return Ok(None);
+    }
+    match options.client_config() {
+        Ok(config) => Ok(config),
+        Err(crate::client::tls::TlsError::Read { .. })
+        | Err(crate::client::tls::TlsError::NoCertificate { .. }) => {
+            Err(usage("Error: Problem setting TLS options: File not found."))
+        }
+        Err(crate::client::tls::TlsError::Version(version)) => Err(UsageError(format!(
+            "Error: Problem setting TLS options, check the options are valid.\nrsub and rpub use rustls, which speaks TLS 1.2 and 1.3, not {version}."
+        ))),
+        Err(other) => Err(UsageError(format!(
+            "Error: Problem setting TLS options: {other}."
+        ))),
     }
 }
 
