@@ -1,7 +1,9 @@
-//! Argument groups shared by the client-side binaries (`#[command(flatten)]`), with
-//! mosquitto's letters: `-h` is the host and `-V` the protocol version, so help and
-//! version are long-only.
+//! Argument groups and values shared by the client-side binaries
+//! (`#[command(flatten)]`), with mosquitto's letters: `-h` is the host and `-V` the
+//! protocol version, so help and version are long-only; and `--color`, which rsub,
+//! rpub and rbench share.
 
+use std::io::IsTerminal;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +15,37 @@ use clap::{Args, ValueEnum};
 use crate::bench::client::{ConnectOptions, TlsSettings};
 use crate::client::tls::TlsOptions;
 use crate::protocol::{ProtocolVersion, QoS};
+
+/// When to colour human output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ColorChoice {
+    /// When stdout is a terminal and NO_COLOR is not set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Decides, and tells the `colored` crate, which would otherwise apply its
+    /// own terminal test and keep `--color always` from colouring a pipe.
+    pub fn apply(self) -> bool {
+        let enabled = self.enabled();
+        colored::control::set_override(enabled);
+        enabled
+    }
+
+    fn enabled(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
 
 /// MQTT protocol version, as mosquitto's `-V` takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

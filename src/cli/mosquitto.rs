@@ -9,13 +9,12 @@
 //! the value is invalid.
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use clap::{ArgMatches, Args, ValueEnum};
+use clap::{ArgMatches, Args};
 
-use super::args::TlsArgs;
+use super::args::{ColorChoice, TlsArgs};
 use crate::client::endpoint::{Dialer, Endpoint};
 use crate::client::properties::CommandProperties;
 use crate::protocol::{Connect, Property, ProtocolVersion, QoS, TopicFilter, TopicName, Will};
@@ -40,37 +39,6 @@ impl Tool {
         match self {
             Tool::Sub => "mosquitto_sub",
             Tool::Pub => "mosquitto_pub",
-        }
-    }
-}
-
-/// When to colour human output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum ColorChoice {
-    /// When stdout is a terminal and NO_COLOR is not set.
-    #[default]
-    Auto,
-    Always,
-    Never,
-}
-
-impl ColorChoice {
-    /// Decides, and tells the `colored` crate, which would otherwise apply its
-    /// own terminal test and keep `--color always` from colouring a pipe.
-    pub fn apply(self) -> bool {
-        let enabled = self.enabled();
-        colored::control::set_override(enabled);
-        enabled
-    }
-
-    fn enabled(self) -> bool {
-        match self {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::io::stdout().is_terminal()
-                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            }
         }
     }
 }

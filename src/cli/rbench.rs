@@ -18,8 +18,8 @@ use clap::{ArgAction, Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use super::args::ColorChoice;
 use super::args::{ConnectArgs, parse_duration, parse_qos};
-use super::mosquitto::ColorChoice;
 use crate::bench::conn::{ConnPlan, open_connections};
 use crate::bench::embedded::{self, EmbeddedBroker, THREAD_PREFIX};
 use crate::bench::load::{self, Pace, Plan, Progress, Until};
