@@ -2,6 +2,7 @@
 //! to the library. Binaries in `src/bin/` only call into here.
 
 pub mod args;
+pub mod exit;
 pub mod generate;
 pub mod mosquitto;
 pub mod passwd;

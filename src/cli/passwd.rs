@@ -9,6 +9,7 @@
 //! leaves half a password file; other lines, comments included, are kept as they
 //! were, and so are the file's owner and permissions (a symbolic link is followed).
 
+use super::exit;
 use std::io::Write;
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -143,7 +144,11 @@ pub fn main(args: &[String]) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(text) => {
             eprintln!("{}", text.trim_end());
-            ExitCode::from(if text == MISMATCH { 2 } else { 1 })
+            ExitCode::from(if text == MISMATCH {
+                exit::USAGE_OR_MISMATCH
+            } else {
+                exit::FAILURE
+            })
         }
     }
 }

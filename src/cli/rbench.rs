@@ -7,6 +7,7 @@
 //! terminal, a line per `--interval` otherwise). Ctrl-C stops the run and reports
 //! what was measured. Exit status: 0 done, 1 failed, 2 usage error.
 
+use super::exit;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -223,7 +224,7 @@ pub fn main() -> ExitCode {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                     ExitCode::SUCCESS
                 }
-                _ => ExitCode::from(2),
+                _ => ExitCode::from(exit::USAGE_OR_MISMATCH),
             };
         }
     };
@@ -239,17 +240,11 @@ pub fn main() -> ExitCode {
         .build()
     {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("rbench: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(error) => return exit::fail("rbench", &error.into()),
     };
     match runtime.block_on(run(args, pin)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("rbench: {message}");
-            ExitCode::FAILURE
-        }
+        Err(message) => exit::fail("rbench", &anyhow::Error::msg(message)),
     }
 }
 

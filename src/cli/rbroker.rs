@@ -13,7 +13,7 @@ use clap::{ArgAction, Parser};
 use crate::broker::{Broker, BrokerHandle, Config, LogTypes, Logger, Security, version_string};
 
 /// Status for usage and configuration errors, as mosquitto.
-const USAGE_ERROR: u8 = 3;
+use super::exit::BROKER_USAGE as USAGE_ERROR;
 
 /// An MQTT 5.0/3.1.1/3.1 broker that starts and behaves like mosquitto.
 #[derive(Debug, Parser)]

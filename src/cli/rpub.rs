@@ -6,6 +6,7 @@
 //! rpub reconnects every second and sends again what was not acknowledged, so
 //! no line is lost (mosquitto_pub 2.0.11 can drop them).
 
+use super::exit;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -261,7 +262,7 @@ async fn run_with(plan: Plan, output: Output) -> u8 {
     let connect = plan.settings.connect.clone();
     let opened = tokio::select! {
         result = open(&plan.settings, &connect, trace.clone()) => result,
-        _ = interrupted() => return 255,
+        _ = interrupted() => return exit::INTERRUPTED_BEFORE_CONNECTING,
     };
     let mut connection = match opened {
         Ok((connection, _)) => connection,
@@ -296,7 +297,7 @@ async fn publish_repeatedly(
     output: &Output,
 ) -> u8 {
     let Some(topic) = &plan.topic else {
-        return 1;
+        return exit::FAILURE;
     };
     for round in 0..plan.repeat {
         if round > 0 && !plan.repeat_delay.is_zero() {
@@ -320,7 +321,7 @@ async fn publish_repeatedly(
         };
         let outcome = tokio::select! {
             outcome = result => outcome,
-            _ = interrupted() => return 0,
+            _ = interrupted() => return exit::SUCCESS,
         };
         if let Err(error) = outcome {
             return lost(plan, &error, output);
@@ -332,7 +333,7 @@ async fn publish_repeatedly(
             plan.settings.properties.disconnect.clone(),
         )
         .await;
-    0
+    exit::SUCCESS
 }
 
 /// mosquitto_pub's warning for a PUBACK/PUBREC that refuses the message.
@@ -356,7 +357,7 @@ fn lost(plan: &Plan, error: &ClientError, output: &Output) -> u8 {
             if !plan.settings.quiet {
                 eprintln!("Error: The connection was lost.");
             }
-            7
+            exit::CONNECTION_LOST
         }
     }
 }
@@ -460,7 +461,7 @@ async fn publish_stream(
                         plan.settings.properties.disconnect.clone(),
                     )
                     .await;
-                return 0;
+                return exit::SUCCESS;
             }
             Err(error) => {
                 if !plan.settings.quiet {

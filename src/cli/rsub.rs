@@ -7,6 +7,7 @@
 //! arrived instead of waiting for a live one; `%j` and friends are fixed as
 //! [`crate::client::format`] describes.
 
+use super::exit;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -327,7 +328,7 @@ async fn run_with(plan: Plan, output: Output) -> u8 {
     let connect = plan.settings.connect.clone();
     let first = tokio::select! {
         result = open(&plan.settings, &connect, trace.clone()) => result,
-        _ = interrupted() => return 255,
+        _ = interrupted() => return exit::INTERRUPTED_BEFORE_CONNECTING,
     };
     let (mut connection, _) = match first {
         Ok(opened) => opened,
@@ -340,16 +341,16 @@ async fn run_with(plan: Plan, output: Output) -> u8 {
         let ended = serve(&plan, &mut connection, &mut state, &output, deadline).await;
         output.flush();
         match ended {
-            Ok(Ending::Done) => return 0,
+            Ok(Ending::Done) => return exit::SUCCESS,
             Ok(Ending::TimedOut) => {
                 if !plan.settings.quiet {
                     eprintln!("Timed out");
                 }
-                return 27;
+                return exit::TIMED_OUT;
             }
             Err(Stop::Lost(error)) => {
                 if output.is_broken() {
-                    return 0;
+                    return exit::SUCCESS;
                 }
                 if !plan.settings.quiet {
                     eprintln!("rsub: connection lost ({error}); reconnecting");
@@ -365,7 +366,7 @@ async fn run_with(plan: Plan, output: Output) -> u8 {
                         if !plan.settings.quiet {
                             eprintln!("Timed out");
                         }
-                        return 27;
+                        return exit::TIMED_OUT;
                     }
                     Err(status) => return status,
                 }

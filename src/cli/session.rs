@@ -3,6 +3,7 @@
 //! runtime, connecting, and reporting a failure as mosquitto's tools do: the
 //! same first line on stderr and the same exit status.
 
+use super::exit;
 use std::ffi::OsString;
 use std::future::Future;
 use std::process::ExitCode;
@@ -44,7 +45,7 @@ where
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("Error: {error}");
-            return ExitCode::from(1);
+            return ExitCode::from(exit::FAILURE);
         }
     };
     ExitCode::from(runtime.block_on(run(plan)))
@@ -64,7 +65,7 @@ pub fn parse<A: CommandFactory + FromArgMatches>(tool: Tool) -> Result<(A, ArgMa
                 // mosquitto prints usage and version on stdout and exits 1.
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
                     print!("{}", error.render());
-                    ExitCode::from(1)
+                    ExitCode::from(exit::FAILURE)
                 }
                 _ => usage_error(tool, &clap_error_message(&error)),
             });
@@ -80,7 +81,7 @@ pub fn parse<A: CommandFactory + FromArgMatches>(tool: Tool) -> Result<(A, ArgMa
 pub fn usage_error(tool: Tool, message: &str) -> ExitCode {
     eprintln!("{message}");
     eprintln!("Use '{} --help' to see usage.", tool.name());
-    ExitCode::from(1)
+    ExitCode::from(exit::FAILURE)
 }
 
 /// Why a connection attempt failed.
@@ -109,22 +110,22 @@ pub fn report(failure: &Failure, tool: Tool, connect: &Connect, quiet: bool) -> 
     let status = match failure {
         Failure::Dial(DialError::Lookup) => {
             lines.push("Unable to connect (Lookup error.).".into());
-            1
+            exit::FAILURE
         }
         Failure::Dial(DialError::Io(error)) => {
             lines.push(format!("Error: {}", strerror(error)));
-            1
+            exit::FAILURE
         }
         Failure::Dial(DialError::Tls(error)) | Failure::Client(ClientError::Io(error))
             if is_tls(error) =>
         {
             lines.push("Error: A TLS error occurred.".into());
             lines.push(format!("{}: {error}", tool.name()));
-            8
+            exit::TLS_ERROR
         }
         Failure::Dial(DialError::Tls(_)) => {
             lines.push("Error: A TLS error occurred.".into());
-            8
+            exit::TLS_ERROR
         }
         Failure::Client(ClientError::Refused(code)) => refused(*code, tool, connect, &mut lines),
         Failure::Client(ClientError::Disconnected(reason)) => {
@@ -137,11 +138,11 @@ pub fn report(failure: &Failure, tool: Tool, connect: &Connect, quiet: bool) -> 
                     .into(),
             );
             lines.push(format!("{}: {text}", tool.name()));
-            2
+            exit::PROTOCOL_ERROR
         }
         Failure::Client(_) => {
             lines.push("Error: The connection was lost.".into());
-            7
+            exit::CONNECTION_LOST
         }
     };
     if !quiet {
