@@ -68,7 +68,7 @@ impl Message {
         Some(u32::try_from(left.as_secs() + u64::from(left.subsec_nanos() > 0)).unwrap_or(u32::MAX))
     }
 
-    /// Whether the message expired before `now` [MQTT-3.3.2-5].
+    /// Whether the message expired before `now` [MQTT-3.3.2-5 5.0].
     pub fn is_expired(&self, now: Instant) -> bool {
         self.remaining_life(now) == Some(0)
     }

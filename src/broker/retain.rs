@@ -31,7 +31,7 @@ impl RetainedStore {
     }
 
     /// Stores `message` for its topic, or, when its payload is empty, removes the
-    /// topic's retained message [MQTT-3.3.1-10] [MQTT-3.3.1-11].
+    /// topic's retained message [MQTT-3.3.1-10 3.1.1, MQTT-3.3.1-6 5.0] [MQTT-3.3.1-11 3.1.1, MQTT-3.3.1-7 5.0].
     pub fn set(&mut self, message: &Arc<Message>) {
         let topic = message.topic.as_str();
         if message.payload.is_empty() {
@@ -92,7 +92,7 @@ impl RetainedStore {
             Some((level, rest)) => (level, Some(rest)),
             None => (filter, None),
         };
-        // [MQTT-4.7.2-1]: wildcards in the first level skip `$` topics.
+        // [MQTT-4.7.2-1 3.1.1/5.0]: wildcards in the first level skip `$` topics.
         let visible = |name: &str| !(root && name.starts_with('$'));
         match level {
             "#" => {

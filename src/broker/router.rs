@@ -179,7 +179,7 @@ impl Router {
     /// Attaches a connection to the session of `client_id`, resuming it when the
     /// client asked to and the old session was persistent and belongs to the same
     /// user, else starting afresh. A connection already holding the id is detached
-    /// and returned, so the caller can tell it to close [MQTT-3.1.4-2]; the registry
+    /// and returned, so the caller can tell it to close [MQTT-3.1.4-2 3.1.1, MQTT-3.1.4-3 5.0]; the registry
     /// lock makes this atomic, so of many simultaneous CONNECTs with one id exactly
     /// one ends up attached. `owner` (username, auth scope) becomes the session's
     /// [`Principal`] under the same lock, so no delivery is checked against the
@@ -305,7 +305,7 @@ impl Router {
     }
 
     /// Ends a persistent session whose expiry interval passed without a reconnect
-    /// [MQTT-3.1.2-23]: its subscriptions and queued messages go, and a will still
+    /// [MQTT-4.1.0-2 5.0]: its subscriptions and queued messages go, and a will still
     /// waiting for its delay is sent.
     fn expire(&self, session: &Arc<Session>, epoch: u64) {
         let mut sessions = lock(&self.sessions);
@@ -521,7 +521,7 @@ impl Router {
             options,
         });
         // Retained messages go to new subscribers, never to shared subscriptions
-        // [MQTT-3.8.4-3] (v5 §4.8.2: not sent for shared subscriptions).
+        // [MQTT-3.8.4-3 3.1.1] (v5 §4.8.2: not sent for shared subscriptions).
         let send_retained = filter.share_group().is_none()
             && match options.retain_handling {
                 RetainHandling::SendAtSubscribe => true,
@@ -551,7 +551,7 @@ impl Router {
             let (expired, messages): (Vec<_>, Vec<_>) =
                 messages.into_iter().partition(|m| m.is_expired(now));
             for message in expired {
-                // [MQTT-3.3.2-5]: an expired retained message is deleted, not sent.
+                // [MQTT-3.3.2-5 5.0]: an expired retained message is deleted, not sent.
                 retained.remove(message.topic.as_str());
             }
             for message in messages {
@@ -587,7 +587,7 @@ impl Router {
         existed
     }
 
-    /// Deletes retained messages whose Message Expiry Interval passed [MQTT-3.3.2-5].
+    /// Deletes retained messages whose Message Expiry Interval passed [MQTT-3.3.2-5 5.0].
     pub fn purge_expired_retained(&self) {
         lock(&self.retained).purge_expired(std::time::Instant::now());
     }
@@ -657,7 +657,7 @@ pub struct Snapshot {
 }
 
 /// A client whose subscriptions overlap gets one copy, at the highest granted QoS,
-/// carrying every matching subscription identifier (§3.3.4, [MQTT-3.3.4-2]).
+/// carrying every matching subscription identifier (§3.3.4, [MQTT-3.3.4-2 5.0]).
 fn merge_overlapping(targets: &mut Vec<Target>) {
     if targets.len() < 2 {
         return;

@@ -431,7 +431,7 @@ impl SessionState {
     }
 
     /// Sets the in-flight window: the broker's limit, lowered to what the client
-    /// accepts (MQTT 5 Receive Maximum) [MQTT-3.3.4-9].
+    /// accepts (MQTT 5 Receive Maximum) [MQTT-3.3.4-9 5.0].
     pub fn set_receive_maximum(&mut self, broker: u16, client: u16) {
         let broker = if broker == 0 {
             usize::from(u16::MAX)
@@ -443,8 +443,8 @@ impl SessionState {
 
     /// The next PUBLISH to write, if the in-flight window allows one. QoS 1/2 messages
     /// enter the window here; messages behind a blocked one wait, keeping order.
-    /// Messages that expired while queued [MQTT-3.3.2-5], or that `accept` refuses
-    /// (too large for the client [MQTT-3.1.2-25]), are dropped as if delivered.
+    /// Messages that expired while queued [MQTT-3.3.2-5 5.0], or that `accept` refuses
+    /// (too large for the client [MQTT-3.1.2-25 5.0]), are dropped as if delivered.
     pub fn next_publish(
         &mut self,
         now: std::time::Instant,
@@ -490,7 +490,7 @@ impl SessionState {
     }
 
     /// Everything in flight, to send again after a reconnect: PUBLISH with DUP set,
-    /// or PUBREL for messages already received by the client [MQTT-4.4.0-1].
+    /// or PUBREL for messages already received by the client [MQTT-4.4.0-1 3.1.1/5.0].
     pub fn replay(&self) -> Vec<Outgoing> {
         self.inflight
             .iter()
@@ -585,7 +585,7 @@ impl SessionState {
     }
 
     /// An incoming QoS 2 PUBLISH: true the first time its id is seen, false for a
-    /// re-sent one before PUBREL, which must not be delivered again [MQTT-4.3.3-10].
+    /// re-sent one before PUBREL, which must not be delivered again [MQTT-4.3.3-10 5.0].
     pub fn receive_qos2(&mut self, packet_id: PacketId) -> bool {
         if self.incoming_qos2.contains(&packet_id) {
             return false;

@@ -7,7 +7,7 @@
 //! children are literal levels and the `+` level. Matching a topic walks the literal
 //! and `+` children level by level and collects every `multi` it passes, which is
 //! how `a/#` matches `a`, `a/b` and `a/b/c`. At the root, `+` and `#` are skipped for
-//! topics beginning with `$` [MQTT-4.7.2-1].
+//! topics beginning with `$` [MQTT-4.7.2-1 3.1.1/5.0].
 //!
 //! Shared subscriptions (`$share/<group>/<filter>`) are stored under their filter as
 //! groups; a match picks one member of each group, round robin.
@@ -318,7 +318,7 @@ impl<V> SubscriptionTree<V> {
         available: &impl Fn(&V) -> bool,
         visit: &mut impl FnMut(&V),
     ) {
-        // [MQTT-4.7.2-1]: `#` and `+` at the first level do not match `$` topics.
+        // [MQTT-4.7.2-1 3.1.1/5.0]: `#` and `+` at the first level do not match `$` topics.
         let wildcards = !(root && reserved);
         if wildcards {
             node.multi.visit(available, visit);

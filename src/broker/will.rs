@@ -5,10 +5,10 @@
 //!
 //! The rules, in one place:
 //! * a will goes when the connection ends for any reason but a normal DISCONNECT
-//!   or a broker shutdown [MQTT-3.1.2-8] [MQTT-3.1.2-10];
+//!   or a broker shutdown [MQTT-3.1.2-8 3.1.1/5.0] [MQTT-3.1.2-10 3.1.1/5.0];
 //! * with a Will Delay Interval it waits for the earlier of that delay and the end
 //!   of the session (v5 §3.1.3.2.2), and a reconnect within it cancels it
-//!   [MQTT-3.1.3-9];
+//!   [MQTT-3.1.3-9 5.0];
 //! * after a takeover it goes only if the takeover ended the session (the old
 //!   session was not persistent, or the new connection started clean), as mosquitto;
 //! * when it is due, the ACL in force decides whether its client may still write its

@@ -560,7 +560,7 @@ impl CommonArgs {
             (None, Some(file)) => Some(read_password_file(file)?),
             (None, None) => std::env::var("MQTT_PASSWORD").ok(),
         };
-        // 3.x cannot send a password without a user name [MQTT-3.1.2-22].
+        // 3.x cannot send a password without a user name [MQTT-3.1.2-22 3.1.1].
         let password = password.filter(|_| username.is_some() || version.is_v5());
         // Port 8883 without trust options means the operating system's CAs.
         if port == Some(8883) && !tls_options.enabled() {

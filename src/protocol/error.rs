@@ -1,7 +1,11 @@
 //! Decode and encode errors of the packet codec, and the reason code each one maps to.
 //!
-//! Every error carries the normative statement it enforces (`[MQTT-x.y.z-n]`) in its
-//! message, so a log line says which rule a peer broke.
+//! Every error carries the normative statement it enforces in its message, so a log
+//! line says which rule a peer broke. Ids are tagged with the specification they
+//! come from, since 3.1.1 and 5.0 number differently (`[MQTT-3.1.2-24 5.0]` is
+//! Maximum Packet Size; in 3.1.1 the same id is about keep-alive):
+//! `[MQTT-x.y.z-n 3.1.1]`, `[MQTT-x.y.z-n 5.0]`, or `3.1.1/5.0` where both state the
+//! same rule under one id.
 
 use super::reason::ReasonCode;
 
@@ -17,10 +21,10 @@ pub enum DecodeError {
     /// The fixed header announces a packet above the accepted maximum (0x95).
     #[error("packet of {size} bytes exceeds the maximum packet size of {max} bytes")]
     PacketTooLarge { size: usize, max: usize },
-    /// CONNECT names a protocol level this codec does not speak [MQTT-3.1.2-2].
+    /// CONNECT names a protocol level this codec does not speak [MQTT-3.1.2-2 3.1.1/5.0].
     #[error("unsupported protocol version {0}")]
     UnsupportedProtocolVersion(u8),
-    /// CONNECT names a protocol other than MQTT/MQIsdp [MQTT-3.1.2-1].
+    /// CONNECT names a protocol other than MQTT/MQIsdp [MQTT-3.1.2-1 3.1.1/5.0].
     #[error("invalid protocol name in CONNECT")]
     InvalidProtocolName,
 }

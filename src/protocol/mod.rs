@@ -33,7 +33,7 @@ pub use topic::{TopicError, TopicFilter, TopicName};
 use std::fmt;
 use std::num::NonZeroU16;
 
-/// A packet identifier; never zero [MQTT-2.3.1-1].
+/// A packet identifier; never zero [MQTT-2.3.1-1 3.1.1].
 pub type PacketId = NonZeroU16;
 
 /// The protocol a connection speaks, fixed by its CONNECT.

@@ -205,7 +205,7 @@ impl Property {
                 let topic = reader.owned_string()?;
                 if topic.is_empty() || topic.contains(['+', '#']) {
                     return Err(DecodeError::Protocol(
-                        "[MQTT-3.3.2-14] Response Topic must be a topic name without wildcards",
+                        "[MQTT-3.3.2-14 5.0] Response Topic must be a topic name without wildcards",
                     ));
                 }
                 Property::ResponseTopic(topic)

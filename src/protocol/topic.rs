@@ -7,7 +7,7 @@
 //! * `#` matches the remaining levels, including none, and must be last (`a/#`, not
 //!   `a/#/b`); `a/#` also matches `a`.
 //! * Names beginning with `$` are not matched by a filter beginning with `+` or `#`
-//!   [MQTT-4.7.2-1], so `#` does not see `$SYS/...` but `$SYS/#` does.
+//!   [MQTT-4.7.2-1 3.1.1/5.0], so `#` does not see `$SYS/...` but `$SYS/#` does.
 //!
 //! How many levels a topic may have is not the codec's business: it is a server's
 //! policy (rbroker's `max_topic_levels`), checked where the broker answers with a
@@ -18,20 +18,22 @@ use std::fmt;
 /// Why a string is not a valid topic name or filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TopicError {
-    #[error("[MQTT-4.7.3-1] topic must be at least one character long")]
+    #[error("[MQTT-4.7.3-1 3.1.1/5.0] topic must be at least one character long")]
     Empty,
-    #[error("[MQTT-4.7.3-3] topic is longer than 65535 bytes")]
+    #[error("[MQTT-4.7.3-3 3.1.1/5.0] topic is longer than 65535 bytes")]
     TooLong,
-    #[error("[MQTT-4.7.3-2] topic contains U+0000")]
+    #[error("[MQTT-4.7.3-2 3.1.1/5.0] topic contains U+0000")]
     NullCharacter,
-    #[error("[MQTT-3.3.2-2] topic name contains a wildcard")]
+    #[error("[MQTT-3.3.2-2 3.1.1/5.0] topic name contains a wildcard")]
     WildcardInName,
-    #[error("[MQTT-4.7.1-1] '#' must be the last character and fill its level")]
+    #[error(
+        "[MQTT-4.7.1-1 5.0, MQTT-4.7.1-2 3.1.1] '#' must be the last character and fill its level"
+    )]
     MisplacedMultiLevelWildcard,
-    #[error("[MQTT-4.7.1-2] '+' must fill its level")]
+    #[error("[MQTT-4.7.1-2 5.0, MQTT-4.7.1-3 3.1.1] '+' must fill its level")]
     MisplacedSingleLevelWildcard,
     #[error(
-        "[MQTT-4.8.2-1] shared subscription needs a share name without '+', '#' or '/' and a filter"
+        "[MQTT-4.8.2-1 5.0] shared subscription needs a share name without '+', '#' or '/' and a filter"
     )]
     InvalidSharedSubscription,
 }
@@ -116,7 +118,7 @@ impl TopicFilter {
         check_common(&text)?;
         let filter_start = match text.strip_prefix(SHARE_PREFIX) {
             Some(rest) => {
-                // [MQTT-4.8.2-1] [MQTT-4.8.2-2]
+                // [MQTT-4.8.2-1 5.0] [MQTT-4.8.2-2 5.0]
                 let (group, filter) = rest
                     .split_once('/')
                     .ok_or(TopicError::InvalidSharedSubscription)?;
@@ -168,12 +170,12 @@ fn check_wildcards(filter: &str) -> Result<(), TopicError> {
     let mut levels = filter.split('/').peekable();
     while let Some(level) = levels.next() {
         if level.contains('#') {
-            // [MQTT-4.7.1-1]: '#' alone in its level, and the last level.
+            // [MQTT-4.7.1-1 5.0, MQTT-4.7.1-2 3.1.1]: '#' alone in its level, and the last level.
             if level != "#" || levels.peek().is_some() {
                 return Err(TopicError::MisplacedMultiLevelWildcard);
             }
         } else if level.contains('+') && level != "+" {
-            // [MQTT-4.7.1-2]
+            // [MQTT-4.7.1-2 5.0, MQTT-4.7.1-3 3.1.1]
             return Err(TopicError::MisplacedSingleLevelWildcard);
         }
     }
@@ -182,7 +184,7 @@ fn check_wildcards(filter: &str) -> Result<(), TopicError> {
 
 /// Whether a (valid, non-shared) filter matches a (valid) topic name.
 pub fn matches(filter: &str, topic: &str) -> bool {
-    // [MQTT-4.7.2-1]
+    // [MQTT-4.7.2-1 3.1.1/5.0]
     if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
         return false;
     }

@@ -2,7 +2,7 @@
 //! strings, binary data, and a bounds-checked reader over one packet body.
 //!
 //! The reader never panics and never reads past its slice: every accessor returns
-//! [`DecodeError::Malformed`] when the bytes run out [MQTT-4.8.0-1].
+//! [`DecodeError::Malformed`] when the bytes run out [MQTT-4.8.0-1 3.1.1, MQTT-4.13.1-1 5.0].
 
 use bytes::{BufMut, Bytes};
 
@@ -62,7 +62,7 @@ impl<'a> Reader<'a> {
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    /// A Variable Byte Integer in its minimal encoding [MQTT-1.5.5-1].
+    /// A Variable Byte Integer in its minimal encoding [MQTT-1.5.5-1 5.0].
     pub fn varint(&mut self) -> Result<u32, DecodeError> {
         let (value, used) = match decode_varint(self.buf)? {
             Some(decoded) => decoded,
@@ -70,7 +70,7 @@ impl<'a> Reader<'a> {
         };
         if used != varint_len(value) {
             return Err(DecodeError::Malformed(
-                "[MQTT-1.5.5-1] variable byte integer is not minimally encoded",
+                "[MQTT-1.5.5-1 5.0] variable byte integer is not minimally encoded",
             ));
         }
         self.buf = &self.buf[used..];
@@ -100,13 +100,14 @@ impl<'a> Reader<'a> {
 
 /// Checks an MQTT UTF-8 string and returns it as `&str`.
 ///
-/// Rejects ill-formed UTF-8, overlong forms and surrogates [MQTT-1.5.4-1] (3.1.1:
-/// [MQTT-1.5.3-1]), U+0000 [MQTT-1.5.4-2], and, as mosquitto 2.0 does under the
+/// Rejects ill-formed UTF-8, overlong forms and surrogates [MQTT-1.5.4-1 5.0] (3.1.1:
+/// [MQTT-1.5.3-1 3.1.1]), U+0000 [MQTT-1.5.4-2 5.0], and, as mosquitto 2.0 does under the
 /// specs' "MAY close" for them (§1.5.4), the control characters U+0001..U+001F and
-/// U+007F..U+009F and the Unicode non-characters. A BOM (U+FEFF) is kept [MQTT-1.5.4-3].
+/// U+007F..U+009F and the Unicode non-characters. A BOM (U+FEFF) is kept [MQTT-1.5.4-3 5.0].
 pub fn validate_utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| DecodeError::Malformed("[MQTT-1.5.4-1] string is not well-formed UTF-8"))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        DecodeError::Malformed("[MQTT-1.5.4-1 5.0] string is not well-formed UTF-8")
+    })?;
     // Pure ASCII fast path: only control characters can be wrong.
     if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
         return Ok(text);
@@ -115,7 +116,7 @@ pub fn validate_utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
         let code = c as u32;
         if code == 0 {
             return Err(DecodeError::Malformed(
-                "[MQTT-1.5.4-2] string contains U+0000",
+                "[MQTT-1.5.4-2 5.0] string contains U+0000",
             ));
         }
         if code < 0x20 || (0x7f..=0x9f).contains(&code) {

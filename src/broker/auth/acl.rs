@@ -261,7 +261,7 @@ fn literal<'a>(level: &'a Level, who: Identity<'a>) -> Option<&'a str> {
     }
 }
 
-/// [MQTT-4.7.2-1]: a wildcard in the first level never matches a `$` level.
+/// [MQTT-4.7.2-1 3.1.1/5.0]: a wildcard in the first level never matches a `$` level.
 fn reserved_first(levels: &[Level], first: &str, who: Identity<'_>) -> bool {
     first.starts_with('$') && levels.first().is_some_and(|l| literal(l, who).is_none())
 }

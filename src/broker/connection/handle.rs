@@ -112,7 +112,7 @@ impl Connection {
         let scope = security.scope(security.scope_index(self.listener));
         let assigned = connect.client_id.is_empty();
         let mut client_id = if assigned {
-            // [MQTT-3.1.3-8]: an empty id needs a clean session in 3.1.1; 3.1 needs an
+            // [MQTT-3.1.3-8 3.1.1]: an empty id needs a clean session in 3.1.1; 3.1 needs an
             // id; `allow_zero_length_clientid false` refuses it everywhere.
             if connect.version == ProtocolVersion::V3_1
                 || (!v5 && !connect.clean_start)
@@ -120,7 +120,7 @@ impl Connection {
             {
                 return self.refuse("<unknown>", ReasonCode::ClientIdentifierNotValid);
             }
-            // [MQTT-3.1.3-6]: a unique id, in mosquitto's form.
+            // [MQTT-3.1.3-6 3.1.1/5.0]: a unique id, in mosquitto's form.
             format!(
                 "{}{}",
                 scope.auto_id_prefix,
@@ -145,11 +145,11 @@ impl Connection {
         {
             return self.refuse_login(ReasonCode::NotAuthorized);
         }
-        // No enhanced authentication method is supported [MQTT-4.12.0-1].
+        // No enhanced authentication method is supported [MQTT-4.12.0-1 5.0].
         if connect.properties.authentication_method().is_some() {
             return self.refuse(&client_id, ReasonCode::BadAuthenticationMethod);
         }
-        // [MQTT-3.2.2-12]: a will above Maximum QoS is refused with 0x9B; 3.x has
+        // [MQTT-3.2.2-12 5.0]: a will above Maximum QoS is refused with 0x9B; 3.x has
         // no code for it, and mosquitto closes without a CONNACK.
         if connect
             .will
@@ -277,7 +277,7 @@ impl Connection {
                 // mosquitto 2.0.12+: 3.x clients cannot be told a keep-alive, so they are refused.
                 return self.refuse(&client_id, ReasonCode::ClientIdentifierNotValid);
             }
-            // [MQTT-3.2.2-21]: the client must use the Server Keep Alive.
+            // [MQTT-3.2.2-21 5.0]: the client must use the Server Keep Alive.
             keep_alive = config.max_keepalive;
             server_keep_alive = Some(keep_alive);
         }
@@ -285,7 +285,7 @@ impl Connection {
         if v5 {
             let props = &mut connack.properties;
             if assigned {
-                // [MQTT-3.2.2-16]
+                // [MQTT-3.2.2-16 5.0]
                 props.push(Property::AssignedClientIdentifier(client_id.clone()));
             }
             if config.max_inflight_messages > 0 {
@@ -316,7 +316,7 @@ impl Connection {
                 props.push(Property::ServerKeepAlive(seconds));
             }
         }
-        // [MQTT-3.1.2-25]: nothing larger than the client's Maximum Packet Size is
+        // [MQTT-3.1.2-25 5.0]: nothing larger than the client's Maximum Packet Size is
         // sent, and a CONNACK it cannot take means it cannot be served: closed
         // without one, before any session is opened.
         if let Some(limit) = connect.properties.maximum_packet_size()
@@ -361,7 +361,7 @@ impl Connection {
             log.taken_over(&client_id);
             previous.take_over();
         }
-        // [MQTT-3.3.4-9]: never more unacknowledged PUBLISHes than the client allows.
+        // [MQTT-3.3.4-9 5.0]: never more unacknowledged PUBLISHes than the client allows.
         opened.session.lock().set_receive_maximum(
             config.max_inflight_messages,
             connect.properties.receive_maximum().unwrap_or(u16::MAX),
@@ -396,7 +396,7 @@ impl Connection {
             keep_alive,
             v5: state_v5,
         });
-        // [MQTT-4.4.0-1]: unacknowledged messages are re-sent, in order, with DUP.
+        // [MQTT-4.4.0-1 3.1.1/5.0]: unacknowledged messages are re-sent, in order, with DUP.
         for outgoing in replay {
             self.write_outgoing(outgoing);
         }
@@ -422,7 +422,7 @@ impl Connection {
         self.client.as_mut().and_then(|c| c.v5.as_deref_mut())
     }
 
-    /// Whether a Reason String may go on acknowledgements [MQTT-3.1.2-29].
+    /// Whether a Reason String may go on acknowledgements [MQTT-3.1.2-29 5.0].
     fn problem_information(&self) -> bool {
         self.client
             .as_ref()
@@ -434,7 +434,7 @@ impl Connection {
         let router = Arc::clone(&self.router);
         let log = &router.log;
         match packet {
-            // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
+            // [MQTT-3.1.0-2 3.1.1/5.0]: a second CONNECT is a protocol violation.
             Packet::Connect(_) => Err(End::Violation(ReasonCode::ProtocolError)),
             Packet::Publish(publish) => self.on_publish(publish),
             Packet::PubAck(ack) => {
@@ -470,7 +470,7 @@ impl Connection {
                     ack.packet_id
                 ));
                 let known = self.session()?.lock().release_qos2(ack.packet_id);
-                // [MQTT-4.3.3-11] (5.0): PUBCOMP even for an unknown id, with 0x92.
+                // [MQTT-4.3.3-11 5.0] (5.0): PUBCOMP even for an unknown id, with 0x92.
                 let reason = if known || !self.version.is_v5() {
                     ReasonCode::Success
                 } else {
@@ -554,7 +554,7 @@ impl Connection {
             ..
         } = self.settings();
         if let Some(state) = self.v5_mut() {
-            // [MQTT-3.3.4-6]: only the server puts Subscription Identifiers in a PUBLISH.
+            // [MQTT-3.3.4-6 5.0]: only the server puts Subscription Identifiers in a PUBLISH.
             if publish
                 .properties
                 .subscription_identifiers()
@@ -580,7 +580,7 @@ impl Connection {
         if publish.topic.is_empty() {
             return Err(End::Violation(ReasonCode::ProtocolError));
         }
-        // [MQTT-3.3.1-4] (5.0): a PUBLISH above Maximum QoS ends the connection with
+        // [MQTT-3.2.2-11 5.0], §3.2.2.3.4: a PUBLISH above Maximum QoS ends the connection with
         // 0x9B; 3.x is closed as mosquitto does.
         if publish.qos > max_qos {
             return Err(End::Violation(if v5 {
@@ -632,7 +632,7 @@ impl Connection {
             && publish.properties.payload_format_indicator() == Some(1)
             && std::str::from_utf8(&publish.payload).is_err()
         {
-            // [MQTT-3.3.2-4]: a payload said to be UTF-8 must be.
+            // 5.0 §3.3.2.3.2: a payload said to be UTF-8 may be checked, and refused with 0x99.
             refusal = Some((
                 ReasonCode::PayloadFormatInvalid,
                 "payload is not valid UTF-8",
@@ -684,7 +684,7 @@ impl Connection {
             }
             (QoS::ExactlyOnce, Some(id)) => {
                 // Routed on first receipt (the spec's "Method B"); a copy re-sent before
-                // PUBREL is acknowledged but not delivered again [MQTT-4.3.3-10].
+                // PUBREL is acknowledged but not delivered again [MQTT-4.3.3-10 5.0].
                 let state = session.lock();
                 let first = !state.awaiting_release(id);
                 if first
@@ -855,7 +855,7 @@ impl Connection {
                 ReasonCode::NoSubscriptionExisted
             });
         }
-        // [MQTT-3.10.4-4] [MQTT-3.10.4-5]: UNSUBACK even when nothing was subscribed.
+        // [MQTT-3.10.4-4 3.1.1/5.0] [MQTT-3.10.4-5 3.1.1/5.0]: UNSUBACK even when nothing was subscribed.
         self.send(&Packet::UnsubAck(UnsubAck {
             packet_id: unsubscribe.packet_id,
             properties: Properties::new(),

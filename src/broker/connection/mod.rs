@@ -90,8 +90,8 @@ pub(super) enum End {
 }
 
 impl End {
-    /// [MQTT-3.1.2-8]: the will is published when the connection ends for any reason
-    /// but a normal DISCONNECT [MQTT-3.1.2-10]; a broker shutdown does not send it.
+    /// [MQTT-3.1.2-8 3.1.1/5.0]: the will is published when the connection ends for any reason
+    /// but a normal DISCONNECT [MQTT-3.1.2-10 3.1.1/5.0]; a broker shutdown does not send it.
     fn sends_will(self) -> bool {
         match self {
             End::Disconnect { with_will } => with_will,
@@ -251,7 +251,7 @@ impl Connection {
     }
 
     async fn run<T: Transport>(&mut self, transport: &T) -> End {
-        // [MQTT-3.1.0-1]: the first packet must be CONNECT, within the connect timeout
+        // [MQTT-3.1.0-1 3.1.1/5.0]: the first packet must be CONNECT, within the connect timeout
         // measured from accept; partial bytes do not extend it. One timer serves first
         // that deadline, then keep-alive.
         let timer = tokio::time::sleep(self.router.config.connect_timeout);
@@ -361,7 +361,7 @@ impl Connection {
         COUNTS.with(|counts| self.router.stats.add(&mut counts.borrow_mut()));
     }
 
-    /// [MQTT-3.1.2-24]: close when no packet arrives within 1.5 times the keep-alive.
+    /// [MQTT-3.1.2-24 3.1.1]: close when no packet arrives within 1.5 times the keep-alive.
     fn keep_alive_limit(&self) -> Option<Duration> {
         let seconds = self.client.as_ref().map_or(0, |c| c.keep_alive);
         (seconds > 0).then(|| Duration::from_millis(u64::from(seconds) * 1500))
@@ -413,7 +413,7 @@ impl Connection {
             let limit = if self.client.is_some() {
                 self.router.config.packet_limit()
             } else {
-                // [MQTT-3.1.0-1]: the first byte already tells whether this is a
+                // [MQTT-3.1.0-1 3.1.1/5.0]: the first byte already tells whether this is a
                 // CONNECT; anything else is refused before its body arrives.
                 if data.get(consumed).is_some_and(|first| first >> 4 != 1) {
                     return Err(End::Violation(ReasonCode::ProtocolError));
@@ -467,7 +467,7 @@ impl Connection {
                 Ok(Packet::Connect(connect)) => self.on_connect(*connect),
                 Ok(_) => Err(End::Violation(ReasonCode::ProtocolError)),
                 Err(DecodeError::UnsupportedProtocolVersion(_)) => {
-                    // [MQTT-3.1.2-2]: CONNACK 0x01, then close.
+                    // [MQTT-3.1.2-2 3.1.1]: CONNACK 0x01, then close.
                     self.version = ProtocolVersion::V3_1_1;
                     self.refuse("<unknown>", ReasonCode::UnsupportedProtocolVersion)
                 }
@@ -527,7 +527,7 @@ impl Connection {
         }
     }
 
-    /// Whether a delivery fits the client's Maximum Packet Size [MQTT-3.1.2-24]
+    /// Whether a delivery fits the client's Maximum Packet Size [MQTT-3.1.2-24 5.0]
     /// (counting the largest topic alias property it could carry).
     fn fits(&self, delivery: &Delivery, now: std::time::Instant) -> bool {
         let Some(v5) = self.client.as_ref().and_then(|c| c.v5.as_deref()) else {
@@ -636,7 +636,7 @@ impl Connection {
     /// code, then a half-close so it can read it rather than a reset), releases the
     /// session, then lingers so the last packet is read before the socket closes.
     async fn finish<T: Transport>(&mut self, transport: &T, end: End) {
-        // [MQTT-3.14.0-1]: no DISCONNECT before a CONNACK.
+        // [MQTT-3.14.0-1 5.0]: no DISCONNECT before a CONNACK.
         if self.version.is_v5()
             && self.client.is_some()
             && let Some(reason) = end.disconnect_reason()

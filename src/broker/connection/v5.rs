@@ -15,14 +15,14 @@ const NEVER: u32 = u32::MAX;
 pub(super) struct V5 {
     /// Session Expiry Interval in seconds, from CONNECT; DISCONNECT may change it.
     pub session_expiry: u32,
-    /// The client's Maximum Packet Size: nothing larger is sent [MQTT-3.1.2-24].
+    /// The client's Maximum Packet Size: nothing larger is sent [MQTT-3.1.2-24 5.0].
     pub max_packet_size: Option<u32>,
     /// The client's Topic Alias Maximum: how many aliases the broker may assign.
     alias_maximum: u16,
     outgoing: HashMap<String, u16>,
     incoming: HashMap<u16, TopicName>,
     /// Request Problem Information: when false, no Reason String or User Property on
-    /// packets other than PUBLISH, CONNACK and DISCONNECT [MQTT-3.1.2-29].
+    /// packets other than PUBLISH, CONNACK and DISCONNECT [MQTT-3.1.2-29 5.0].
     pub problem_information: bool,
 }
 
@@ -57,8 +57,8 @@ impl V5 {
     }
 
     /// The topic an incoming PUBLISH is for: aliases from 1 to `maximum` set and use
-    /// a mapping for this connection only [MQTT-3.3.2-7]; out of range is Topic Alias
-    /// invalid [MQTT-3.3.2-9], an unknown alias a Protocol Error (§3.3.2.3.4).
+    /// a mapping for this connection only [MQTT-3.3.2-7 5.0]; out of range is Topic Alias
+    /// invalid [MQTT-3.3.2-9 5.0], an unknown alias a Protocol Error (§3.3.2.3.4).
     pub fn resolve_topic(
         &mut self,
         topic: TopicName,
@@ -84,7 +84,7 @@ impl V5 {
 
     /// For an outgoing message on `topic`: whether to send the topic name (false
     /// once the client knows an alias for it) and the alias to carry. New topics get
-    /// aliases while the client's Topic Alias Maximum allows [MQTT-3.3.2-10].
+    /// aliases while the client's Topic Alias Maximum allows [MQTT-3.3.2-11 5.0].
     pub fn outgoing_alias(&mut self, topic: &str) -> (bool, Option<u16>) {
         if let Some(alias) = self.outgoing.get(topic) {
             return (false, Some(*alias));
@@ -104,7 +104,7 @@ impl V5 {
 }
 
 /// The properties of a PUBLISH delivering `delivery`: the message's, in order, with
-/// Message Expiry Interval set to the time left [MQTT-3.3.2-6], then the
+/// Message Expiry Interval set to the time left [MQTT-3.3.2-6 5.0], then the
 /// subscription identifiers of this delivery and its topic alias.
 pub(super) fn outgoing_properties(
     delivery: &Delivery,

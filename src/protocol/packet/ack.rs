@@ -25,7 +25,7 @@ pub fn encode_short_ack(
     packet_type: PacketType,
     packet_id: PacketId,
 ) -> bool {
-    // PUBREL's fixed header flags are 0b0010 [MQTT-3.6.1-1].
+    // PUBREL's fixed header flags are 0b0010 [MQTT-3.6.1-1 3.1.1/5.0].
     let first_byte = match packet_type {
         PacketType::PubAck => 0x40,
         PacketType::PubRec => 0x50,

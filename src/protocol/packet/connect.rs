@@ -19,7 +19,7 @@ pub struct Connect {
     /// Seconds; 0 turns keep-alive off.
     pub keep_alive: u16,
     pub properties: Properties,
-    /// May be empty; the broker decides whether to assign one [MQTT-3.1.3-6].
+    /// May be empty; the broker decides whether to assign one [MQTT-3.1.3-6 3.1.1/5.0].
     pub client_id: String,
     pub will: Option<Will>,
     pub username: Option<String>,
@@ -65,33 +65,34 @@ impl Connect {
             (b"MQTT", 4) => ProtocolVersion::V3_1_1,
             (b"MQTT", 5) => ProtocolVersion::V5,
             (b"MQIsdp", 3) => ProtocolVersion::V3_1,
-            // [MQTT-3.1.2-2]: a known protocol at an unknown level gets CONNACK 0x01.
+            // [MQTT-3.1.2-2 3.1.1]: a known protocol at an unknown level gets CONNACK 0x01.
             (b"MQTT" | b"MQIsdp", _) => {
                 return Err(DecodeError::UnsupportedProtocolVersion(level));
             }
-            // [MQTT-3.1.2-1]
+            // [MQTT-3.1.2-1 3.1.1/5.0]
             _ => return Err(DecodeError::InvalidProtocolName),
         };
         let flags = reader.u8()?;
         if flags & FLAG_RESERVED != 0 {
             return Err(DecodeError::Malformed(
-                "[MQTT-3.1.2-3] reserved connect flag is set",
+                "[MQTT-3.1.2-3 3.1.1/5.0] reserved connect flag is set",
             ));
         }
         let will_flag = flags & FLAG_WILL != 0;
-        let will_qos = QoS::from_u8((flags >> 3) & 0x03)
-            .ok_or(DecodeError::Malformed("[MQTT-3.1.2-14] will QoS of 3"))?;
+        let will_qos = QoS::from_u8((flags >> 3) & 0x03).ok_or(DecodeError::Malformed(
+            "[MQTT-3.1.2-14 3.1.1, MQTT-3.1.2-12 5.0] will QoS of 3",
+        ))?;
         let will_retain = flags & FLAG_WILL_RETAIN != 0;
         if !will_flag && (will_qos != QoS::AtMostOnce || will_retain) {
             return Err(DecodeError::Malformed(
-                "[MQTT-3.1.2-13] [MQTT-3.1.2-15] will QoS or retain set without a will",
+                "[MQTT-3.1.2-13 3.1.1, MQTT-3.1.2-11 5.0] [MQTT-3.1.2-15 3.1.1, MQTT-3.1.2-13 5.0] will QoS or retain set without a will",
             ));
         }
         let has_username = flags & FLAG_USERNAME != 0;
         let has_password = flags & FLAG_PASSWORD != 0;
         if has_password && !has_username && !version.is_v5() {
             return Err(DecodeError::Protocol(
-                "[MQTT-3.1.2-22] password given without a user name",
+                "[MQTT-3.1.2-22 3.1.1] password given without a user name",
             ));
         }
         let keep_alive = reader.u16()?;
@@ -100,7 +101,9 @@ impl Connect {
         let will = if will_flag {
             let properties = Properties::decode_for(reader, version, PropertyContext::Will)?;
             let topic = TopicName::new(reader.string()?).map_err(|_| {
-                DecodeError::Protocol("[MQTT-3.1.3-11] will topic is not a valid topic name")
+                DecodeError::Protocol(
+                    "[MQTT-3.3.2-2 3.1.1/5.0] will topic is not a valid topic name",
+                )
             })?;
             let payload = reader.owned_binary()?;
             Some(Will {
@@ -230,7 +233,7 @@ impl ConnAck {
         let flags = reader.u8()?;
         if flags & 0xfe != 0 {
             return Err(DecodeError::Malformed(
-                "[MQTT-3.2.2-1] reserved CONNACK flags are set",
+                "[MQTT-3.2.2-1 5.0] reserved CONNACK flags are set",
             ));
         }
         let raw_code = reader.u8()?;

@@ -2,7 +2,7 @@
 //! encoded into a buffer, for any [`ProtocolVersion`].
 //!
 //! Decoding checks structure and every rule the specs make about a packet in
-//! isolation: fixed-header flags [MQTT-2.2.2-1], lengths, UTF-8, packet identifiers,
+//! isolation: fixed-header flags [MQTT-2.2.2-1 3.1.1], lengths, UTF-8, packet identifiers,
 //! wildcards, properties. Rules that need connection state (a second CONNECT, topic
 //! alias ranges, receive maximum) belong to the broker.
 
@@ -92,7 +92,7 @@ impl PacketType {
         }
     }
 
-    /// The fixed-header flags every packet but PUBLISH must carry [MQTT-2.2.2-1].
+    /// The fixed-header flags every packet but PUBLISH must carry [MQTT-2.2.2-1 3.1.1].
     fn required_flags(self) -> u8 {
         match self {
             PacketType::PubRel | PacketType::Subscribe | PacketType::Unsubscribe => 0b0010,
@@ -201,7 +201,7 @@ impl Packet {
             }
         };
         if !reader.is_empty() {
-            // [MQTT-4.8.0-1]: bytes beyond what the packet defines.
+            // [MQTT-4.8.0-1 3.1.1, MQTT-4.13.1-1 5.0]: bytes beyond what the packet defines.
             return Err(DecodeError::Malformed(
                 "unexpected bytes at the end of the packet",
             ));
@@ -281,9 +281,9 @@ impl Packet {
 
 fn check_flags(packet_type: PacketType, flags: u8) -> Result<(), DecodeError> {
     if flags != packet_type.required_flags() {
-        // [MQTT-2.2.2-1] [MQTT-2.2.2-2]; 5.0: [MQTT-2.1.3-1]
+        // [MQTT-2.2.2-1 3.1.1] [MQTT-2.2.2-2 3.1.1]; 5.0: [MQTT-2.1.3-1 5.0]
         return Err(DecodeError::Malformed(
-            "[MQTT-2.2.2-2] reserved fixed-header flags are wrong",
+            "[MQTT-2.2.2-2 3.1.1] reserved fixed-header flags are wrong",
         ));
     }
     Ok(())
@@ -292,7 +292,7 @@ fn check_flags(packet_type: PacketType, flags: u8) -> Result<(), DecodeError> {
 fn check_minimal(remaining: u32, varint_len: usize) -> Result<(), DecodeError> {
     if wire::varint_len(remaining) != varint_len {
         return Err(DecodeError::Malformed(
-            "[MQTT-1.5.5-1] remaining length is not minimally encoded",
+            "[MQTT-1.5.5-1 5.0] remaining length is not minimally encoded",
         ));
     }
     Ok(())
@@ -313,9 +313,9 @@ pub(crate) fn put_header(
     Ok(())
 }
 
-/// Reads a packet identifier that must not be zero [MQTT-2.3.1-1].
+/// Reads a packet identifier that must not be zero [MQTT-2.3.1-1 3.1.1].
 pub(crate) fn read_packet_id(reader: &mut Reader<'_>) -> Result<PacketId, DecodeError> {
     PacketId::new(reader.u16()?).ok_or(DecodeError::Protocol(
-        "[MQTT-2.3.1-1] packet identifier of 0",
+        "[MQTT-2.3.1-1 3.1.1] packet identifier of 0",
     ))
 }

@@ -43,12 +43,13 @@ impl Publish {
         reader: &mut Reader<'_>,
         version: ProtocolVersion,
     ) -> Result<Publish, DecodeError> {
-        let qos = QoS::from_u8((flags >> 1) & 0x03)
-            .ok_or(DecodeError::Malformed("[MQTT-3.3.1-4] PUBLISH with QoS 3"))?;
+        let qos = QoS::from_u8((flags >> 1) & 0x03).ok_or(DecodeError::Malformed(
+            "[MQTT-3.3.1-4 3.1.1/5.0] PUBLISH with QoS 3",
+        ))?;
         let dup = flags & 0x08 != 0;
         if dup && qos == QoS::AtMostOnce {
             return Err(DecodeError::Malformed(
-                "[MQTT-3.3.1-2] DUP set on a QoS 0 PUBLISH",
+                "[MQTT-3.3.1-2 3.1.1/5.0] DUP set on a QoS 0 PUBLISH",
             ));
         }
         let topic = reader.string()?;
@@ -66,16 +67,18 @@ impl Publish {
             }
             Err(TopicError::Empty) => {
                 return Err(DecodeError::Protocol(
-                    "[MQTT-4.7.3-1] zero-length topic name without a topic alias",
+                    "[MQTT-4.7.3-1 3.1.1/5.0] zero-length topic name without a topic alias",
                 ));
             }
             Err(TopicError::WildcardInName) => {
                 return Err(DecodeError::Protocol(
-                    "[MQTT-3.3.2-2] wildcard in a topic name",
+                    "[MQTT-3.3.2-2 3.1.1/5.0] wildcard in a topic name",
                 ));
             }
             Err(_) => {
-                return Err(DecodeError::Protocol("[MQTT-4.7.3-2] invalid topic name"));
+                return Err(DecodeError::Protocol(
+                    "[MQTT-4.7.3-2 3.1.1/5.0] invalid topic name",
+                ));
             }
         };
         let payload = Bytes::copy_from_slice(reader.rest());

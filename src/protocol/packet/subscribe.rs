@@ -45,17 +45,17 @@ impl SubscriptionOptions {
         if !version.is_v5() {
             if byte & 0xfc != 0 {
                 return Err(DecodeError::Malformed(
-                    "[MQTT-3-8.3-4] reserved subscription option bits are set",
+                    "[MQTT-3-8.3-4 3.1.1] reserved subscription option bits are set",
                 ));
             }
             let qos = QoS::from_u8(qos_bits).ok_or(DecodeError::Malformed(
-                "[MQTT-3-8.3-4] subscription QoS of 3",
+                "[MQTT-3-8.3-4 3.1.1] subscription QoS of 3",
             ))?;
             return Ok(SubscriptionOptions::new(qos));
         }
         if byte & 0xc0 != 0 {
             return Err(DecodeError::Malformed(
-                "[MQTT-3.8.3-5] reserved subscription option bits are set",
+                "[MQTT-3.8.3-5 5.0] reserved subscription option bits are set",
             ));
         }
         let qos = QoS::from_u8(qos_bits)
@@ -87,7 +87,7 @@ impl SubscriptionOptions {
 
 fn decode_filter(reader: &mut Reader<'_>) -> Result<TopicFilter, DecodeError> {
     TopicFilter::new(reader.string()?)
-        .map_err(|_| DecodeError::Malformed("[MQTT-4.7.1-1] invalid topic filter"))
+        .map_err(|_| DecodeError::Malformed("invalid topic filter (3.1.1/5.0 §4.7)"))
 }
 
 /// Reads the one-byte codes that fill the rest of a SUBACK or UNSUBACK: at least
@@ -126,7 +126,7 @@ pub struct RejectedFilter {
 pub struct Subscribe {
     pub packet_id: PacketId,
     pub properties: Properties,
-    /// The valid entries, in order [MQTT-3.8.3-3].
+    /// The valid entries, in order [MQTT-3.9.3-1 3.1.1/5.0].
     pub filters: Vec<(TopicFilter, SubscriptionOptions)>,
     /// MQTT 5 entries whose filter is invalid; never encoded.
     pub rejected: Vec<RejectedFilter>,
@@ -141,7 +141,7 @@ impl Subscribe {
         let properties = Properties::decode_for(reader, version, PropertyContext::Subscribe)?;
         if reader.is_empty() {
             return Err(DecodeError::Protocol(
-                "[MQTT-3.8.3-3] SUBSCRIBE without a topic filter",
+                "[MQTT-3.8.3-3 3.1.1, MQTT-3.8.3-2 5.0] SUBSCRIBE without a topic filter",
             ));
         }
         let mut filters = Vec::new();
@@ -161,13 +161,13 @@ impl Subscribe {
                 }
                 Err(_) => {
                     return Err(DecodeError::Malformed(
-                        "[MQTT-4.7.1-1] invalid topic filter",
+                        "invalid topic filter (3.1.1/5.0 §4.7)",
                     ));
                 }
             };
             if options.no_local && filter.share_group().is_some() {
                 return Err(DecodeError::Protocol(
-                    "[MQTT-3.8.3-4] No Local on a shared subscription",
+                    "[MQTT-3.8.3-4 5.0] No Local on a shared subscription",
                 ));
             }
             filters.push((filter, options));
@@ -209,13 +209,13 @@ impl Subscribe {
     }
 }
 
-/// The answer to SUBSCRIBE: one code per filter, in order [MQTT-3.9.3-1].
+/// The answer to SUBSCRIBE: one code per filter, in order [MQTT-3.9.3-1 3.1.1/5.0].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubAck {
     pub packet_id: PacketId,
     pub properties: Properties,
     /// Granted QoS (`Success`, `GrantedQoS1`, `GrantedQoS2`) or a failure code; 3.x
-    /// carries only those three and 0x80 [MQTT-3.9.3-2].
+    /// carries only those three and 0x80 [MQTT-3.9.3-2 3.1.1].
     pub codes: Vec<ReasonCode>,
 }
 
@@ -236,7 +236,7 @@ impl SubAck {
                 }
             },
             "SUBACK without return codes (§3.9.3)",
-            "[MQTT-3.9.3-2] invalid SUBACK return code",
+            "[MQTT-3.9.3-2 3.1.1/5.0] invalid SUBACK return code",
         )?;
         Ok(SubAck {
             packet_id,
@@ -264,7 +264,7 @@ impl SubAck {
             self.properties.encode(buf)?;
         }
         for code in &self.codes {
-            // 3.x has one failure code [MQTT-3.9.3-2]; 5.0 says why.
+            // 3.x has one failure code [MQTT-3.9.3-2 3.1.1]; 5.0 says why.
             let byte = *code as u8;
             buf.put_u8(if version.is_v5() || byte < 0x80 {
                 byte
@@ -281,7 +281,7 @@ impl SubAck {
 pub struct Unsubscribe {
     pub packet_id: PacketId,
     pub properties: Properties,
-    /// At least one filter [MQTT-3.10.3-2].
+    /// At least one filter [MQTT-3.10.3-2 3.1.1/5.0].
     pub filters: Vec<TopicFilter>,
 }
 
@@ -294,7 +294,7 @@ impl Unsubscribe {
         let properties = Properties::decode_for(reader, version, PropertyContext::Unsubscribe)?;
         if reader.is_empty() {
             return Err(DecodeError::Protocol(
-                "[MQTT-3.10.3-2] UNSUBSCRIBE without a topic filter",
+                "[MQTT-3.10.3-2 3.1.1/5.0] UNSUBSCRIBE without a topic filter",
             ));
         }
         let mut filters = Vec::new();
