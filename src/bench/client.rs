@@ -13,10 +13,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::client::connection::Stream;
 use crate::client::endpoint::{DialError, Dialer};
+use crate::client::engine::{self, Handshake};
 use crate::protocol::{
-    Ack, Connect, FrameStatus, Packet, PacketId, PacketType, Properties, ProtocolVersion,
-    PublishHeader, PublishView, QoS, ReasonCode, Subscribe, SubscriptionOptions, TopicFilter,
-    check_frame, encode_publish, encode_short_ack,
+    Connect, FrameStatus, Packet, PacketId, PacketType, Properties, ProtocolVersion, PublishHeader,
+    PublishView, QoS, ReasonCode, Subscribe, SubscriptionOptions, TopicFilter, check_frame,
+    encode_publish, encode_short_ack,
 };
 
 /// Bytes reserved for each read.
@@ -154,10 +155,13 @@ impl LoadClient {
         };
         client.queue(&Packet::Connect(Box::new(connect)));
         client.flush().await?;
-        match client.recv().await? {
-            Packet::ConnAck(connack) if connack.code == ReasonCode::Success => Ok(client),
-            Packet::ConnAck(connack) => Err(ConnectError::Refused(connack.code)),
-            other => Err(ConnectError::Protocol(format!("{:?}", other.packet_type()))),
+        loop {
+            return match engine::handshake(client.recv().await?) {
+                Handshake::Accepted(_) => Ok(client),
+                Handshake::Refused(code) => Err(ConnectError::Refused(code)),
+                Handshake::KeepWaiting => continue,
+                Handshake::Unexpected(kind) => Err(ConnectError::Protocol(format!("{kind:?}"))),
+            };
         }
     }
 
@@ -212,17 +216,21 @@ impl LoadClient {
     /// Queues what the protocol requires in answer to a received packet: PUBACK or
     /// PUBREC for a QoS 1 or 2 PUBLISH, PUBREL for PUBREC, PUBCOMP for PUBREL.
     pub fn answer(&mut self, packet: &Packet) {
-        let reply = match packet {
-            Packet::Publish(publish) => match (publish.qos, publish.packet_id) {
-                (QoS::AtLeastOnce, Some(id)) => Packet::PubAck(Ack::new(id)),
-                (QoS::ExactlyOnce, Some(id)) => Packet::PubRec(Ack::new(id)),
-                _ => return,
+        let (qos, reason, id) = match packet {
+            Packet::Publish(publish) => match publish.packet_id {
+                Some(id) => (publish.qos, ReasonCode::Success, id),
+                None => return,
             },
-            Packet::PubRec(ack) => Packet::PubRel(Ack::new(ack.packet_id)),
-            Packet::PubRel(ack) => Packet::PubComp(Ack::new(ack.packet_id)),
+            Packet::PubRec(ack) | Packet::PubRel(ack) => {
+                (QoS::ExactlyOnce, ack.reason, ack.packet_id)
+            }
             _ => return,
         };
-        self.queue(&reply);
+        if let Some(kind) = engine::reply(packet.packet_type(), qos, reason)
+            && encode_short_ack(&mut self.write_buf, kind, id)
+        {
+            self.packets_sent += 1;
+        }
     }
 
     /// Writes everything queued.
@@ -284,6 +292,11 @@ impl LoadClient {
         let frame = &self.read_buf[..header.frame_len()];
         let body = &frame[header.header_len..];
         let acknowledged = || {
+            // A refusing PUBREC (5.0) ends its flow: decoded in full, answered by
+            // nothing.
+            if header.packet_type() == 5 && body.get(2).is_some_and(|reason| *reason >= 0x80) {
+                return None;
+            }
             let id = PacketId::new(u16::from_be_bytes([*body.first()?, *body.get(1)?]))?;
             Some(match header.packet_type() {
                 4 => Incoming::PubAck(id),
@@ -316,23 +329,22 @@ impl LoadClient {
 
     /// Queues what the protocol requires in answer to an [`Incoming`] packet.
     pub fn answer_incoming<T>(&mut self, incoming: &Incoming<T>) {
-        let (kind, id) = match incoming {
+        let (received, qos, id) = match incoming {
             Incoming::Publish {
-                qos: QoS::AtLeastOnce,
+                qos,
                 packet_id: Some(id),
                 ..
-            } => (PacketType::PubAck, *id),
-            Incoming::Publish {
-                qos: QoS::ExactlyOnce,
-                packet_id: Some(id),
-                ..
-            } => (PacketType::PubRec, *id),
-            Incoming::PubRec(id) => (PacketType::PubRel, *id),
-            Incoming::PubRel(id) => (PacketType::PubComp, *id),
+            } => (PacketType::Publish, *qos, *id),
+            // Read in place without their reason code: a PUBREC with an error
+            // comes through `Other`.
+            Incoming::PubRec(id) => (PacketType::PubRec, QoS::ExactlyOnce, *id),
+            Incoming::PubRel(id) => (PacketType::PubRel, QoS::ExactlyOnce, *id),
             Incoming::Other(packet) => return self.answer(packet),
             _ => return,
         };
-        if encode_short_ack(&mut self.write_buf, kind, id) {
+        if let Some(kind) = engine::reply(received, qos, ReasonCode::Success)
+            && encode_short_ack(&mut self.write_buf, kind, id)
+        {
             self.packets_sent += 1;
         }
     }

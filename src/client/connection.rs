@@ -23,11 +23,12 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::time::Instant;
 
+use super::engine::{self, Handshake};
 use super::trace::Trace;
 use crate::protocol::{
-    Ack, ConnAck, Connect, Disconnect, FrameStatus, Packet, PacketId, Properties, ProtocolVersion,
-    Publish, QoS, ReasonCode, SubAck, Subscribe, SubscriptionOptions, TopicFilter, UnsubAck,
-    Unsubscribe, check_frame,
+    Ack, ConnAck, Connect, Disconnect, FrameStatus, Packet, PacketId, PacketType, Properties,
+    ProtocolVersion, Publish, QoS, ReasonCode, SubAck, Subscribe, SubscriptionOptions, TopicFilter,
+    UnsubAck, Unsubscribe, check_frame,
 };
 
 /// The largest packet MQTT can frame.
@@ -146,27 +147,28 @@ impl Connection {
         connection.trace.sending_connect();
         connection.queue(&Packet::Connect(Box::new(connect.clone())))?;
         connection.flush_all().await?;
+        let v5 = connection.version.is_v5();
         let connack = loop {
-            match connection.read_packet().await? {
-                Packet::ConnAck(connack) => break connack,
-                Packet::Auth(_) => connection.trace.received("AUTH"),
-                other => {
+            match engine::handshake(connection.read_packet().await?) {
+                Handshake::Accepted(connack) => {
+                    if let Some(assigned) = connack.properties.assigned_client_identifier() {
+                        connection.trace.set_client_id(assigned);
+                    }
+                    connection.trace.received_connack(connack.code, v5);
+                    break connack;
+                }
+                Handshake::Refused(code) => {
+                    connection.trace.received_connack(code, v5);
+                    return Err(ClientError::Refused(code));
+                }
+                Handshake::KeepWaiting => connection.trace.received("AUTH"),
+                Handshake::Unexpected(kind) => {
                     return Err(ClientError::Protocol(format!(
-                        "expected CONNACK, got {:?}",
-                        other.packet_type()
+                        "expected CONNACK, got {kind:?}"
                     )));
                 }
             }
         };
-        if let Some(assigned) = connack.properties.assigned_client_identifier() {
-            connection.trace.set_client_id(assigned);
-        }
-        connection
-            .trace
-            .received_connack(connack.code, connection.version.is_v5());
-        if connack.code.is_error() {
-            return Err(ClientError::Refused(connack.code));
-        }
         if let Some(maximum) = connack.properties.receive_maximum() {
             connection.send_window = connection.send_window.min(usize::from(maximum));
         }
@@ -485,8 +487,12 @@ impl Connection {
                     if let Some(entry) = self.outgoing.get_mut(&mid) {
                         entry.stage = Stage::Pubcomp;
                     }
-                    self.trace.sending_pubrel(mid);
-                    self.queue(&Packet::PubRel(Ack::new(ack.packet_id)))?;
+                    self.answer(
+                        PacketType::PubRec,
+                        QoS::ExactlyOnce,
+                        ack.reason,
+                        ack.packet_id,
+                    )?;
                 }
             }
             Packet::PubComp(ack) => {
@@ -502,8 +508,12 @@ impl Connection {
             Packet::PubRel(ack) => {
                 let mid = ack.packet_id.get();
                 self.trace.received_mid("PUBREL", mid);
-                self.trace.sending_mid("PUBCOMP", mid);
-                self.queue(&Packet::PubComp(Ack::new(ack.packet_id)))?;
+                self.answer(
+                    PacketType::PubRel,
+                    QoS::ExactlyOnce,
+                    ack.reason,
+                    ack.packet_id,
+                )?;
                 if let Some(publish) = self.incoming_qos2.remove(&mid) {
                     self.events.push_back(Event::Message(publish));
                 }
@@ -540,19 +550,49 @@ impl Connection {
         Ok(())
     }
 
+    /// Sends what the protocol requires in answer to a packet of `kind` from the
+    /// broker ([`engine::reply`]), with its `-d` line.
+    fn answer(
+        &mut self,
+        kind: PacketType,
+        qos: QoS,
+        reason: ReasonCode,
+        id: PacketId,
+    ) -> Result<(), ClientError> {
+        let mid = id.get();
+        let reply = match engine::reply(kind, qos, reason) {
+            Some(PacketType::PubAck) => {
+                self.trace.sending_ack("PUBACK", mid);
+                Packet::PubAck(Ack::new(id))
+            }
+            Some(PacketType::PubRec) => {
+                self.trace.sending_ack("PUBREC", mid);
+                Packet::PubRec(Ack::new(id))
+            }
+            Some(PacketType::PubRel) => {
+                self.trace.sending_pubrel(mid);
+                Packet::PubRel(Ack::new(id))
+            }
+            Some(PacketType::PubComp) => {
+                self.trace.sending_mid("PUBCOMP", mid);
+                Packet::PubComp(Ack::new(id))
+            }
+            _ => return Ok(()),
+        };
+        self.queue(&reply)
+    }
+
     fn incoming_publish(&mut self, publish: Publish) -> Result<(), ClientError> {
         let mid = publish.packet_id.map_or(0, PacketId::get);
         self.trace.publish("received", &publish, mid);
         match (publish.qos, publish.packet_id) {
             (QoS::AtMostOnce, _) => self.events.push_back(Event::Message(publish)),
             (QoS::AtLeastOnce, Some(id)) => {
-                self.trace.sending_ack("PUBACK", mid);
-                self.queue(&Packet::PubAck(Ack::new(id)))?;
+                self.answer(PacketType::Publish, publish.qos, ReasonCode::Success, id)?;
                 self.events.push_back(Event::Message(publish));
             }
             (QoS::ExactlyOnce, Some(id)) => {
-                self.trace.sending_ack("PUBREC", mid);
-                self.queue(&Packet::PubRec(Ack::new(id)))?;
+                self.answer(PacketType::Publish, publish.qos, ReasonCode::Success, id)?;
                 // A re-sent copy before PUBREL replaces the held one: delivered once.
                 self.incoming_qos2.insert(mid, publish);
             }

@@ -1,7 +1,8 @@
 //! The client side shared by rsub and rpub (and TLS for rbench):
 //!
+//! * [`engine`]: the protocol rules both clients follow (CONNACK, QoS replies)
 //! * [`connection`]: one MQTT connection on the project's codec, every version
-//! * [`endpoint`]: dialing TCP, TLS or a unix socket
+//! * [`endpoint`]: dialing TCP, TLS or a unix socket, for rbench too
 //! * [`format`](mod@format): how rsub prints a message (`-v`, `-F`, `%j`, `--json`)
 //! * [`properties`]: `-D` MQTT 5 properties with mosquitto's checks
 //! * [`trace`]: `-d` lines in libmosquitto's wording, and the shared stdout
@@ -9,6 +10,7 @@
 
 pub mod connection;
 pub mod endpoint;
+pub mod engine;
 pub mod format;
 pub mod properties;
 pub mod tls;
