@@ -43,6 +43,40 @@ fn acknowledged(acked: Acked) -> Result<bool, End> {
     }
 }
 
+/// Whether a subscriber may have `filter` (a well-formed one): the reason code of
+/// its SUBACK entry when not.
+fn check_filter(
+    router: &crate::broker::router::Router,
+    filter: &crate::protocol::TopicFilter,
+    acl: Option<&crate::broker::auth::acl::Acl>,
+    who: crate::broker::auth::acl::Identity<'_>,
+) -> Result<(), ReasonCode> {
+    let config = &router.config;
+    if filter.share_group().is_some() && !config.shared_subscription_available {
+        return Err(ReasonCode::SharedSubscriptionsNotSupported);
+    }
+    if config.too_deep(filter.filter()) {
+        router.log.debug(format_args!(
+            "\t{} (more levels than max_topic_levels)",
+            filter.as_str()
+        ));
+        // 0x80 on 3.1.1, 0x83 on 5.0: a limit, not a malformed packet.
+        return Err(ReasonCode::ImplementationSpecificError);
+    }
+    if acl.is_some_and(|acl| !acl.allows_subscription(who, filter.filter())) {
+        router
+            .log
+            .debug(format_args!("\t{} (denied by the ACL)", filter.as_str()));
+        // 0x80 on 3.1.1 (the failure return code), 0x87 on 5.0.
+        return Err(ReasonCode::NotAuthorized);
+    }
+    Ok(())
+}
+
+/// Why a valid PUBLISH is not routed: the acknowledgement's reason code, and its
+/// Reason String.
+type Refusal = (ReasonCode, &'static str);
+
 /// The bytes `packet` takes on the wire.
 fn encoded_len(packet: &Packet, version: ProtocolVersion) -> usize {
     let mut buffer = Vec::new();
@@ -543,10 +577,19 @@ impl Connection {
         ));
     }
 
+    /// PUBLISH: validated (what closes the connection, and what only refuses the
+    /// message), then applied (logged, routed unless refused, acknowledged).
     fn on_publish(&mut self, mut publish: Publish) -> Result<(), End> {
+        let refusal = self.validate_publish(&mut publish)?;
+        self.apply_publish(publish, refusal)
+    }
+
+    /// Checks a PUBLISH in its connection's context, resolving its topic alias:
+    /// `Err` ends the connection; `Ok(Some(..))` is the reason code (and Reason
+    /// String) its acknowledgement gives instead of routing it.
+    fn validate_publish(&mut self, publish: &mut Publish) -> Result<Option<Refusal>, End> {
         let router = Arc::clone(&self.router);
         let config = &router.config;
-        let session = self.session()?;
         let v5 = self.version.is_v5();
         let ListenerSettings {
             max_qos,
@@ -648,6 +691,16 @@ impl Connection {
                 "not authorised to publish to this topic",
             ));
         }
+        Ok(refusal)
+    }
+
+    /// Logs a validated PUBLISH, routes it unless `refusal` says otherwise, and
+    /// acknowledges it as its QoS requires.
+    fn apply_publish(&mut self, publish: Publish, refusal: Option<Refusal>) -> Result<(), End> {
+        let router = Arc::clone(&self.router);
+        let config = &router.config;
+        let session = self.session()?;
+        let v5 = self.version.is_v5();
         if refusal.is_some_and(|(code, _)| code == ReasonCode::NotAuthorized) {
             router.log.denied_publish(&session.client_id, &publish);
         } else {
@@ -781,37 +834,28 @@ impl Connection {
         let who = principal.identity();
         let mut slots = codes.iter_mut().filter(|c| c.is_none());
         for (filter, options) in &subscribe.filters {
-            let code = if ids_refused {
-                ReasonCode::SubscriptionIdentifiersNotSupported
-            } else if filter.share_group().is_some() && !config.shared_subscription_available {
-                ReasonCode::SharedSubscriptionsNotSupported
-            } else if config.too_deep(filter.filter()) {
-                router.log.debug(format_args!(
-                    "\t{} (more levels than max_topic_levels)",
-                    filter.as_str()
-                ));
-                // 0x80 on 3.1.1, 0x83 on 5.0: a limit, not a malformed packet.
-                ReasonCode::ImplementationSpecificError
-            } else if acl.is_some_and(|acl| !acl.allows_subscription(who, filter.filter())) {
-                router
-                    .log
-                    .debug(format_args!("\t{} (denied by the ACL)", filter.as_str()));
-                // 0x80 on 3.1.1 (the failure return code), 0x87 on 5.0.
-                ReasonCode::NotAuthorized
+            let checked = if ids_refused {
+                Err(ReasonCode::SubscriptionIdentifiersNotSupported)
             } else {
-                // max_qos: granted at most that, as mosquitto.
-                let options = SubscriptionOptions {
-                    qos: options.qos.min(max_qos),
-                    ..*options
-                };
-                router.subscribe(&session, filter, options, subscription_id);
-                router
-                    .log
-                    .subscribed(&session.client_id, filter.as_str(), options.qos);
-                match options.qos {
-                    QoS::AtMostOnce => ReasonCode::Success,
-                    QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
-                    QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+                check_filter(&router, filter, acl, who)
+            };
+            let code = match checked {
+                Err(code) => code,
+                Ok(()) => {
+                    // max_qos: granted at most that, as mosquitto.
+                    let options = SubscriptionOptions {
+                        qos: options.qos.min(max_qos),
+                        ..*options
+                    };
+                    router.subscribe(&session, filter, options, subscription_id);
+                    router
+                        .log
+                        .subscribed(&session.client_id, filter.as_str(), options.qos);
+                    match options.qos {
+                        QoS::AtMostOnce => ReasonCode::Success,
+                        QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
+                        QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+                    }
                 }
             };
             if let Some(slot) = slots.next() {
