@@ -87,22 +87,47 @@ fn error_line(error: &clap::Error) -> String {
     }
 }
 
-/// Parses the command line the way mosquitto does; `Err` carries what to print and
+/// A command line that ends rbroker before it starts: what to print, where, and
 /// the exit status.
-pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, (String, bool, ExitCode)> {
+#[derive(Debug)]
+pub struct Stop {
+    pub text: String,
+    /// Help and version go to standard output, errors to standard error.
+    pub to_stdout: bool,
+    pub status: u8,
+}
+
+impl Stop {
+    /// Prints the text where it belongs; the exit status.
+    fn print(&self) -> ExitCode {
+        if self.to_stdout {
+            println!("{}", self.text);
+        } else {
+            eprint!("{}", self.text);
+        }
+        ExitCode::from(self.status)
+    }
+}
+
+/// Parses the command line the way mosquitto does (help exits 3, as mosquitto).
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, Stop> {
     match Args::try_parse_from(args) {
         Ok(args) => Ok(args),
-        Err(error) if error.kind() == ErrorKind::DisplayHelp => {
-            Err((usage(), true, ExitCode::from(USAGE_ERROR)))
-        }
-        Err(error) if error.kind() == ErrorKind::DisplayVersion => {
-            Err((version_string(), true, ExitCode::SUCCESS))
-        }
-        Err(error) => Err((
-            format!("{}\n{}", error_line(&error), usage()),
-            false,
-            ExitCode::from(USAGE_ERROR),
-        )),
+        Err(error) if error.kind() == ErrorKind::DisplayHelp => Err(Stop {
+            text: usage(),
+            to_stdout: true,
+            status: USAGE_ERROR,
+        }),
+        Err(error) if error.kind() == ErrorKind::DisplayVersion => Err(Stop {
+            text: version_string(),
+            to_stdout: true,
+            status: super::exit::SUCCESS,
+        }),
+        Err(error) => Err(Stop {
+            text: format!("{}\n{}", error_line(&error), usage()),
+            to_stdout: false,
+            status: USAGE_ERROR,
+        }),
     }
 }
 
@@ -128,14 +153,7 @@ pub fn main() -> ExitCode {
     }
     let args = match parse(arguments) {
         Ok(args) => args,
-        Err((text, to_stdout, status)) => {
-            if to_stdout {
-                println!("{text}");
-            } else {
-                eprint!("{text}");
-            }
-            return status;
-        }
+        Err(stop) => return stop.print(),
     };
     crate::cli::init_tracing();
     // Everything that can be wrong with the configuration is reported here, before
@@ -603,7 +621,7 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
 mod tests {
     use super::*;
 
-    fn parse_line(line: &str) -> Result<Args, (String, bool, ExitCode)> {
+    fn parse_line(line: &str) -> Result<Args, Stop> {
         parse(line.split_whitespace().map(String::from))
     }
 
@@ -617,17 +635,21 @@ mod tests {
 
     #[test]
     fn errors_read_like_mosquitto() {
-        let (text, _, status) = parse_line("rbroker -x").expect_err("unknown option");
-        assert!(text.starts_with("Error: Unknown option '-x'.\n"), "{text}");
-        assert_eq!(status, ExitCode::from(3));
-        let (text, _, _) = parse_line("rbroker -p").expect_err("missing port");
+        let stop = parse_line("rbroker -x").expect_err("unknown option");
         assert!(
-            text.starts_with("Error: -p argument given, but no port specified."),
-            "{text}"
+            stop.text.starts_with("Error: Unknown option '-x'.\n"),
+            "{stop:?}"
         );
-        let (text, to_stdout, status) = parse_line("rbroker -h").expect_err("help");
-        assert!(to_stdout && text.contains("Usage: rbroker"));
-        assert_eq!(status, ExitCode::from(3));
+        assert_eq!(stop.status, 3);
+        let stop = parse_line("rbroker -p").expect_err("missing port");
+        assert!(
+            stop.text
+                .starts_with("Error: -p argument given, but no port specified."),
+            "{stop:?}"
+        );
+        let stop = parse_line("rbroker -h").expect_err("help");
+        assert!(stop.to_stdout && stop.text.contains("Usage: rbroker"));
+        assert_eq!(stop.status, 3);
         assert_eq!(
             parse_ports(&["0".into()]),
             Err("Error: Invalid port specified (0).".into())
