@@ -1,10 +1,22 @@
-//! The client side's protocol rules, without I/O: what the broker's answer to
-//! CONNECT means, and which acknowledgement each packet from the broker requires.
-//! rsub and rpub's [`Connection`](super::connection::Connection) and rbench's lean
-//! `LoadClient` both follow them, so the two clients cannot drift apart; each does
-//! its own I/O (the load client keeps no per-message state on its hot path).
+//! The client engine, without I/O: [`ClientState`], the state machine of one
+//! client connection (message ids, QoS 1/2 flows both ways, keep-alive, events),
+//! and the rules it follows: what the broker's answer to CONNECT means
+//! ([`handshake`]) and which acknowledgement each packet requires ([`reply`]).
+//! rsub and rpub's [`Connection`](super::connection::Connection) drives the state
+//! machine over a stream; rbench's lean `LoadClient` follows the same rules with
+//! no per-message state on its hot path (the load engine tracks its own window).
 
-use crate::protocol::{ConnAck, Packet, PacketType, QoS, ReasonCode};
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::trace::Trace;
+use crate::protocol::{
+    Ack, ConnAck, Packet, PacketId, PacketType, Properties, ProtocolVersion, Publish, QoS,
+    ReasonCode, SubAck, Subscribe, SubscriptionOptions, TopicFilter, UnsubAck, Unsubscribe,
+};
 
 /// What a packet received while waiting for CONNACK means.
 #[derive(Debug)]
@@ -40,6 +52,393 @@ pub fn reply(kind: PacketType, qos: QoS, reason: ReasonCode) -> Option<PacketTyp
         (PacketType::PubRec, _) if !reason.is_error() => Some(PacketType::PubRel),
         (PacketType::PubRel, _) => Some(PacketType::PubComp),
         _ => None,
+    }
+}
+
+/// What ended or refused a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The broker answered CONNECT with this code.
+    #[error("connection refused: {}", .0.name())]
+    Refused(ReasonCode),
+    /// The broker sent DISCONNECT (MQTT 5).
+    #[error("disconnected by the broker: {}", .0.name())]
+    Disconnected(ReasonCode),
+    /// The broker sent something the protocol does not allow.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// No PINGRESP within the keep-alive interval.
+    #[error("the broker stopped answering (keep-alive)")]
+    KeepAlive,
+    #[error("the connection closed")]
+    Closed,
+}
+
+/// What the program sees from a connection.
+#[derive(Debug)]
+pub enum Event {
+    /// An application message, delivered once its QoS handshake allows.
+    Message(Publish),
+    SubAck(SubAck),
+    UnsubAck(UnsubAck),
+    /// An outgoing QoS 1/2 message finished (PUBACK, PUBCOMP, or a refusing PUBREC).
+    Published {
+        mid: u16,
+        reason: ReasonCode,
+    },
+    /// A PINGRESP: everything the broker sent before it has been handled.
+    Pong,
+}
+
+/// The acknowledgement an outgoing QoS 1/2 message waits for.
+#[derive(Debug, Clone)]
+pub(super) enum Stage {
+    Puback,
+    Pubrec,
+    Pubcomp,
+}
+
+/// An outgoing QoS 1/2 message kept until the broker has it.
+#[derive(Debug, Clone)]
+pub struct Unacknowledged {
+    publish: Publish,
+    stage: Stage,
+}
+
+/// The client side of one connection, without I/O: message ids, the QoS 1/2
+/// messages in flight both ways, keep-alive, the events the program has yet to
+/// see, and the bytes to send (`out`). [`Connection`](super::connection::Connection)
+/// feeds it what it reads and writes what it queues.
+pub struct ClientState {
+    pub(super) version: ProtocolVersion,
+    /// Encoded packets waiting to be written.
+    pub(super) out: Vec<u8>,
+    /// libmosquitto's message ids: every PUBLISH gets one (QoS 0 too, for `-d`),
+    /// and SUBSCRIBE/UNSUBSCRIBE share the sequence.
+    last_mid: u16,
+    outgoing: BTreeMap<u16, Unacknowledged>,
+    /// Incoming QoS 2 messages held until PUBREL, delivered then (as libmosquitto).
+    incoming_qos2: BTreeMap<u16, Publish>,
+    pub(super) events: VecDeque<Event>,
+    pub(super) keep_alive: Option<Duration>,
+    pub(super) last_sent: Instant,
+    ping_outstanding: Option<Instant>,
+    /// The broker's Receive Maximum (MQTT 5) or `-M`: QoS 1/2 messages in flight.
+    pub(super) send_window: usize,
+    pub(super) trace: Trace,
+}
+
+impl ClientState {
+    pub fn new(
+        version: ProtocolVersion,
+        keep_alive: Option<Duration>,
+        max_inflight: u16,
+        trace: Trace,
+    ) -> Self {
+        ClientState {
+            version,
+            out: Vec::with_capacity(4096),
+            last_mid: 0,
+            outgoing: BTreeMap::new(),
+            incoming_qos2: BTreeMap::new(),
+            events: VecDeque::new(),
+            keep_alive,
+            last_sent: Instant::now(),
+            ping_outstanding: None,
+            send_window: usize::from(max_inflight.max(1)),
+            trace,
+        }
+    }
+
+    /// The next message id, skipping 0 and ids still in use.
+    pub(super) fn next_mid(&mut self) -> u16 {
+        loop {
+            self.last_mid = self.last_mid.wrapping_add(1);
+            if self.last_mid != 0 && !self.outgoing.contains_key(&self.last_mid) {
+                return self.last_mid;
+            }
+        }
+    }
+
+    pub(super) fn queue(&mut self, packet: &Packet) -> Result<(), ClientError> {
+        packet
+            .encode(self.version, &mut self.out)
+            .map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// Whether another QoS 1/2 message may be sent now.
+    pub fn can_publish(&self) -> bool {
+        self.outgoing.len() < self.send_window
+    }
+
+    /// QoS 1/2 messages sent and not yet acknowledged.
+    pub fn in_flight(&self) -> usize {
+        self.outgoing.len()
+    }
+
+    /// Queues `publish` (its packet id is assigned here) and returns its message id.
+    /// At QoS 1/2 the caller checks [`ClientState::can_publish`] first.
+    pub fn publish(&mut self, mut publish: Publish) -> Result<u16, ClientError> {
+        let mid = self.next_mid();
+        if publish.qos != QoS::AtMostOnce {
+            publish.packet_id = PacketId::new(mid);
+            let stage = if publish.qos == QoS::AtLeastOnce {
+                Stage::Puback
+            } else {
+                Stage::Pubrec
+            };
+            self.outgoing.insert(
+                mid,
+                Unacknowledged {
+                    publish: publish.clone(),
+                    stage,
+                },
+            );
+        } else {
+            publish.packet_id = None;
+        }
+        self.trace.publish("sending", &publish, mid);
+        self.queue(&Packet::Publish(publish))?;
+        Ok(mid)
+    }
+
+    /// Queues a SUBSCRIBE; returns its message id.
+    pub fn subscribe(
+        &mut self,
+        filters: Vec<(TopicFilter, SubscriptionOptions)>,
+        properties: Properties,
+    ) -> Result<u16, ClientError> {
+        let mid = self.next_mid();
+        let packet_id = PacketId::new(mid).ok_or(ClientError::Closed)?;
+        for (filter, options) in &filters {
+            self.trace.sending_subscribe(mid, filter.as_str(), options);
+        }
+        self.queue(&Packet::Subscribe(Subscribe {
+            packet_id,
+            properties,
+            filters,
+            rejected: Vec::new(),
+        }))?;
+        Ok(mid)
+    }
+
+    /// Queues an UNSUBSCRIBE; returns its message id.
+    pub fn unsubscribe(
+        &mut self,
+        filters: Vec<TopicFilter>,
+        properties: Properties,
+    ) -> Result<u16, ClientError> {
+        let mid = self.next_mid();
+        let packet_id = PacketId::new(mid).ok_or(ClientError::Closed)?;
+        for filter in &filters {
+            self.trace.sending_unsubscribe(mid, filter.as_str());
+        }
+        self.queue(&Packet::Unsubscribe(Unsubscribe {
+            packet_id,
+            properties,
+            filters,
+        }))?;
+        Ok(mid)
+    }
+
+    /// Sends `PUBLISH` again (DUP set) or `PUBREL` for each message a previous
+    /// connection left unacknowledged, in their original order.
+    pub fn resume(&mut self, unacknowledged: Vec<Unacknowledged>) -> Result<(), ClientError> {
+        for mut entry in unacknowledged {
+            let mid = self.next_mid();
+            entry.publish.packet_id = PacketId::new(mid);
+            match entry.stage {
+                Stage::Pubcomp => {
+                    self.trace.sending_pubrel(mid);
+                    let id = PacketId::new(mid).ok_or(ClientError::Closed)?;
+                    self.queue(&Packet::PubRel(Ack::new(id)))?;
+                }
+                Stage::Puback | Stage::Pubrec => {
+                    entry.publish.dup = true;
+                    self.trace.publish("sending", &entry.publish, mid);
+                    self.queue(&Packet::Publish(entry.publish.clone()))?;
+                }
+            }
+            self.outgoing.insert(mid, entry);
+        }
+        Ok(())
+    }
+
+    /// The QoS 1/2 messages not yet acknowledged, for the next connection.
+    pub fn take_unacknowledged(&mut self) -> Vec<Unacknowledged> {
+        std::mem::take(&mut self.outgoing).into_values().collect()
+    }
+
+    /// Queues a PINGREQ; [`Event::Pong`] follows once the broker answers.
+    pub fn ping(&mut self) -> Result<(), ClientError> {
+        self.trace.sending("PINGREQ");
+        self.queue(&Packet::PingReq)?;
+        self.ping_outstanding.get_or_insert_with(Instant::now);
+        Ok(())
+    }
+
+    /// When keep-alive next needs attention: a PINGREQ due, or a PINGRESP overdue.
+    pub(super) fn keep_alive_deadline(&self) -> Option<Instant> {
+        let interval = self.keep_alive?;
+        Some(match self.ping_outstanding {
+            Some(sent) => sent + interval,
+            None => self.last_sent + interval,
+        })
+    }
+
+    pub(super) fn keep_alive_due(&mut self) -> Result<(), ClientError> {
+        if self.ping_outstanding.is_some() {
+            return Err(ClientError::KeepAlive);
+        }
+        self.trace.sending("PINGREQ");
+        self.queue(&Packet::PingReq)?;
+        self.ping_outstanding = Some(Instant::now());
+        // Counts as sent now, so the deadline moves on even before the write.
+        self.last_sent = Instant::now();
+        Ok(())
+    }
+
+    pub(super) fn handle(&mut self, packet: Packet) -> Result<(), ClientError> {
+        match packet {
+            Packet::Publish(publish) => self.incoming_publish(publish)?,
+            Packet::PubAck(ack) => {
+                let mid = ack.packet_id.get();
+                self.trace.received_ack("PUBACK", mid, ack.reason);
+                if self.outgoing.remove(&mid).is_some() {
+                    self.events.push_back(Event::Published {
+                        mid,
+                        reason: ack.reason,
+                    });
+                }
+            }
+            Packet::PubRec(ack) => {
+                let mid = ack.packet_id.get();
+                self.trace.received_mid("PUBREC", mid);
+                if ack.reason.is_error() {
+                    if self.outgoing.remove(&mid).is_some() {
+                        self.events.push_back(Event::Published {
+                            mid,
+                            reason: ack.reason,
+                        });
+                    }
+                } else {
+                    if let Some(entry) = self.outgoing.get_mut(&mid) {
+                        entry.stage = Stage::Pubcomp;
+                    }
+                    self.answer(
+                        PacketType::PubRec,
+                        QoS::ExactlyOnce,
+                        ack.reason,
+                        ack.packet_id,
+                    )?;
+                }
+            }
+            Packet::PubComp(ack) => {
+                let mid = ack.packet_id.get();
+                self.trace.received_ack("PUBCOMP", mid, ack.reason);
+                if self.outgoing.remove(&mid).is_some() {
+                    self.events.push_back(Event::Published {
+                        mid,
+                        reason: ack.reason,
+                    });
+                }
+            }
+            Packet::PubRel(ack) => {
+                let mid = ack.packet_id.get();
+                self.trace.received_mid("PUBREL", mid);
+                self.answer(
+                    PacketType::PubRel,
+                    QoS::ExactlyOnce,
+                    ack.reason,
+                    ack.packet_id,
+                )?;
+                if let Some(publish) = self.incoming_qos2.remove(&mid) {
+                    self.events.push_back(Event::Message(publish));
+                }
+            }
+            Packet::SubAck(suback) => {
+                self.trace.received("SUBACK");
+                self.events.push_back(Event::SubAck(suback));
+            }
+            Packet::UnsubAck(unsuback) => {
+                self.trace.received("UNSUBACK");
+                self.events.push_back(Event::UnsubAck(unsuback));
+            }
+            Packet::PingResp => {
+                self.trace.received("PINGRESP");
+                self.ping_outstanding = None;
+                self.events.push_back(Event::Pong);
+            }
+            Packet::PingReq => {
+                // Brokers do not ping clients, but answering costs nothing.
+                self.queue(&Packet::PingResp)?;
+            }
+            Packet::Disconnect(disconnect) => {
+                self.trace.received_disconnect(disconnect.reason);
+                return Err(ClientError::Disconnected(disconnect.reason));
+            }
+            Packet::Auth(_) => self.trace.received("AUTH"),
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "unexpected {:?} from the broker",
+                    other.packet_type()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends what the protocol requires in answer to a packet of `kind` from the
+    /// broker ([`engine::reply`]), with its `-d` line.
+    fn answer(
+        &mut self,
+        kind: PacketType,
+        qos: QoS,
+        reason: ReasonCode,
+        id: PacketId,
+    ) -> Result<(), ClientError> {
+        let mid = id.get();
+        let reply = match reply(kind, qos, reason) {
+            Some(PacketType::PubAck) => {
+                self.trace.sending_ack("PUBACK", mid);
+                Packet::PubAck(Ack::new(id))
+            }
+            Some(PacketType::PubRec) => {
+                self.trace.sending_ack("PUBREC", mid);
+                Packet::PubRec(Ack::new(id))
+            }
+            Some(PacketType::PubRel) => {
+                self.trace.sending_pubrel(mid);
+                Packet::PubRel(Ack::new(id))
+            }
+            Some(PacketType::PubComp) => {
+                self.trace.sending_mid("PUBCOMP", mid);
+                Packet::PubComp(Ack::new(id))
+            }
+            _ => return Ok(()),
+        };
+        self.queue(&reply)
+    }
+
+    fn incoming_publish(&mut self, publish: Publish) -> Result<(), ClientError> {
+        let mid = publish.packet_id.map_or(0, PacketId::get);
+        self.trace.publish("received", &publish, mid);
+        match (publish.qos, publish.packet_id) {
+            (QoS::AtMostOnce, _) => self.events.push_back(Event::Message(publish)),
+            (QoS::AtLeastOnce, Some(id)) => {
+                self.answer(PacketType::Publish, publish.qos, ReasonCode::Success, id)?;
+                self.events.push_back(Event::Message(publish));
+            }
+            (QoS::ExactlyOnce, Some(id)) => {
+                self.answer(PacketType::Publish, publish.qos, ReasonCode::Success, id)?;
+                // A re-sent copy before PUBREL replaces the held one: delivered once.
+                self.incoming_qos2.insert(mid, publish);
+            }
+            _ => return Err(ClientError::Protocol("PUBLISH without a packet id".into())),
+        }
+        Ok(())
     }
 }
 
