@@ -13,6 +13,7 @@ use super::v5::V5;
 use super::{Client, Connection, End};
 use crate::broker::auth::{Login, Passwords, Principal, Security};
 use crate::broker::config::ListenerSettings;
+use crate::broker::router::Router;
 use crate::broker::message::Message;
 use crate::broker::session::{Acked, ConnectionLink, Session};
 use crate::protocol::topic::matches;
@@ -580,15 +581,21 @@ impl Connection {
     /// PUBLISH: validated (what closes the connection, and what only refuses the
     /// message), then applied (logged, routed unless refused, acknowledged).
     fn on_publish(&mut self, mut publish: Publish) -> Result<(), End> {
-        let refusal = self.validate_publish(&mut publish)?;
-        self.apply_publish(publish, refusal)
+        // One reference to the router for both steps: its count is shared by every
+        // connection, so each clone is a contended atomic on the hot path.
+        let router = Arc::clone(&self.router);
+        let refusal = self.validate_publish(&router, &mut publish)?;
+        self.apply_publish(&router, publish, refusal)
     }
 
     /// Checks a PUBLISH in its connection's context, resolving its topic alias:
     /// `Err` ends the connection; `Ok(Some(..))` is the reason code (and Reason
     /// String) its acknowledgement gives instead of routing it.
-    fn validate_publish(&mut self, publish: &mut Publish) -> Result<Option<Refusal>, End> {
-        let router = Arc::clone(&self.router);
+    fn validate_publish(
+        &mut self,
+        router: &Router,
+        publish: &mut Publish,
+    ) -> Result<Option<Refusal>, End> {
         let config = &router.config;
         let v5 = self.version.is_v5();
         let ListenerSettings {
@@ -696,8 +703,12 @@ impl Connection {
 
     /// Logs a validated PUBLISH, routes it unless `refusal` says otherwise, and
     /// acknowledges it as its QoS requires.
-    fn apply_publish(&mut self, publish: Publish, refusal: Option<Refusal>) -> Result<(), End> {
-        let router = Arc::clone(&self.router);
+    fn apply_publish(
+        &mut self,
+        router: &Router,
+        publish: Publish,
+        refusal: Option<Refusal>,
+    ) -> Result<(), End> {
         let config = &router.config;
         let session = self.session()?;
         let v5 = self.version.is_v5();
