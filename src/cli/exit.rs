@@ -1,7 +1,10 @@
 //! How the four binaries end: every exit status they use, named, with the
 //! program each is mosquitto's for, and the one place an error at a binary's edge
-//! is printed ([`fail`]). A refused connection's status is the CONNACK or reason
-//! code itself, as mosquitto_sub and mosquitto_pub return it.
+//! is printed ([`fail`], an `anyhow` error with its context). Errors mosquitto
+//! words itself (usage, configuration, connection) are printed in its words where
+//! they are found and end with the typed status here. A refused connection's
+//! status is the CONNACK or reason code itself, as mosquitto_sub and
+//! mosquitto_pub return it.
 
 use std::process::ExitCode;
 

@@ -240,7 +240,10 @@ pub fn main() -> ExitCode {
         .build()
     {
         Ok(runtime) => runtime,
-        Err(error) => return exit::fail("rbench", &error.into()),
+        Err(error) => {
+            let error = anyhow::Error::from(error).context("cannot start the runtime");
+            return exit::fail("rbench", &error);
+        }
     };
     match runtime.block_on(run(args, pin)) {
         Ok(()) => ExitCode::SUCCESS,

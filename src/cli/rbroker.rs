@@ -176,8 +176,8 @@ pub fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("Error: {error}");
-            return ExitCode::FAILURE;
+            let error = anyhow::Error::from(error).context("cannot start the runtime");
+            return super::exit::fail("rbroker", &error);
         }
     };
     runtime.block_on(async {

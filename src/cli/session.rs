@@ -44,8 +44,8 @@ where
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("Error: {error}");
-            return ExitCode::from(exit::FAILURE);
+            let error = anyhow::Error::from(error).context("cannot start the runtime");
+            return exit::fail(tool.name(), &error);
         }
     };
     ExitCode::from(runtime.block_on(run(plan)))

@@ -13,8 +13,8 @@ use super::v5::V5;
 use super::{Client, Connection, End};
 use crate::broker::auth::{Login, Passwords, Principal, Security};
 use crate::broker::config::ListenerSettings;
-use crate::broker::router::Router;
 use crate::broker::message::Message;
+use crate::broker::router::Router;
 use crate::broker::session::{Acked, ConnectionLink, Session};
 use crate::protocol::topic::matches;
 use crate::protocol::{
