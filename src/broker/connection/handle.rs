@@ -78,15 +78,6 @@ fn check_filter(
 /// Reason String.
 type Refusal = (ReasonCode, &'static str);
 
-/// The bytes `packet` takes on the wire.
-fn encoded_len(packet: &Packet, version: ProtocolVersion) -> usize {
-    let mut buffer = Vec::new();
-    match packet.encode(version, &mut buffer) {
-        Ok(()) => buffer.len(),
-        Err(_) => usize::MAX,
-    }
-}
-
 /// A CONNECT whose credentials passed, or are being checked.
 pub(super) struct LoggedIn {
     connect: Connect,
@@ -355,7 +346,10 @@ impl Connection {
         // sent, and a CONNACK it cannot take means it cannot be served: closed
         // without one, before any session is opened.
         if let Some(limit) = connect.properties.maximum_packet_size()
-            && encoded_len(&Packet::ConnAck(connack.clone()), connect.version) > limit as usize
+            && Packet::ConnAck(connack.clone())
+                .to_bytes(connect.version)
+                .map_or(usize::MAX, |bytes| bytes.len())
+                > limit as usize
         {
             return Err(End::Violation(ReasonCode::PacketTooLarge));
         }
