@@ -587,6 +587,10 @@ fn read_acks(
         client.answer_incoming(&incoming);
         let id = match incoming {
             Incoming::PubAck(id) | Incoming::PubComp(id) => id,
+            // A refused QoS 2 message (5.0 PUBREC with an error) ends its flow there.
+            Incoming::Other(crate::protocol::Packet::PubRec(ack)) if ack.reason.is_error() => {
+                ack.packet_id
+            }
             _ => continue,
         };
         if let Some(at) = inflight.iter().position(|(pid, _)| *pid == id) {

@@ -8,6 +8,10 @@ use hdrhistogram::Histogram;
 
 use super::stamp::{Stamp, unix_ns};
 
+/// Sequence numbers a subscriber tracks per publisher (a 32 MiB bitmap at most);
+/// a stamp beyond is counted as foreign.
+const MAX_TRACKED_SEQUENCE: u64 = 1 << 28;
+
 /// A latency histogram in microseconds, 1 µs to 1 minute, 3 significant digits.
 /// Record into it with [`record_latency`].
 #[allow(clippy::expect_used)]
@@ -106,7 +110,10 @@ impl Tracker {
             self.foreign += 1;
             return;
         };
-        if own_run_only && stamp.run != self.run {
+        // Another run's messages, when only this run's count; and a sequence beyond
+        // what one publisher sends (a payload that only looks stamped), which would
+        // otherwise size the seen-bitmap from untrusted bytes.
+        if (own_run_only && stamp.run != self.run) || stamp.sequence >= MAX_TRACKED_SEQUENCE {
             self.foreign += 1;
             return;
         }
@@ -175,5 +182,18 @@ mod tests {
         assert_eq!(tracker.gaps(), 2, "3 and 4 are missing");
         tracker.record(None, true, 0);
         assert_eq!(tracker.foreign, 1, "a payload without a stamp");
+        // Bytes that look like a stamp from another rbench, with a sequence no
+        // publisher reaches: not tracked (no bitmap sized from them).
+        tracker.record(
+            Some(Stamp {
+                run: 1,
+                publisher: 0,
+                sequence: u64::MAX,
+                sent_ns: 0,
+            }),
+            false,
+            0,
+        );
+        assert_eq!(tracker.foreign, 2);
     }
 }

@@ -104,7 +104,14 @@ pub fn on_connection_end(
     session: &Arc<Session>,
     will: LeftWill,
     after: SessionAfter,
+    taken_over: bool,
 ) {
+    // A connection that ended on its own (not by a takeover) sends a will without
+    // delay at once, even if a resuming connection raced in meanwhile.
+    if will.delay.is_zero() && !taken_over {
+        publish(router, will.message);
+        return;
+    }
     match after {
         SessionAfter::TakenOver { ended } => {
             // The session is over, so the will goes now, delay or not.
@@ -119,6 +126,13 @@ pub fn on_connection_end(
                 let mut state = session.lock();
                 // A reconnect already cancelled it.
                 if state.epoch != epoch || state.connection.is_some() {
+                    return;
+                }
+                // A clean-start takeover ended the session meanwhile: it is over, so
+                // the will goes now (v5 §3.1.3.2.2).
+                if state.removed {
+                    drop(state);
+                    publish(router, will.message);
                     return;
                 }
                 // Kept with the session: the session's end sends it, whichever

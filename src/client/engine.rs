@@ -495,4 +495,93 @@ mod tests {
             Handshake::Unexpected(PacketType::PingResp)
         ));
     }
+
+    fn state() -> ClientState {
+        ClientState::new(
+            ProtocolVersion::V5,
+            Some(Duration::from_secs(60)),
+            20,
+            Trace::default(),
+        )
+    }
+
+    fn message(qos: QoS) -> Publish {
+        Publish {
+            qos,
+            ..Publish::new(
+                crate::protocol::TopicName::new("t").expect("topic"),
+                bytes::Bytes::from_static(b"x"),
+            )
+        }
+    }
+
+    fn id(mid: u16) -> PacketId {
+        PacketId::new(mid).expect("id")
+    }
+
+    #[test]
+    fn a_refused_qos2_message_is_finished_without_a_pubrel() {
+        let mut state = state();
+        let mid = state.publish(message(QoS::ExactlyOnce)).expect("queued");
+        state.out.clear();
+        state
+            .handle(Packet::PubRec(Ack::with_reason(
+                id(mid),
+                ReasonCode::QuotaExceeded,
+            )))
+            .expect("handled");
+        assert!(state.out.is_empty(), "no PUBREL after a refusal");
+        assert!(matches!(
+            state.events.pop_front(),
+            Some(Event::Published { mid: m, reason: ReasonCode::QuotaExceeded }) if m == mid
+        ));
+        assert_eq!(state.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_qos2_message_is_delivered_once_at_pubrel_which_is_always_answered() {
+        let mut state = state();
+        let mut incoming = message(QoS::ExactlyOnce);
+        incoming.packet_id = Some(id(9));
+        state
+            .handle(Packet::Publish(incoming.clone()))
+            .expect("handled");
+        // A copy re-sent before PUBREL replaces the held one.
+        state.handle(Packet::Publish(incoming)).expect("handled");
+        assert!(state.events.is_empty(), "held until PUBREL");
+        state.out.clear();
+        state
+            .handle(Packet::PubRel(Ack::new(id(9))))
+            .expect("handled");
+        assert_eq!(
+            Packet::decode(&state.out, ProtocolVersion::V5),
+            Ok(Packet::PubComp(Ack::new(id(9))))
+        );
+        assert!(matches!(state.events.pop_front(), Some(Event::Message(_))));
+        assert!(state.events.is_empty(), "delivered once");
+        // A PUBREL for an id it does not hold still gets its PUBCOMP.
+        state.out.clear();
+        state
+            .handle(Packet::PubRel(Ack::new(id(10))))
+            .expect("handled");
+        assert_eq!(
+            Packet::decode(&state.out, ProtocolVersion::V5),
+            Ok(Packet::PubComp(Ack::new(id(10))))
+        );
+    }
+
+    #[test]
+    fn a_ping_unanswered_until_the_next_one_is_due_ends_the_connection() {
+        let mut state = state();
+        state.keep_alive_due().expect("PINGREQ queued");
+        assert!(matches!(
+            state.keep_alive_due(),
+            Err(ClientError::KeepAlive)
+        ));
+        state.handle(Packet::PingResp).expect("handled");
+        assert!(
+            state.keep_alive_due().is_ok(),
+            "answered: the next one goes"
+        );
+    }
 }

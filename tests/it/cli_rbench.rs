@@ -441,3 +441,50 @@ fn only_a_closed_pipe_is_a_quiet_end_for_the_report() {
         String::from_utf8_lossy(&full.stderr)
     );
 }
+
+#[test]
+fn a_publisher_whose_qos2_messages_are_refused_still_finishes() {
+    // A topic deeper than max_topic_levels is refused on MQTT 5 with PUBREC 0x83,
+    // which ends each QoS 2 flow there.
+    let broker = TestBroker::with_config(mqttkit::broker::Config {
+        max_topic_levels: 1,
+        sys_interval: 0,
+        ..Default::default()
+    });
+    let port = broker.port().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rbench"))
+        .args([
+            "pub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-V",
+            "mqttv5",
+            "-q",
+            "2",
+            "-t",
+            "deep/topic",
+            "-n",
+            "200",
+            "--inflight",
+            "5",
+            "--json",
+            "--quiet",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start rbench");
+    let deadline = std::time::Instant::now() + WAIT * 2;
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("rbench pub did not finish: refused messages held its window");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    assert!(output.status.success());
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["published"], 200, "{report}");
+}

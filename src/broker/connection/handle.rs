@@ -550,7 +550,8 @@ impl Connection {
                 })
             }
             // AUTH without an authentication method in CONNECT is a protocol error
-            // (§4.12); the others are packets only a server sends.
+            // (§4.12). The others are packets only a server sends, already refused
+            // on their type before decoding (`handle_frame`); kept for completeness.
             Packet::Auth(_)
             | Packet::ConnAck(_)
             | Packet::SubAck(_)

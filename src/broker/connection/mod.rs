@@ -696,7 +696,13 @@ impl Connection {
             .or(self.router.config.persistent_client_expiration);
         let after = self.router.close_session(&client.session, self.id, expiry);
         if let Some(will) = will {
-            will::on_connection_end(&self.router, &client.session, will, after);
+            will::on_connection_end(
+                &self.router,
+                &client.session,
+                will,
+                after,
+                end == End::TakenOver,
+            );
         }
         self.router.stats.client_disconnected();
     }
