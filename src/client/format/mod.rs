@@ -33,6 +33,9 @@ pub struct Received<'a> {
     pub at: SystemTime,
 }
 
+/// The widest `-F` field rsub pads to.
+const MAX_FIELD_WIDTH: usize = 65_535;
+
 /// One piece of a `-F` format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
@@ -99,6 +102,13 @@ impl FormatString {
                             j += 1;
                         }
                         precision = Some(value);
+                    }
+                    // A width is padding rsub writes out: one beyond any terminal
+                    // line would only exhaust memory (mosquitto's int overflows).
+                    if width > MAX_FIELD_WIDTH {
+                        return Err(format!(
+                            "Error: Field width {width} is too large (at most {MAX_FIELD_WIDTH})."
+                        ));
                     }
                     let Some(&spec) = bytes.get(j) else {
                         return Err(INCOMPLETE.into());
@@ -499,6 +509,16 @@ mod tests {
             "   ab|1| 01"
         );
         assert_eq!(format("@@%t\\0", &json), "@demo/json\0");
+    }
+
+    /// Found by the `format_string` fuzz target: `%111111111111111111E` asked for
+    /// an allocation of that many padding bytes and aborted rsub.
+    #[test]
+    fn fuzz_regression_a_huge_field_width_is_refused() {
+        let error = FormatString::parse("%111111111111111111Ebbb").expect_err("too wide");
+        assert!(error.contains("too large"), "{error}");
+        assert!(FormatString::parse("%65535p").is_ok());
+        assert!(FormatString::parse("%65536p").is_err());
     }
 
     #[test]

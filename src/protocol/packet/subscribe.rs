@@ -119,6 +119,7 @@ pub struct RejectedFilter {
     /// Its place among all the filters of the packet.
     pub position: usize,
     pub filter: String,
+    pub options: SubscriptionOptions,
 }
 
 /// A request to add subscriptions.
@@ -128,7 +129,8 @@ pub struct Subscribe {
     pub properties: Properties,
     /// The valid entries, in order [MQTT-3.9.3-1 3.1.1/5.0].
     pub filters: Vec<(TopicFilter, SubscriptionOptions)>,
-    /// MQTT 5 entries whose filter is invalid; never encoded.
+    /// MQTT 5 entries whose filter is invalid, answered one by one in the SUBACK;
+    /// encoded back in their places, so decode(encode(p)) == p.
     pub rejected: Vec<RejectedFilter>,
 }
 
@@ -156,6 +158,7 @@ impl Subscribe {
                     rejected.push(RejectedFilter {
                         position,
                         filter: text.to_string(),
+                        options,
                     });
                     continue;
                 }
@@ -186,10 +189,26 @@ impl Subscribe {
             len += self.properties.encoded_len();
         }
         len + self
-            .filters
-            .iter()
-            .map(|(filter, _)| wire::binary_len(filter.as_str().as_bytes()) + 1)
+            .entries()
+            .map(|(filter, _)| wire::binary_len(filter.as_bytes()) + 1)
             .sum::<usize>()
+    }
+
+    /// Every entry in packet order: the valid filters with the rejected ones back
+    /// in their places.
+    fn entries(&self) -> impl Iterator<Item = (&str, SubscriptionOptions)> {
+        let mut valid = self.filters.iter();
+        let mut rejected = self.rejected.iter().peekable();
+        let total = self.filters.len() + self.rejected.len();
+        (0..total).filter_map(move |position| {
+            if rejected.peek().is_some_and(|r| r.position == position) {
+                rejected.next().map(|r| (r.filter.as_str(), r.options))
+            } else {
+                valid
+                    .next()
+                    .map(|(filter, options)| (filter.as_str(), *options))
+            }
+        })
     }
 
     pub(super) fn encode_body(
@@ -201,8 +220,8 @@ impl Subscribe {
         if version.is_v5() {
             self.properties.encode(buf)?;
         }
-        for (filter, options) in &self.filters {
-            wire::put_string(buf, filter.as_str())?;
+        for (filter, options) in self.entries() {
+            wire::put_string(buf, filter)?;
             buf.put_u8(options.to_byte(version));
         }
         Ok(())
