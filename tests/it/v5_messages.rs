@@ -666,3 +666,60 @@ fn unsuback_says_which_filters_were_not_subscribed() {
         },
     );
 }
+
+#[test]
+fn a_payload_above_message_size_limit_is_refused_with_a_valid_reason_code() {
+    use std::io::{Read, Write};
+    on_both(
+        "message_size_limit_reason",
+        "message_size_limit 10\n",
+        |target| {
+            let name = target.name();
+            // A raw socket, since mosquitto's answer does not decode.
+            let mut stream = std::net::TcpStream::connect(target.addr()).expect("connect");
+            stream
+                .set_read_timeout(Some(crate::support::WAIT))
+                .expect("timeout");
+            let connect = Packet::Connect(Box::new(mqttkit::protocol::Connect {
+                version: mqttkit::protocol::ProtocolVersion::V5,
+                ..mqttkit::protocol::Connect::new("size-limited", 60)
+            }));
+            let publish = Packet::Publish(crate::support::raw::publish_v5(
+                "big",
+                b"12345678901",
+                QoS::AtLeastOnce,
+                [],
+            ));
+            for packet in [connect, publish] {
+                let bytes = packet
+                    .to_bytes(mqttkit::protocol::ProtocolVersion::V5)
+                    .expect("encode");
+                stream.write_all(&bytes).expect("write");
+            }
+            // CONNACK first (skipped by its length), then the PUBACK.
+            let mut header = [0u8; 2];
+            stream.read_exact(&mut header).expect("CONNACK header");
+            let mut rest = vec![0u8; usize::from(header[1])];
+            stream.read_exact(&mut rest).expect("CONNACK body");
+            let mut puback = [0u8; 5];
+            stream.read_exact(&mut puback).expect("PUBACK");
+            assert_eq!(puback[0], 0x40, "{name}: {puback:?}");
+            if target.is_mosquitto() {
+                // mosquitto 2.0.11: 0x95, not a PUBACK reason code (§3.4.2.1).
+                assert_eq!(puback[4], 0x95, "{name}");
+            } else {
+                assert_eq!(puback[4], ReasonCode::QuotaExceeded as u8, "{name}");
+                let length = usize::from(puback[1]);
+                let mut properties = vec![0u8; length + 2 - puback.len()];
+                stream
+                    .read_exact(&mut properties)
+                    .expect("PUBACK properties");
+                let whole = [&puback[..], &properties].concat();
+                assert!(
+                    Packet::decode(&whole, mqttkit::protocol::ProtocolVersion::V5).is_ok(),
+                    "{name}: our own decoder takes it"
+                );
+            }
+        },
+    );
+}

@@ -159,7 +159,12 @@ pub const OPTIONS: &[Entry] = &[
             "An MQTT 5 QoS 1/2 PUBLISH past the limit gets 0x97 and the client stays (mosquitto disconnects it with 0x80); counted by rbroker's allocator, so an embedding program must install it.",
         ),
     ),
-    entry("message_size_limit", Status::Same),
+    entry(
+        "message_size_limit",
+        Status::Differs(
+            "On MQTT 5 a larger payload is refused with PUBACK/PUBREC 0x97; mosquitto 2.0.11 sends 0x95, which those packets may not carry, so strict clients reject its answer.",
+        ),
+    ),
     entry(
         "mount_point",
         Status::Refused("mount points are not supported by this version of rbroker"),

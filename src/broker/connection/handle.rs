@@ -668,9 +668,11 @@ impl Connection {
             .message_size_limit
             .is_some_and(|limit| publish.payload.len() > limit)
         {
-            // Acknowledged and dropped, as mosquitto does (v5: 0x95, as mosquitto).
+            // Acknowledged and dropped, as mosquitto does. On 5.0 with 0x97: mosquitto
+            // 2.0.11 says 0x95, which a PUBACK or PUBREC may not carry (§3.4.2.1), so
+            // strict clients (rsub and rpub among them) take it as malformed.
             refusal = Some((
-                ReasonCode::PacketTooLarge,
+                ReasonCode::QuotaExceeded,
                 "payload above message_size_limit",
             ));
         } else if v5
