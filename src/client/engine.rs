@@ -300,29 +300,27 @@ impl ClientState {
         Ok(())
     }
 
+    /// An outgoing QoS 1/2 message's flow ended (PUBACK, PUBCOMP, or a refusing
+    /// PUBREC): the program is told once, if it was still in flight.
+    fn finished(&mut self, mid: u16, reason: ReasonCode) {
+        if self.outgoing.remove(&mid).is_some() {
+            self.events.push_back(Event::Published { mid, reason });
+        }
+    }
+
     pub(super) fn handle(&mut self, packet: Packet) -> Result<(), ClientError> {
         match packet {
             Packet::Publish(publish) => self.incoming_publish(publish)?,
             Packet::PubAck(ack) => {
                 let mid = ack.packet_id.get();
                 self.trace.received_ack("PUBACK", mid, ack.reason);
-                if self.outgoing.remove(&mid).is_some() {
-                    self.events.push_back(Event::Published {
-                        mid,
-                        reason: ack.reason,
-                    });
-                }
+                self.finished(mid, ack.reason);
             }
             Packet::PubRec(ack) => {
                 let mid = ack.packet_id.get();
                 self.trace.received_mid("PUBREC", mid);
                 if ack.reason.is_error() {
-                    if self.outgoing.remove(&mid).is_some() {
-                        self.events.push_back(Event::Published {
-                            mid,
-                            reason: ack.reason,
-                        });
-                    }
+                    self.finished(mid, ack.reason);
                 } else {
                     if let Some(entry) = self.outgoing.get_mut(&mid) {
                         entry.stage = Stage::Pubcomp;
@@ -338,12 +336,7 @@ impl ClientState {
             Packet::PubComp(ack) => {
                 let mid = ack.packet_id.get();
                 self.trace.received_ack("PUBCOMP", mid, ack.reason);
-                if self.outgoing.remove(&mid).is_some() {
-                    self.events.push_back(Event::Published {
-                        mid,
-                        reason: ack.reason,
-                    });
-                }
+                self.finished(mid, ack.reason);
             }
             Packet::PubRel(ack) => {
                 let mid = ack.packet_id.get();
