@@ -24,7 +24,7 @@ function __fish_rbench_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c rbench -n "__fish_rbench_needs_command" -s h -l host -d 'Broker host, as HOST or HOST:PORT; repeat it to spread clients round-robin over the nodes of a cluster. Without it, rbench starts its own broker' -r
+complete -c rbench -n "__fish_rbench_needs_command" -s h -l host -d 'Broker host, as HOST or HOST:PORT, or ws://HOST[:PORT][/PATH] and wss://... for MQTT over WebSockets (path /mqtt, port 8080 or 8081 by default); repeat it to spread clients round-robin over the nodes of a cluster. Without it, rbench starts its own broker.' -r
 complete -c rbench -n "__fish_rbench_needs_command" -s p -l port -d 'Port for hosts given without one [default: 1883, or 8883 with TLS]' -r
 complete -c rbench -n "__fish_rbench_needs_command" -s V -l protocol-version -d 'MQTT version: mqttv31 (31), mqttv311 (311) or mqttv5 (5)' -r -f -a "mqttv31\t''
 mqttv311\t''
@@ -64,7 +64,7 @@ complete -c rbench -n "__fish_rbench_using_subcommand conn" -l rate -d 'New conn
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l concurrency -d 'Connection attempts under way at once' -r
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l timeout -d 'Give up on one attempt after this long' -r
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -l hold -d 'Keep the connections open this long after the report' -r
-complete -c rbench -n "__fish_rbench_using_subcommand conn" -s h -l host -d 'Broker host, as HOST or HOST:PORT; repeat it to spread clients round-robin over the nodes of a cluster. Without it, rbench starts its own broker' -r
+complete -c rbench -n "__fish_rbench_using_subcommand conn" -s h -l host -d 'Broker host, as HOST or HOST:PORT, or ws://HOST[:PORT][/PATH] and wss://... for MQTT over WebSockets (path /mqtt, port 8080 or 8081 by default); repeat it to spread clients round-robin over the nodes of a cluster. Without it, rbench starts its own broker.' -r
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -s p -l port -d 'Port for hosts given without one [default: 1883, or 8883 with TLS]' -r
 complete -c rbench -n "__fish_rbench_using_subcommand conn" -s V -l protocol-version -d 'MQTT version: mqttv31 (31), mqttv311 (311) or mqttv5 (5)' -r -f -a "mqttv31\t''
 mqttv311\t''
@@ -100,7 +100,7 @@ complete -c rbench -n "__fish_rbench_using_subcommand pub" -s s -l size -d 'Payl
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -s n -l count -d 'Messages per client (publisher; subscriber in `sub`)' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l duration -d 'How long to run after the warm-up [default: 10s]' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -l warmup -d 'Time at the start that is not counted' -r
-complete -c rbench -n "__fish_rbench_using_subcommand pub" -s h -l host -d 'Broker host, as HOST or HOST:PORT; repeat it to spread clients round-robin over the nodes of a cluster. Without it, rbench starts its own broker' -r
+complete -c rbench -n "__fish_rbench_using_subcommand pub" -s h -l host -d 'Broker host, as HOST or HOST:PORT, or ws://HOST[:PORT][/PATH] and wss://... for MQTT over WebSockets (path /mqtt, port 8080 or 8081 by default); repeat it to spread clients round-robin over the nodes of a cluster. Without it, rbench starts its own broker.' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -s p -l port -d 'Port for hosts given without one [default: 1883, or 8883 with TLS]' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pub" -s V -l protocol-version -d 'MQTT version: mqttv31 (31), mqttv311 (311) or mqttv5 (5)' -r -f -a "mqttv31\t''
 mqttv311\t''
@@ -133,7 +133,7 @@ complete -c rbench -n "__fish_rbench_using_subcommand sub" -s s -l size -d 'Payl
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -s n -l count -d 'Messages per client (publisher; subscriber in `sub`)' -r
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l duration -d 'How long to run after the warm-up [default: 10s]' -r
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -l warmup -d 'Time at the start that is not counted' -r
-complete -c rbench -n "__fish_rbench_using_subcommand sub" -s h -l host -d 'Broker host, as HOST or HOST:PORT; repeat it to spread clients round-robin over the nodes of a cluster. Without it, rbench starts its own broker' -r
+complete -c rbench -n "__fish_rbench_using_subcommand sub" -s h -l host -d 'Broker host, as HOST or HOST:PORT, or ws://HOST[:PORT][/PATH] and wss://... for MQTT over WebSockets (path /mqtt, port 8080 or 8081 by default); repeat it to spread clients round-robin over the nodes of a cluster. Without it, rbench starts its own broker.' -r
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -s p -l port -d 'Port for hosts given without one [default: 1883, or 8883 with TLS]' -r
 complete -c rbench -n "__fish_rbench_using_subcommand sub" -s V -l protocol-version -d 'MQTT version: mqttv31 (31), mqttv311 (311) or mqttv5 (5)' -r -f -a "mqttv31\t''
 mqttv311\t''
@@ -171,7 +171,7 @@ complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -s s -l size -d 'P
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -s n -l count -d 'Messages per client (publisher; subscriber in `sub`)' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l duration -d 'How long to run after the warm-up [default: 10s]' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -l warmup -d 'Time at the start that is not counted' -r
-complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -s h -l host -d 'Broker host, as HOST or HOST:PORT; repeat it to spread clients round-robin over the nodes of a cluster. Without it, rbench starts its own broker' -r
+complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -s h -l host -d 'Broker host, as HOST or HOST:PORT, or ws://HOST[:PORT][/PATH] and wss://... for MQTT over WebSockets (path /mqtt, port 8080 or 8081 by default); repeat it to spread clients round-robin over the nodes of a cluster. Without it, rbench starts its own broker.' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -s p -l port -d 'Port for hosts given without one [default: 1883, or 8883 with TLS]' -r
 complete -c rbench -n "__fish_rbench_using_subcommand pubsub" -s V -l protocol-version -d 'MQTT version: mqttv31 (31), mqttv311 (311) or mqttv5 (5)' -r -f -a "mqttv31\t''
 mqttv311\t''

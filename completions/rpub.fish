@@ -7,7 +7,7 @@ complete -c rpub -l repeat-delay -d 'Seconds (fractions allowed) between repeats
 complete -c rpub -s h -l host -d 'Broker host [default: localhost]' -r
 complete -c rpub -s p -l port -d 'Port [default: 1883, or 8883 with --cafile/--capath]' -r
 complete -c rpub -l unix -d 'Connect through this unix socket instead of TCP' -r
-complete -c rpub -s L -l url -d 'mqtt(s)://[user[:password]@]host[:port]/topic' -r
+complete -c rpub -s L -l url -d 'mqtt(s)://[user[:password]@]host[:port]/topic, or ws(s)://[user[:password]@]host[:port][/path] for MQTT over WebSockets (topics from -t)' -r
 complete -c rpub -s A -d 'Local address to connect from' -r
 complete -c rpub -s V -l protocol-version -d 'MQTT version: mqttv31 (31), mqttv311 (311, default) or mqttv5 (5)' -r
 complete -c rpub -s i -l id -d 'Client id [default: none sent; the broker assigns one]' -r

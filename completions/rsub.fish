@@ -9,7 +9,7 @@ complete -c rsub -l random-filter -d 'Print only this percentage of messages (0.
 complete -c rsub -s h -l host -d 'Broker host [default: localhost]' -r
 complete -c rsub -s p -l port -d 'Port [default: 1883, or 8883 with --cafile/--capath]' -r
 complete -c rsub -l unix -d 'Connect through this unix socket instead of TCP' -r
-complete -c rsub -s L -l url -d 'mqtt(s)://[user[:password]@]host[:port]/topic' -r
+complete -c rsub -s L -l url -d 'mqtt(s)://[user[:password]@]host[:port]/topic, or ws(s)://[user[:password]@]host[:port][/path] for MQTT over WebSockets (topics from -t)' -r
 complete -c rsub -s A -d 'Local address to connect from' -r
 complete -c rsub -s V -l protocol-version -d 'MQTT version: mqttv31 (31), mqttv311 (311, default) or mqttv5 (5)' -r
 complete -c rsub -s i -l id -d 'Client id [default: none sent; the broker assigns one]' -r

@@ -58,6 +58,8 @@ pub struct ConnectOptions {
     pub password: Option<Bytes>,
     pub clean_start: bool,
     pub tls: Option<TlsSettings>,
+    /// MQTT over WebSockets, upgrading this path.
+    pub websocket: Option<String>,
 }
 
 impl Default for ConnectOptions {
@@ -69,6 +71,7 @@ impl Default for ConnectOptions {
             password: None,
             clean_start: true,
             tls: None,
+            websocket: None,
         }
     }
 }
@@ -130,7 +133,7 @@ impl LoadClient {
             .as_ref()
             .zip(name.as_deref())
             .map(|(tls, name)| (&tls.config, name));
-        let stream = Dialer::dial_address(addr, tls)
+        let stream = Dialer::dial_address(addr, tls, options.websocket.as_deref())
             .await
             .map_err(|error| match error {
                 DialError::Io(error) | DialError::Tls(error) => ConnectError::Io(error),
@@ -237,6 +240,7 @@ impl LoadClient {
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.write_buf.is_empty() {
             self.stream.write_all(&self.write_buf).await?;
+            self.stream.flush().await?;
             self.bytes_sent += self.write_buf.len() as u64;
             self.write_buf.clear();
         }

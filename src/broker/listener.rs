@@ -1,5 +1,6 @@
-//! Listening sockets: binding as mosquitto 2.0 does, and the accept loop that hands
-//! each socket to a connection task.
+//! Listening sockets: binding as mosquitto 2.0 does (TCP and unix sockets), and
+//! the accept loop that hands each socket to a connection task, after the TLS and
+//! WebSocket handshakes its listener asks for.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -7,15 +8,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use std::path::{Path, PathBuf};
+
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::config::{Config, ListenerConfig};
+use super::config::{Config, ListenerConfig, ListenerProtocol};
 use super::connection;
-use super::log::Logger;
+use super::log::{Logger, PeerAddress};
 use super::router::Router;
+use super::transport::Transport;
+use super::transport::tls::TlsTransport;
+use super::transport::websocket::{self, WsTransport};
 
 /// Pending connections the kernel may hold for each listener.
 const BACKLOG: i32 = 1024;
@@ -39,8 +45,118 @@ pub fn bind_tcp(address: SocketAddr) -> io::Result<TcpListener> {
 /// for the default listener and for addresses bound directly).
 pub type ListenAddress = (SocketAddr, Option<usize>);
 
-/// A bound socket, with the configured listener it serves.
-pub type BoundListener = (TcpListener, Option<usize>);
+/// A listening socket.
+pub enum ListenSocket {
+    Tcp(TcpListener),
+    /// A unix socket, and the file it was bound at (removed when it closes).
+    Unix(UnixListener, UnixSocketFile),
+}
+
+/// The file of a unix socket listener; removed when the listener is dropped, as
+/// mosquitto removes it at exit.
+pub struct UnixSocketFile(pub PathBuf);
+
+impl Drop for UnixSocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A bound socket, with the configured listener it serves and that listener's
+/// TLS configuration.
+pub struct BoundListener {
+    pub socket: ListenSocket,
+    pub index: Option<usize>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl BoundListener {
+    pub fn tcp(socket: TcpListener, index: Option<usize>) -> BoundListener {
+        BoundListener {
+            socket: ListenSocket::Tcp(socket),
+            index,
+            tls: None,
+        }
+    }
+
+    /// The TCP address bound; `None` for a unix socket.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match &self.socket {
+            ListenSocket::Tcp(socket) => socket.local_addr().ok(),
+            ListenSocket::Unix(..) => None,
+        }
+    }
+}
+
+/// Binds a unix socket listener at `path`, replacing a stale socket file (never
+/// another kind of file), with mode 0770 as mosquitto leaves it.
+pub fn bind_unix(path: &Path) -> io::Result<(UnixListener, UnixSocketFile)> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if let Ok(metadata) = std::fs::symlink_metadata(path) {
+        if !metadata.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    let file = UnixSocketFile(path.to_path_buf());
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o770))?;
+    Ok((listener, file))
+}
+
+/// The TLS configuration of every configured listener that serves TLS (and of the
+/// default listener, `None`), loaded from its files. An error names the option's
+/// `file:line`.
+pub fn tls_configs(
+    config: &Config,
+) -> io::Result<std::collections::HashMap<Option<usize>, Arc<rustls::ServerConfig>>> {
+    let mut configs = std::collections::HashMap::new();
+    let listeners = config
+        .listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (Some(i), l));
+    for (index, listener) in listeners.chain(config.default_listener.iter().map(|l| (None, l))) {
+        let transport = &listener.transport;
+        if transport.tls.enabled() {
+            let tls = super::transport::tls::server_config(&transport.tls, transport.protocol)
+                .map_err(|reason| io::Error::new(io::ErrorKind::InvalidInput, reason))?;
+            configs.insert(index, tls);
+        }
+    }
+    Ok(configs)
+}
+
+/// Binds every unix socket listener of `config`.
+pub fn bind_unix_listeners(config: &Config, log: &Logger) -> io::Result<Vec<BoundListener>> {
+    let mut bound = Vec::new();
+    for (index, listener) in config.listeners.iter().enumerate() {
+        if let Some(path) = &listener.transport.unix_path {
+            log.notice(format_args!(
+                "Opening unix listen socket on path {}.",
+                path.display()
+            ));
+            let (socket, file) = bind_unix(path).map_err(|error| {
+                io::Error::new(
+                    error.kind(),
+                    format!(
+                        "Unable to listen on unix socket {}: {error}.",
+                        path.display()
+                    ),
+                )
+            })?;
+            bound.push(BoundListener {
+                socket: ListenSocket::Unix(socket, file),
+                index: Some(index),
+                tls: None,
+            });
+        }
+    }
+    Ok(bound)
+}
 
 /// The addresses to bind: each configured listener (every interface when it names
 /// no address), then the default listener of `port`/`bind_address`, or, with none
@@ -70,10 +186,14 @@ pub async fn addresses(
             bind_address,
             ipv6_only,
             bind_interface,
+            transport,
             ..
         },
     ) in configured.chain(config.default_listener.iter().map(|l| (None, l)))
     {
+        if transport.unix_path.is_some() {
+            continue;
+        }
         // socket_domain: only the addresses of that family.
         let wanted = |address: &SocketAddr| ipv6_only.is_none_or(|v6| address.is_ipv6() == v6);
         let before = addresses.len();
@@ -217,7 +337,7 @@ pub fn bind_all(addresses: &[ListenAddress], log: &Logger) -> io::Result<Vec<Bou
             address.port()
         ));
         match bind_tcp(*address) {
-            Ok(socket) => listeners.push((socket, *listener)),
+            Ok(socket) => listeners.push(BoundListener::tcp(socket, *listener)),
             Err(error) if address.is_ipv6() && error.kind() != io::ErrorKind::AddrInUse => {
                 log.warning(format_args!("Warning: {error} ({address})"));
                 skipped = Some(error);
@@ -247,19 +367,32 @@ pub type OpenConnections = Arc<AtomicUsize>;
 
 /// Accepts connections until shutdown, one task each.
 pub async fn accept_loop(
-    (listener, index): BoundListener,
+    listener: BoundListener,
     on_this_listener: OpenConnections,
     router: Arc<Router>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 ) {
-    let port = listener.local_addr().map_or(0, |address| address.port());
+    let BoundListener { socket, index, tls } = listener;
+    let port = match &socket {
+        ListenSocket::Tcp(socket) => socket.local_addr().map_or(0, |address| address.port()),
+        ListenSocket::Unix(..) => 0,
+    };
+    let unix_path: Option<Arc<str>> = match &socket {
+        ListenSocket::Unix(_, file) => Some(file.0.display().to_string().into()),
+        ListenSocket::Tcp(_) => None,
+    };
     let max_connections = router.config.listener_settings(index).max_connections;
+    let layers = Arc::new(Layers {
+        tls,
+        websocket: router.config.listener_transport(index).protocol == ListenerProtocol::WebSockets,
+        http_dir: router.config.listener_transport(index).http_dir.clone(),
+    });
     let mut backoff = Duration::from_millis(10);
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
+            accepted = accept(&socket) => accepted,
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
@@ -273,6 +406,11 @@ pub async fn accept_loop(
                 continue;
             }
         };
+        let peer = match (peer, &unix_path) {
+            (Some(address), _) => PeerAddress::Ip(address),
+            (None, Some(path)) => PeerAddress::Unix(Arc::clone(path)),
+            (None, None) => continue,
+        };
         backoff = Duration::from_millis(10);
         router
             .stats
@@ -284,20 +422,150 @@ pub async fn accept_loop(
             // As mosquitto: accepted, then closed at once.
             router.log.notice(format_args!(
                 "Client connection from {} denied: max_connections exceeded.",
-                peer.ip()
+                peer.host()
             ));
             continue;
         }
         if super::memory::would_exceed(router.config.memory_limit, 0) {
             continue;
         }
-        // The connection coalesces its own writes, so Nagle would only add latency;
-        // `set_tcp_nodelay false` turns it back on.
-        let _ = stream.set_nodelay(router.config.set_tcp_nodelay);
         let router = Arc::clone(&router);
+        let layers = Arc::clone(&layers);
         tasks.spawn(async move {
             let _guard = guard;
-            connection::serve(router, stream, peer, port, index).await;
+            match stream {
+                Accepted::Tcp(stream) => {
+                    // The connection coalesces its own writes, so Nagle would only
+                    // add latency; `set_tcp_nodelay false` turns it back on.
+                    let _ = stream.set_nodelay(router.config.set_tcp_nodelay);
+                    if layers.tls.is_none() && !layers.websocket {
+                        router.log.new_connection(&peer, port);
+                        connection::serve(router, stream, peer, None, index).await;
+                    } else {
+                        open_layers(router, stream, peer, (port, index), &layers).await;
+                    }
+                }
+                Accepted::Unix(stream) => {
+                    router.log.new_connection(&peer, port);
+                    connection::serve(router, stream, peer, None, index).await;
+                }
+            }
         });
+    }
+}
+
+/// An accepted socket.
+enum Accepted {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+async fn accept(socket: &ListenSocket) -> io::Result<(Accepted, Option<SocketAddr>)> {
+    match socket {
+        ListenSocket::Tcp(listener) => {
+            let (stream, peer) = listener.accept().await?;
+            Ok((Accepted::Tcp(stream), Some(peer)))
+        }
+        ListenSocket::Unix(listener, _) => {
+            let (stream, _) = listener.accept().await?;
+            Ok((Accepted::Unix(stream), None))
+        }
+    }
+}
+
+/// What a listener puts between TCP and MQTT.
+struct Layers {
+    tls: Option<Arc<rustls::ServerConfig>>,
+    websocket: bool,
+    http_dir: Option<PathBuf>,
+}
+
+/// Runs a connection's TLS and WebSocket handshakes, bounded together by
+/// `connect_timeout`, then serves MQTT over the result. A failed handshake closes
+/// this connection only, with a log line. As mosquitto, a TLS connection is
+/// logged as new once its handshake is done.
+async fn open_layers(
+    router: Arc<Router>,
+    stream: tokio::net::TcpStream,
+    peer: PeerAddress,
+    (port, index): (u16, Option<usize>),
+    layers: &Layers,
+) {
+    let limit = router.config.connect_timeout;
+    let deadline = tokio::time::Instant::now() + limit;
+    let log = &router.log;
+    let max_frame = router.config.packet_limit().max(16 * 1024 * 1024);
+    let mut identity = None;
+    let transport: Box<dyn Transport> = match &layers.tls {
+        None => {
+            log.new_connection(&peer, port);
+            match upgrade(stream, layers, max_frame, deadline, log, &peer).await {
+                Some(ws) => ws,
+                None => return,
+            }
+        }
+        Some(config) => {
+            let handshake = TlsTransport::accept(stream, Arc::clone(config));
+            let tls = match tokio::time::timeout_at(deadline, handshake).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(error)) => {
+                    // mosquitto's line, with rustls's reason.
+                    log.notice(format_args!(
+                        "Client connection from {} failed: {error}.",
+                        peer.host()
+                    ));
+                    return;
+                }
+                Err(_) => {
+                    log.notice(format_args!(
+                        "Client {peer} did not finish the TLS handshake within {} s.",
+                        limit.as_secs()
+                    ));
+                    return;
+                }
+            };
+            log.new_connection(&peer, port);
+            identity = tls.peer_identity();
+            if layers.websocket {
+                match upgrade(tls, layers, max_frame, deadline, log, &peer).await {
+                    Some(ws) => ws,
+                    None => return,
+                }
+            } else {
+                Box::new(tls)
+            }
+        }
+    };
+    connection::serve(router, transport, peer, identity, index).await;
+}
+
+/// The WebSocket upgrade (or an `http_dir` file) on `inner`, by `deadline`.
+async fn upgrade<T: Transport>(
+    inner: T,
+    layers: &Layers,
+    max_frame: usize,
+    deadline: tokio::time::Instant,
+    log: &Logger,
+    peer: &PeerAddress,
+) -> Option<Box<WsTransport<T>>> {
+    let request = websocket::accept(inner, layers.http_dir.as_deref(), max_frame);
+    match tokio::time::timeout_at(deadline, request).await {
+        Ok(Ok(websocket::Request::Upgraded(ws))) => Some(ws),
+        Ok(Ok(websocket::Request::Answered)) => {
+            log.debug(format_args!("HTTP request from {peer} answered."));
+            None
+        }
+        Ok(Err(error)) => {
+            log.notice(format_args!(
+                "WebSocket handshake from {peer} refused: {error}."
+            ));
+            None
+        }
+        Err(_) => {
+            log.notice(format_args!(
+                "Client {peer} did not finish the WebSocket handshake in time."
+            ));
+            None
+        }
     }
 }

@@ -321,11 +321,8 @@ impl Logger {
         }
     }
 
-    pub fn new_connection(&self, peer: SocketAddr, port: u16) {
-        self.connection(format_args!(
-            "New connection from {} on port {port}.",
-            Peer(peer)
-        ));
+    pub fn new_connection(&self, peer: &PeerAddress, port: u16) {
+        self.connection(format_args!("New connection from {peer} on port {port}."));
     }
 
     /// `New client connected from 127.0.0.1:60608 as X (p2, c1, k60, u'bob').`
@@ -333,7 +330,7 @@ impl Logger {
     /// `p` is mosquitto's protocol number: 1 for 3.1, 2 for 3.1.1, 5 for 5.0.
     pub fn client_connected(
         &self,
-        peer: SocketAddr,
+        peer: &PeerAddress,
         client_id: &str,
         version: ProtocolVersion,
         clean: bool,
@@ -349,11 +346,11 @@ impl Logger {
         match username {
             Some(user) => self.connection(format_args!(
                 "New client connected from {} as {client_id} (p{level}, c{clean}, k{keep_alive}, u'{user}').",
-                Peer(peer)
+                peer
             )),
             None => self.connection(format_args!(
                 "New client connected from {} as {client_id} (p{level}, c{clean}, k{keep_alive}).",
-                Peer(peer)
+                peer
             )),
         }
     }
@@ -484,11 +481,31 @@ impl Logger {
 }
 
 /// Formats an address as mosquitto does: IPv6 without brackets (`::1:5000`).
-struct Peer(SocketAddr);
+/// Where a client connects from: an IP address and port, or the unix socket it
+/// came in on (mosquitto prints that as `PATH:0`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerAddress {
+    Ip(SocketAddr),
+    Unix(std::sync::Arc<str>),
+}
 
-impl fmt::Display for Peer {
+impl PeerAddress {
+    /// The address without the port, as mosquitto's CONNACK and refusal lines
+    /// name a client not yet known.
+    pub fn host(&self) -> String {
+        match self {
+            PeerAddress::Ip(address) => address.ip().to_string(),
+            PeerAddress::Unix(path) => path.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for PeerAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.0.ip(), self.0.port())
+        match self {
+            PeerAddress::Ip(address) => write!(f, "{}:{}", address.ip(), address.port()),
+            PeerAddress::Unix(path) => write!(f, "{path}:0"),
+        }
     }
 }
 
@@ -499,10 +516,10 @@ mod tests {
     #[test]
     fn lines_match_mosquitto() {
         let log = Logger::in_memory(LogTypes::ALL);
-        let peer: SocketAddr = "127.0.0.1:60608".parse().expect("address");
-        log.new_connection(peer, 1883);
-        log.client_connected(peer, "X", ProtocolVersion::V3_1_1, true, 60, None);
-        log.client_connected(peer, "Y", ProtocolVersion::V5, false, 10, Some("bob"));
+        let peer = PeerAddress::Ip("127.0.0.1:60608".parse().expect("address"));
+        log.new_connection(&peer, 1883);
+        log.client_connected(&peer, "X", ProtocolVersion::V3_1_1, true, 60, None);
+        log.client_connected(&peer, "Y", ProtocolVersion::V5, false, 10, Some("bob"));
         log.will(Some((3, false, QoS::AtMostOnce, "w/t")));
         log.subscribed("subber", "a/#", QoS::ExactlyOnce);
         log.error(format_args!("Unable to open config file x."));

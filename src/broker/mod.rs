@@ -15,7 +15,9 @@
 //! # Layout
 //! * [`config`]: settings and the mosquitto.conf subset
 //! * [`auth`]: password file, ACL file, anonymous access, per listener
-//! * `listener`: binding and the accept loop
+//! * `listener`: binding (TCP, unix sockets) and the accept loop, with TLS and
+//!   WebSocket handshakes
+//! * `transport`: the byte stream a connection runs over (TCP, unix, TLS, WebSocket)
 //! * `connection`: one task per client: framing, CONNECT, packets, keep-alive, writes
 //! * `session`: sans-I/O QoS state per client
 //! * `router`: shared state (sessions, subscription index, retained store) and routing
@@ -85,8 +87,17 @@ impl Broker {
     ) -> io::Result<Broker> {
         check_memory_limit(&config)?;
         let ports = if ports.is_empty() { &[1883][..] } else { ports };
+        let tls = listener::tls_configs(&config)?;
         let addresses = listener::addresses(&config, ports, &log).await?;
-        let listeners = listener::bind_all(&addresses, &log)?;
+        let mut listeners = if addresses.is_empty() {
+            Vec::new()
+        } else {
+            listener::bind_all(&addresses, &log)?
+        };
+        for bound in &mut listeners {
+            bound.tls = tls.get(&bound.index).cloned();
+        }
+        listeners.extend(listener::bind_unix_listeners(&config, &log)?);
         Ok(Broker::with_listeners(config, security, log, listeners))
     }
 
@@ -126,7 +137,18 @@ impl Broker {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|(socket, _)| socket.local_addr().ok())
+            .filter_map(listener::BoundListener::local_addr)
+            .collect()
+    }
+
+    /// The files of the unix socket listeners.
+    pub fn unix_socket_paths(&self) -> Vec<std::path::PathBuf> {
+        self.listeners
+            .iter()
+            .filter_map(|bound| match &bound.socket {
+                listener::ListenSocket::Unix(_, file) => Some(file.0.clone()),
+                listener::ListenSocket::Tcp(_) => None,
+            })
             .collect()
     }
 
@@ -138,7 +160,7 @@ impl Broker {
         let mut counts: std::collections::HashMap<Option<usize>, listener::OpenConnections> =
             std::collections::HashMap::new();
         for listener in self.listeners {
-            let count = Arc::clone(counts.entry(listener.1).or_default());
+            let count = Arc::clone(counts.entry(listener.index).or_default());
             tasks.spawn(listener::accept_loop(
                 listener,
                 count,

@@ -72,9 +72,15 @@ impl From<VersionArg> for ProtocolVersion {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Connection")]
 pub struct ConnectArgs {
-    /// Broker host, as HOST or HOST:PORT; repeat it to spread clients round-robin
-    /// over the nodes of a cluster. Without it, rbench starts its own broker.
-    #[arg(short = 'h', long = "host", value_name = "HOST[:PORT]", global = true, action = clap::ArgAction::Append)]
+    // The help is an attribute: its brackets are not rustdoc links.
+    #[arg(
+        short = 'h',
+        long = "host",
+        value_name = "HOST[:PORT]",
+        global = true,
+        action = clap::ArgAction::Append,
+        help = "Broker host, as HOST or HOST:PORT, or ws://HOST[:PORT][/PATH] and wss://... for MQTT over WebSockets (path /mqtt, port 8080 or 8081 by default); repeat it to spread clients round-robin over the nodes of a cluster. Without it, rbench starts its own broker."
+    )]
     pub hosts: Vec<String>,
     /// Port for hosts given without one [default: 1883, or 8883 with TLS].
     #[arg(short = 'p', long = "port", global = true)]
@@ -172,12 +178,36 @@ impl ConnectArgs {
         })
     }
 
+    /// `ws://` and `wss://` hosts: MQTT over WebSockets (over TLS for `wss`), with
+    /// the path to upgrade (`/mqtt` when the URL has none). Every host must use the
+    /// same transport.
+    pub fn websocket(&self) -> Result<Option<WebSocketUrl>, String> {
+        let mut kinds = self.hosts.iter().map(|host| WebSocketUrl::parse(host));
+        let Some(first) = kinds.next() else {
+            return Ok(None);
+        };
+        for other in kinds {
+            if other.as_ref().map(|u| (u.tls, &u.path)) != first.as_ref().map(|u| (u.tls, &u.path))
+            {
+                return Err("every -h must use the same transport (and WebSocket path)".into());
+            }
+        }
+        Ok(first)
+    }
+
     /// The addresses of the hosts given, in order, each with the name it was given as.
     pub fn resolve(&self) -> Result<Vec<(SocketAddr, String)>, String> {
-        let port = self.port();
+        let websocket = self.websocket()?;
+        let port = match (&websocket, self.port) {
+            (_, Some(port)) => port,
+            (Some(url), None) => url.default_port(),
+            (None, None) => self.port(),
+        };
         self.hosts
             .iter()
+            .map(|host| WebSocketUrl::parse(host).map_or(host.clone(), |url| url.authority))
             .map(|host| {
+                let host = &host;
                 let with_port = if host.parse::<SocketAddr>().is_ok()
                     || host
                         .rsplit_once(':')
@@ -207,9 +237,13 @@ impl ConnectArgs {
 
     /// Connection options for `hosts` (as [`ConnectArgs::resolve`] returns them).
     pub fn options(&self, hosts: &[(SocketAddr, String)]) -> Result<ConnectOptions, String> {
-        let tls = self
-            .tls
-            .options()
+        let websocket = self.websocket()?;
+        let mut tls_options = self.tls.options();
+        // wss:// without trust options means the operating system's CAs.
+        if websocket.as_ref().is_some_and(|url| url.tls) && !tls_options.enabled() {
+            tls_options.use_os_certs = true;
+        }
+        let tls = tls_options
             .client_config()
             .map_err(|e| e.to_string())?
             .map(|config| TlsSettings {
@@ -223,9 +257,51 @@ impl ConnectArgs {
             password: self.password.clone().map(Bytes::from),
             clean_start: true,
             tls,
+            websocket: websocket.map(|url| url.path),
         })
     }
 }
+
+/// A `ws://` or `wss://` broker address: `HOST[:PORT][/PATH]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketUrl {
+    pub tls: bool,
+    /// `HOST[:PORT]`.
+    pub authority: String,
+    pub path: String,
+}
+
+impl WebSocketUrl {
+    /// `None` when `text` is not a WebSocket URL.
+    pub fn parse(text: &str) -> Option<WebSocketUrl> {
+        let lower = text.to_ascii_lowercase();
+        let (tls, rest) = if lower.starts_with("ws://") {
+            (false, &text[5..])
+        } else if lower.starts_with("wss://") {
+            (true, &text[6..])
+        } else {
+            return None;
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(slash) => (&rest[..slash], rest[slash..].to_string()),
+            None => (rest, DEFAULT_WEBSOCKET_PATH.to_string()),
+        };
+        Some(WebSocketUrl {
+            tls,
+            authority: authority.to_string(),
+            path,
+        })
+    }
+
+    /// 8080 for ws, 8081 for wss: the ports of test.mosquitto.org and of the
+    /// README's layout.
+    pub fn default_port(&self) -> u16 {
+        if self.tls { 8081 } else { 8080 }
+    }
+}
+
+/// The path asked for when a WebSocket URL names none, as MQTTX and mqtt.js do.
+pub const DEFAULT_WEBSOCKET_PATH: &str = "/mqtt";
 
 /// `0`, `1` or `2`.
 pub fn parse_qos(text: &str) -> Result<QoS, String> {

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use clap::{ArgMatches, Args};
 
 use super::args::{ColorChoice, TlsArgs};
+use crate::cli::args::DEFAULT_WEBSOCKET_PATH;
 use crate::client::endpoint::{Dialer, Endpoint};
 use crate::client::properties::CommandProperties;
 use crate::protocol::{Connect, Property, ProtocolVersion, QoS, TopicFilter, TopicName, Will};
@@ -75,7 +76,7 @@ pub struct CommonArgs {
     #[arg(
         short = 'L',
         long = "url",
-        help = "mqtt(s)://[user[:password]@]host[:port]/topic",
+        help = "mqtt(s)://[user[:password]@]host[:port]/topic, or ws(s)://[user[:password]@]host[:port][/path] for MQTT over WebSockets (topics from -t)",
         value_name = "URL",
         allow_hyphen_values = true,
         help_heading = "Connection"
@@ -447,29 +448,46 @@ impl Settings {
     }
 }
 
-/// The pieces of `-L mqtt(s)://[user[:password]@]host[:port]/topic`.
+/// The pieces of `-L mqtt(s)://[user[:password]@]host[:port]/topic`, or of
+/// `-L ws(s)://[user[:password]@]host[:port][/path]`, where the path is the
+/// WebSocket's (as in MQTTX and browsers) and topics come from `-t`.
 struct Url {
     tls: bool,
     username: Option<String>,
     password: Option<String>,
     host: String,
     port: Option<String>,
-    topic: String,
+    /// The topic of an mqtt(s) URL.
+    topic: Option<String>,
+    /// The path of a ws(s) URL.
+    websocket: Option<String>,
 }
 
 fn parse_url(url: &str) -> Result<Url, UsageError> {
     let lower = url.to_ascii_lowercase();
-    let (tls, rest) = if lower.starts_with("mqtt://") {
-        (false, &url[7..])
+    let (tls, websocket, rest) = if lower.starts_with("mqtt://") {
+        (false, false, &url[7..])
     } else if lower.starts_with("mqtts://") {
-        (true, &url[8..])
+        (true, false, &url[8..])
+    } else if lower.starts_with("ws://") {
+        (false, true, &url[5..])
+    } else if lower.starts_with("wss://") {
+        (true, true, &url[6..])
     } else {
         return Err(UsageError("Error: Unsupported URL scheme.".into()));
     };
-    let Some((authority, topic)) = rest.split_once('/') else {
-        return Err(UsageError(
-            "Error: Invalid URL for -L argument specified - topic missing.".into(),
-        ));
+    let (authority, topic, websocket) = if websocket {
+        match rest.find('/') {
+            Some(slash) => (&rest[..slash], None, Some(rest[slash..].to_string())),
+            None => (rest, None, Some(DEFAULT_WEBSOCKET_PATH.to_string())),
+        }
+    } else {
+        let Some((authority, topic)) = rest.split_once('/') else {
+            return Err(UsageError(
+                "Error: Invalid URL for -L argument specified - topic missing.".into(),
+            ));
+        };
+        (authority, Some(topic.to_string()), None)
     };
     let (credentials, host_port) = match authority.split_once('@') {
         Some((credentials, host_port)) => (Some(credentials), host_port),
@@ -492,7 +510,8 @@ fn parse_url(url: &str) -> Result<Url, UsageError> {
         password,
         host,
         port,
-        topic: topic.to_string(),
+        topic,
+        websocket,
     })
 }
 
@@ -523,6 +542,8 @@ struct Destination {
     password: Option<String>,
     tls_options: crate::client::tls::TlsOptions,
     url_topic: Option<String>,
+    /// The WebSocket path of a ws(s) URL.
+    websocket: Option<String>,
 }
 
 impl CommonArgs {
@@ -554,6 +575,7 @@ impl CommonArgs {
             password,
             mut tls_options,
             url_topic,
+            websocket,
         } = destination;
         let password = match (password, &self.password_file) {
             (Some(password), _) => Some(password),
@@ -572,12 +594,12 @@ impl CommonArgs {
         } else {
             1883
         };
-        let endpoint = match &self.unix {
-            Some(path) => Endpoint::Unix(PathBuf::from(path)),
-            None => Endpoint::Tcp {
-                host: host.unwrap_or_else(|| "localhost".to_string()),
-                port: port.unwrap_or(default_port),
-            },
+        let host = host.unwrap_or_else(|| "localhost".to_string());
+        let port = port.unwrap_or(default_port);
+        let endpoint = match (&self.unix, websocket) {
+            (Some(path), _) => Endpoint::Unix(PathBuf::from(path)),
+            (None, Some(path)) => Endpoint::WebSocket { host, port, path },
+            (None, None) => Endpoint::Tcp { host, port },
         };
         let connect = Connect {
             version,
@@ -674,13 +696,18 @@ impl CommonArgs {
             password: self.password.clone(),
             tls_options: self.tls.options(),
             url_topic: None,
+            websocket: None,
         };
         if let Some(url) = url {
             destination.host = Some(url.host);
-            port_text = Some(
-                url.port
-                    .unwrap_or_else(|| if url.tls { "8883" } else { "1883" }.to_string()),
-            );
+            let default_port = match (url.websocket.is_some(), url.tls) {
+                (false, false) => "1883",
+                (false, true) => "8883",
+                (true, false) => "8080",
+                (true, true) => "8081",
+            };
+            port_text = Some(url.port.unwrap_or_else(|| default_port.to_string()));
+            destination.websocket = url.websocket;
             if url.username.is_some() {
                 destination.username = url.username;
             }
@@ -690,7 +717,7 @@ impl CommonArgs {
             if url.tls {
                 destination.tls_options.use_os_certs = true;
             }
-            destination.url_topic = Some(url.topic);
+            destination.url_topic = url.topic;
         }
         destination.port = match port_text.as_deref() {
             None => None,
@@ -920,9 +947,9 @@ mod tests {
             (url.host.as_str(), url.port.as_deref()),
             ("broker.example", Some("8884"))
         );
-        assert_eq!(url.topic, "a/b");
+        assert_eq!(url.topic.as_deref(), Some("a/b"));
         assert_eq!(
-            parse_url("ws://h/t").err(),
+            parse_url("http://h/t").err(),
             Some(UsageError("Error: Unsupported URL scheme.".into()))
         );
         assert!(parse_url("mqtt://host").is_err());

@@ -220,7 +220,7 @@ const DEFAULT_USER: &str = "mosquitto";
 /// mosquitto does; as another user nothing changes, and `user root` stays root
 /// with a warning. glibc applies the switch to every thread of the process.
 #[cfg(unix)]
-fn drop_privileges(user: Option<&str>, log: &Logger) -> Result<(), String> {
+fn drop_privileges(user: Option<&str>, sockets: &[PathBuf], log: &Logger) -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Ok(());
@@ -232,19 +232,19 @@ fn drop_privileges(user: Option<&str>, log: &Logger) -> Result<(), String> {
             ));
             Ok(())
         }
-        DEFAULT_USER => match switch_user(DEFAULT_USER) {
+        DEFAULT_USER => match switch_user(DEFAULT_USER, sockets) {
             Err(SwitchFailed::Missing(_)) => {
                 log.warning(format_args!(
                     "Warning: Unable to drop privileges to '{DEFAULT_USER}' because this user does not exist. Trying 'nobody' instead."
                 ));
-                switch_user("nobody").map_err(|error| match error {
+                switch_user("nobody", sockets).map_err(|error| match error {
                     SwitchFailed::Missing(_) => "Unable to drop privileges to 'nobody'.".into(),
                     SwitchFailed::Failed(text) => text,
                 })
             }
             other => other.map_err(SwitchFailed::into_message),
         },
-        user => switch_user(user).map_err(SwitchFailed::into_message),
+        user => switch_user(user, sockets).map_err(SwitchFailed::into_message),
     }
 }
 
@@ -264,9 +264,11 @@ impl SwitchFailed {
     }
 }
 
-/// Switches the process to `user` and its groups.
+/// Switches the process to `user` and its groups, handing it the unix socket
+/// files the broker bound (mosquitto creates them as that user), so that it can
+/// remove them at exit.
 #[cfg(unix)]
-fn switch_user(user: &str) -> Result<(), SwitchFailed> {
+fn switch_user(user: &str, sockets: &[PathBuf]) -> Result<(), SwitchFailed> {
     let name = std::ffi::CString::new(user)
         .map_err(|_| SwitchFailed::Missing(format!("Invalid user name \"{user}\".")))?;
     // SAFETY: `entry` and `buffer` outlive the call, which writes only into them;
@@ -289,6 +291,14 @@ fn switch_user(user: &str) -> Result<(), SwitchFailed> {
         }
         (entry.pw_uid, entry.pw_gid)
     };
+    for socket in sockets {
+        std::os::unix::fs::chown(socket, Some(uid), Some(gid)).map_err(|error| {
+            SwitchFailed::Failed(format!(
+                "Unable to give {} to '{user}': {error}.",
+                socket.display()
+            ))
+        })?;
+    }
     // mosquitto's messages.
     let failed = |what: &str| {
         SwitchFailed::Failed(format!(
@@ -312,7 +322,7 @@ fn switch_user(user: &str) -> Result<(), SwitchFailed> {
 }
 
 #[cfg(not(unix))]
-fn drop_privileges(_user: Option<&str>, _log: &Logger) -> Result<(), String> {
+fn drop_privileges(_user: Option<&str>, _sockets: &[PathBuf], _log: &Logger) -> Result<(), String> {
     Ok(())
 }
 
@@ -501,7 +511,7 @@ pub async fn serve(
         ));
         return ExitCode::FAILURE;
     }
-    if let Err(error) = drop_privileges(user.as_deref(), &log) {
+    if let Err(error) = drop_privileges(user.as_deref(), &broker.unix_socket_paths(), &log) {
         log.error(format_args!("{error}"));
         if let Some(path) = &pid_file {
             let _ = std::fs::remove_file(path);

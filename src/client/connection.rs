@@ -193,6 +193,8 @@ impl Connection {
             }
             self.written += n;
         }
+        // Layers with their own buffers (TLS, WebSocket frames) send them now.
+        self.writer.flush().await?;
         self.state.out.clear();
         self.written = 0;
         self.state.last_sent = Instant::now();

@@ -1,6 +1,6 @@
 //! [`Dialer`]: opens the byte stream to a broker, for rsub, rpub and rbench alike:
-//! TCP (optionally from a bound local address), TLS over TCP with rustls, or a unix
-//! socket.
+//! TCP (optionally from a bound local address), TLS over TCP with rustls, a unix
+//! socket, or WebSockets over TCP or TLS (`ws://`, `wss://`).
 //!
 //! TCP_NODELAY is always on: the connection writes whole batches of packets
 //! itself, so Nagle's algorithm would only add latency. `--nodelay` is accepted
@@ -19,8 +19,18 @@ use super::connection::Stream;
 /// Where the broker is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
     Unix(PathBuf),
+    /// MQTT in WebSocket frames, upgrading the HTTP request for `path`; over TLS
+    /// when the dialer has a TLS configuration.
+    WebSocket {
+        host: String,
+        port: u16,
+        path: String,
+    },
 }
 
 /// Why no stream could be opened.
@@ -61,20 +71,37 @@ impl Dialer {
                     Some(config) => with_tls(tcp, config, host).await,
                 }
             }
+            Endpoint::WebSocket { host, port, path } => {
+                let tcp = self.connect_tcp(host, *port).await?;
+                let stream: Box<dyn Stream> = match &self.tls {
+                    None => Box::new(tcp),
+                    Some(config) => with_tls(tcp, config, host).await?,
+                };
+                with_websocket(stream, host, *port, path).await
+            }
         }
     }
 
     /// A stream to one resolved `address` (rbench resolves its brokers once), over
     /// TLS verified against `server_name` when `tls` is set.
+    /// With `websocket`, MQTT goes in WebSocket frames, upgrading that path.
     pub async fn dial_address(
         address: SocketAddr,
         tls: Option<(&Arc<rustls::ClientConfig>, &str)>,
+        websocket: Option<&str>,
     ) -> Result<Box<dyn Stream>, DialError> {
         let tcp = TcpStream::connect(address).await.map_err(DialError::Io)?;
         tcp.set_nodelay(true).map_err(DialError::Io)?;
-        match tls {
-            None => Ok(Box::new(tcp)),
-            Some((config, server_name)) => with_tls(tcp, config, server_name).await,
+        let (stream, host): (Box<dyn Stream>, String) = match tls {
+            None => (Box::new(tcp), address.ip().to_string()),
+            Some((config, server_name)) => (
+                with_tls(tcp, config, server_name).await?,
+                server_name.to_string(),
+            ),
+        };
+        match websocket {
+            None => Ok(stream),
+            Some(path) => with_websocket(stream, &host, address.port(), path).await,
         }
     }
 
@@ -127,4 +154,17 @@ async fn with_tls(
     let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
     let tls = connector.connect(name, tcp).await.map_err(DialError::Tls)?;
     Ok(Box::new(tls))
+}
+
+/// The WebSocket upgrade over `stream`.
+async fn with_websocket(
+    stream: Box<dyn Stream>,
+    host: &str,
+    port: u16,
+    path: &str,
+) -> Result<Box<dyn Stream>, DialError> {
+    let ws = super::websocket::upgrade(stream, host, port, path)
+        .await
+        .map_err(DialError::Io)?;
+    Ok(Box::new(ws))
 }

@@ -2,11 +2,12 @@
 //!
 //! * [`engine`]: the protocol rules both clients follow (CONNACK, QoS replies)
 //! * [`connection`]: one MQTT connection on the project's codec, every version
-//! * [`endpoint`]: dialing TCP, TLS or a unix socket, for rbench too
+//! * [`endpoint`]: dialing TCP, TLS, a unix socket or WebSockets, for rbench too
 //! * [`format`](mod@format): how rsub prints a message (`-v`, `-F`, `%j`, `--json`)
 //! * [`properties`]: `-D` MQTT 5 properties with mosquitto's checks
 //! * [`trace`]: `-d` lines in libmosquitto's wording, and the shared stdout
 //! * [`tls`]: a rustls client configuration from mosquitto-style options
+//! * [`websocket`]: the WebSocket upgrade and MQTT in binary frames (`ws://`, `wss://`)
 
 pub mod connection;
 pub mod endpoint;
@@ -15,3 +16,4 @@ pub mod format;
 pub mod properties;
 pub mod tls;
 pub mod trace;
+pub mod websocket;

@@ -151,7 +151,8 @@ fn security_options_rbroker_lacks_stop_startup() {
         "certfile /etc/ssl/server.pem",
         "plugin /usr/lib/mosquitto_dynamic_security.so",
         "psk_file /etc/psk",
-        "protocol websockets",
+        "cafile /etc/ssl/ca.pem",
+        "keyfile /etc/ssl/server.key",
     ] {
         let conf = dir.path().join("secure.conf");
         std::fs::write(&conf, format!("listener {}\n{line}\n", free_port())).expect("write");

@@ -26,14 +26,17 @@ pub struct Entry {
     pub status: Status,
 }
 
-const TLS: Status = Status::Refused("TLS listeners are not supported by this version of rbroker");
 const PLUGIN: Status = Status::Refused("plugins are not supported by this version of rbroker");
 const ENGINE: Status =
     Status::Refused("OpenSSL engines do not exist for rbroker, which uses rustls");
 const PSK: Status = Status::Refused("TLS-PSK is not supported: rustls has no PSK cipher suites");
 const PERSISTENCE: Status = Status::Planned("persistence");
 const BRIDGE: Status = Status::Planned("bridges");
-const WEBSOCKETS: Status = Status::Planned("WebSocket listeners");
+const CERT_PAIR: Status = Status::Differs(
+    "TLS is on with both `certfile` and `keyfile`; one without the other, or any other TLS option without both, stops startup (mosquitto serves plaintext). Re-read at restart, not on SIGHUP.",
+);
+const IDENTITY: Status =
+    Status::Differs("Needs a TLS listener with `require_certificate true`, else startup stops.");
 
 const fn entry(name: &'static str, status: Status) -> Entry {
     Entry { name, status }
@@ -83,19 +86,44 @@ pub const OPTIONS: &[Entry] = &[
     entry("bridge_psk", BRIDGE),
     entry("bridge_require_ocsp", BRIDGE),
     entry("bridge_tls_version", BRIDGE),
-    entry("cafile", TLS),
-    entry("capath", TLS),
-    entry("certfile", TLS),
+    entry("cafile", Status::Same),
+    entry(
+        "capath",
+        Status::Differs(
+            "Every file in the directory that holds PEM certificates is read; `openssl rehash` links are not needed.",
+        ),
+    ),
+    entry("certfile", CERT_PAIR),
     entry("check_retain_source", Status::Same),
-    entry("ciphers", TLS),
-    entry("ciphers_tls1.3", TLS),
+    entry(
+        "ciphers",
+        Status::Differs(
+            "A list of OpenSSL suite names (separated by `:`) that rustls implements: the ECDHE AES-GCM and CHACHA20-POLY1305 suites; keywords such as `HIGH` or `!aNULL` stop startup.",
+        ),
+    ),
+    entry(
+        "ciphers_tls1.3",
+        Status::Differs(
+            "`TLS_AES_256_GCM_SHA384`, `TLS_AES_128_GCM_SHA256` and `TLS_CHACHA20_POLY1305_SHA256`; any other name stops startup.",
+        ),
+    ),
     entry("cleansession", BRIDGE),
     entry("clientid_prefixes", Status::Same),
     entry("connection", BRIDGE),
     entry("connection_messages", Status::Same),
-    entry("crlfile", TLS),
-    entry("dhparamfile", TLS),
-    entry("http_dir", WEBSOCKETS),
+    entry("crlfile", Status::Same),
+    entry(
+        "dhparamfile",
+        Status::Refused(
+            "rustls uses ECDHE key exchange only, so there are no DH parameters to load",
+        ),
+    ),
+    entry(
+        "http_dir",
+        Status::Differs(
+            "Files are served with a `Content-Type` from their extension (mosquitto sends none); HEAD is answered too.",
+        ),
+    ),
     entry("idle_timeout", BRIDGE),
     entry(
         "include_dir",
@@ -104,10 +132,12 @@ pub const OPTIONS: &[Entry] = &[
         ),
     ),
     entry("keepalive_interval", BRIDGE),
-    entry("keyfile", TLS),
+    entry("keyfile", CERT_PAIR),
     entry(
         "listener",
-        Status::Differs("Unix socket listeners (`listener 0 PATH`) are refused for now."),
+        Status::Differs(
+            "A unix socket listener (`listener 0 PATH`) serves plain MQTT: TLS or WebSocket options on it stop startup.",
+        ),
     ),
     entry("local_cleansession", BRIDGE),
     entry("local_clientid", BRIDGE),
@@ -192,17 +222,17 @@ pub const OPTIONS: &[Entry] = &[
     entry("plugin", PLUGIN),
     entry("plugin_opt_*", PLUGIN),
     entry("port", Status::Same),
-    entry(
-        "protocol",
-        Status::Differs("`websockets` is refused until rbroker has WebSocket listeners."),
-    ),
+    entry("protocol", Status::Same),
     entry("psk_file", PSK),
     entry("psk_hint", PSK),
     entry("queue_qos0_messages", Status::Same),
     entry("remote_clientid", BRIDGE),
     entry("remote_password", BRIDGE),
     entry("remote_username", BRIDGE),
-    entry("require_certificate", TLS),
+    entry(
+        "require_certificate",
+        Status::Differs("`true` without `cafile` or `capath` stops startup."),
+    ),
     entry("restart_timeout", BRIDGE),
     entry("retain_available", Status::Same),
     entry("retained_persistence", PERSISTENCE),
@@ -226,12 +256,15 @@ pub const OPTIONS: &[Entry] = &[
     entry("tls_engine", ENGINE),
     entry("tls_engine_kpass_sha1", ENGINE),
     entry("tls_keyform", ENGINE),
-    entry("tls_version", TLS),
+    entry(
+        "tls_version",
+        Status::Differs("`tlsv1.1` stops startup: rustls implements TLS 1.2 and 1.3 only."),
+    ),
     entry("topic", BRIDGE),
     entry("try_private", BRIDGE),
     entry("upgrade_outgoing_qos", Status::Same),
-    entry("use_identity_as_username", TLS),
-    entry("use_subject_as_username", TLS),
+    entry("use_identity_as_username", IDENTITY),
+    entry("use_subject_as_username", IDENTITY),
     entry("use_username_as_clientid", Status::Same),
     entry(
         "user",
@@ -239,8 +272,16 @@ pub const OPTIONS: &[Entry] = &[
             "rbroker switches user once its sockets are bound and its pid file written, so it can listen on ports below 1024; mosquitto switches before both.",
         ),
     ),
-    entry("websockets_headers_size", WEBSOCKETS),
-    entry("websockets_log_level", WEBSOCKETS),
+    entry(
+        "websockets_headers_size",
+        Status::Differs(
+            "Checked and not needed: rbroker reads HTTP request heads of up to 16 KiB (libwebsockets in mosquitto: this many bytes, 1 KiB by default).",
+        ),
+    ),
+    entry(
+        "websockets_log_level",
+        Status::Differs("Accepted and ignored: rbroker has no libwebsockets to log."),
+    ),
     entry(
         "connect_timeout",
         Status::Own("Seconds (default 10) between accepting a socket and its CONNECT."),

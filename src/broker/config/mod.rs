@@ -16,8 +16,10 @@ use super::session::QueueLimits;
 use crate::protocol::QoS;
 
 pub mod catalogue;
+pub mod transport;
 
 use catalogue::Status;
+pub use transport::{ListenerProtocol, Located, TlsOptions, TlsVersion, TransportOptions};
 
 /// Which log lines are written (mosquitto's `log_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +84,20 @@ pub struct ListenerSettings {
     pub max_topic_alias: u16,
     /// Whether a client's username replaces its client id.
     pub use_username_as_clientid: bool,
+    /// `use_identity_as_username` / `use_subject_as_username`: the client
+    /// certificate names the user, and no password is checked.
+    pub certificate_username: CertificateUsername,
+}
+
+/// Which part of a client certificate becomes the username.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CertificateUsername {
+    #[default]
+    Off,
+    /// The subject's Common Name (`use_identity_as_username`).
+    CommonName,
+    /// The whole subject in RFC 2253 form (`use_subject_as_username`).
+    Subject,
 }
 
 impl Default for ListenerSettings {
@@ -91,6 +107,7 @@ impl Default for ListenerSettings {
             max_qos: QoS::ExactlyOnce,
             max_topic_alias: 10,
             use_username_as_clientid: false,
+            certificate_username: CertificateUsername::Off,
         }
     }
 }
@@ -108,6 +125,8 @@ pub struct ListenerConfig {
     /// `bind_interface`: listen on that network interface's addresses only.
     pub bind_interface: Option<String>,
     pub settings: ListenerSettings,
+    /// TLS, WebSockets, unix socket.
+    pub transport: TransportOptions,
 }
 
 impl ListenerConfig {
@@ -121,6 +140,7 @@ impl ListenerConfig {
             ipv6_only: None,
             bind_interface: None,
             settings: ListenerSettings::default(),
+            transport: TransportOptions::default(),
         }
     }
 }
@@ -487,7 +507,30 @@ impl Config {
                 at,
             });
         }
+        let configured = self.listeners.iter().map(|l| (l, l.settings));
+        let default = (self.default_listener.iter()).map(|l| (l, self.listener_defaults));
+        for (listener, settings) in configured.chain(default) {
+            let identity = settings.certificate_username != CertificateUsername::Off;
+            match listener.transport.check(identity) {
+                Ok(None) => {}
+                Ok(Some(warning)) => warnings.push(format!("Warning: {warning}")),
+                Err((reason, at)) => return Err(ConfigError::Line { reason, at }),
+            }
+        }
         Ok(warnings)
+    }
+
+    /// The transport of configured listener `index`, or (`None`) the default
+    /// listener's: plain MQTT over TCP when nothing is configured.
+    pub fn listener_transport(&self, index: Option<usize>) -> &TransportOptions {
+        static PLAIN: std::sync::OnceLock<TransportOptions> = std::sync::OnceLock::new();
+        match index {
+            Some(i) => &self.listeners[i].transport,
+            None => self.default_listener.as_ref().map_or_else(
+                || PLAIN.get_or_init(TransportOptions::default),
+                |l| &l.transport,
+            ),
+        }
     }
 
     /// Applies the lines of one file; `main` is false inside `include_dir` files.
@@ -537,6 +580,44 @@ impl Config {
                 self.log_topic = false;
                 self.log_syslog = false;
             }
+            if transport::KEYS.contains(&key) {
+                let opened = self.defaults_open_default_listener(key);
+                let target = match self.listeners.last_mut() {
+                    Some(listener) => listener,
+                    None => self.default_listener_mut(),
+                };
+                target
+                    .transport
+                    .apply(key, &values, &at())
+                    .map_err(|reason| ConfigError::Line { reason, at: at() })?;
+                if let Some(warning) = opened {
+                    warnings.push(format!("Warning: {warning} ({})", at()));
+                }
+                continue;
+            }
+            if matches!(key, "use_identity_as_username" | "use_subject_as_username") {
+                let enabled = parse_bool(key, &values)
+                    .map_err(|reason| ConfigError::Line { reason, at: at() })?;
+                let settings = self.listener_target();
+                // As mosquitto: the identity wins over the subject when both are set.
+                settings.certificate_username = match (key, enabled, settings.certificate_username)
+                {
+                    (_, false, current) => current,
+                    ("use_subject_as_username", true, CertificateUsername::CommonName) => {
+                        CertificateUsername::CommonName
+                    }
+                    ("use_subject_as_username", true, _) => CertificateUsername::Subject,
+                    _ => CertificateUsername::CommonName,
+                };
+                if enabled {
+                    let target = match self.listeners.last_mut() {
+                        Some(listener) => listener,
+                        None => self.default_listener_mut(),
+                    };
+                    target.transport.tls.first_at.get_or_insert_with(at);
+                }
+                continue;
+            }
             match self.apply_line(key, &values) {
                 Ok(None) => {}
                 Ok(Some(warning)) => warnings.push(format!("Warning: {warning} ({})", at())),
@@ -558,10 +639,15 @@ impl Config {
                     return Err("Too many values for listener.".into());
                 }
                 if port == 0 {
-                    return Err(match values.get(1) {
-                        Some(_) => "Unix socket listeners (listener 0 PATH) are not supported by this version of rbroker.".into(),
-                        None => "Invalid port value (0).".into(),
-                    });
+                    let Some(path) = values.get(1) else {
+                        return Err(
+                            "A listener with port 0 must provide a Unix socket path.".into()
+                        );
+                    };
+                    let mut listener = ListenerConfig::new(0, None);
+                    listener.transport.unix_path = Some(PathBuf::from(path));
+                    self.listeners.push(listener);
+                    return Ok(None);
                 }
                 self.listeners.push(ListenerConfig::new(
                     port,
@@ -697,6 +783,13 @@ impl Config {
             "log_facility" => {
                 self.log_facility = Some(parse_number(key, values, 0, 7)? as u8);
             }
+            // libwebsockets' settings: checked, then not needed (see the catalogue).
+            "websockets_headers_size" => {
+                parse_number(key, values, 0, 65535)?;
+            }
+            "websockets_log_level" => {
+                parse_number(key, values, 0, u32::MAX.into())?;
+            }
             "connection_messages" => self.connection_messages = parse_bool(key, values)?,
             "max_topic_alias" => {
                 self.listener_target().max_topic_alias =
@@ -723,15 +816,6 @@ impl Config {
             "connect_timeout" => {
                 self.connect_timeout = Duration::from_secs(parse_number(key, values, 1, 3600)?);
             }
-            "protocol" => match single(key, values)? {
-                "mqtt" => {}
-                "websockets" => {
-                    return Err(format!(
-                        "\"protocol websockets\" is not supported by this version of rbroker; refusing to start rather than serve plain MQTT in its place ({UNPROTECTED})."
-                    ));
-                }
-                other => return Err(format!("Invalid protocol value ({other}).")),
-            },
             // mosquitto drops root privileges to this user; running as root, rbroker
             // cannot honour it, and ignoring it would leave the broker running as root.
             "user" => self.user = Some(single(key, values)?.to_string()),
@@ -841,10 +925,6 @@ impl Config {
         Ok(None)
     }
 }
-
-/// Why a security option stops startup instead of being ignored.
-const UNPROTECTED: &str =
-    "it protects the broker, and ignoring it would leave the broker unprotected";
 
 /// The options `per_listener_settings` makes per listener.
 const AUTH_OPTIONS: &[&str] = &[
@@ -1055,7 +1135,12 @@ mod tests {
             "psk_file x",
             "mount_point a/",
             "log_dest dlt",
-            "protocol websockets",
+            "cafile /x",
+            "keyfile /x",
+            "certfile /c\nkeyfile /k\nrequire_certificate true",
+            "use_identity_as_username true",
+            "certfile /c\nkeyfile /k\ntls_version tlsv1.1",
+            "certfile /c\nkeyfile /k\nciphers_tls1.3 TLS_AES_128_GCM_SHA256\nciphers_tls1.3 x",
             "password_file",
             "password_file a\npassword_file b",
         ] {
@@ -1067,6 +1152,8 @@ mod tests {
             );
         }
         assert!(parse("protocol mqtt\n").is_ok());
+        assert!(parse("listener 1884\nprotocol websockets\n").is_ok());
+        assert!(parse("listener 1884\ncertfile /c\nkeyfile /k\n").is_ok());
     }
 
     #[test]
@@ -1308,6 +1395,14 @@ mod tests {
             "log_dest" => "stderr",
             "log_type" => "all",
             "protocol" => "mqtt",
+            "tls_version" => "tlsv1.2",
+            "ciphers" => "ECDHE-RSA-AES128-GCM-SHA256",
+            "ciphers_tls1.3" => "TLS_AES_128_GCM_SHA256",
+            "require_certificate" | "use_identity_as_username" | "use_subject_as_username" => {
+                "true"
+            }
+            "websockets_headers_size" => "1024",
+            "websockets_log_level" => "0",
             "socket_domain" => "ipv4",
             "max_qos" | "maximum_qos" => "1",
             "memory_limit" => "100000000",
@@ -1339,6 +1434,27 @@ mod tests {
         }
     }
 
+    /// Lines a TLS option needs beside it to make a whole listener (TLS options
+    /// alone stop startup).
+    fn companions(option: &str) -> &'static str {
+        match option {
+            "certfile" => "keyfile /k\n",
+            "keyfile" => "certfile /c\n",
+            "cafile" => "certfile /c\nkeyfile /k\n",
+            "capath"
+            | "crlfile"
+            | "require_certificate"
+            | "tls_version"
+            | "ciphers"
+            | "ciphers_tls1.3"
+            | "use_identity_as_username"
+            | "use_subject_as_username" => {
+                "certfile /c\nkeyfile /k\ncafile /ca\nrequire_certificate true\n"
+            }
+            _ => "",
+        }
+    }
+
     #[test]
     fn every_mosquitto_option_is_in_the_catalogue_and_does_what_it_says() {
         for option in MOSQUITTO_OPTIONS {
@@ -1351,7 +1467,7 @@ mod tests {
                 "include_dir" => include.path().display().to_string(),
                 _ => sample(&option).to_string(),
             };
-            let text = format!("listener 1884\n{option} {value}\n");
+            let text = format!("listener 1884\n{option} {value}\n{}", companions(&option));
             let outcome = Config::default().apply_text(&text, "walk.conf");
             let planned =
                 |warnings: &[String]| warnings.iter().any(|w| w.contains("not supported"));
@@ -1408,7 +1524,7 @@ mod tests {
             }
             for value in bad {
                 // Some values are fine where the option takes a name or a path.
-                let text = format!("listener 1884\n{option} {value}\n");
+                let text = format!("listener 1884\n{option} {value}\n{}", companions(option));
                 match Config::default().apply_text(&text, "bad.conf") {
                     Err(error) => assert!(
                         error.to_string().contains("bad.conf:2"),

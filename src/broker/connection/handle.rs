@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use super::v5::V5;
 use super::{Client, Connection, End};
 use crate::broker::auth::{Login, Passwords, Principal, Security};
-use crate::broker::config::ListenerSettings;
+use crate::broker::config::{CertificateUsername, ListenerSettings};
 use crate::broker::message::Message;
 use crate::broker::router::Router;
 use crate::broker::session::{Acked, ConnectionLink, Session};
@@ -84,6 +84,8 @@ pub(super) struct LoggedIn {
     client_id: String,
     /// Whether the broker made up the client id.
     assigned: bool,
+    /// Whether the client certificate named the user (no password to check).
+    certified: bool,
     /// Which auth scope serves the client.
     scope: usize,
     /// The rules the login was decided by.
@@ -125,15 +127,31 @@ impl Connection {
     /// Refuses a login, logging as mosquitto does: the CONNACK addressed to the
     /// peer's address, then `Client <unknown> disconnected, not authorised.`
     fn refuse_login(&mut self, code: ReasonCode) -> Result<(), End> {
-        let end = self.refuse(&self.peer.ip().to_string(), code);
+        let end = self.refuse(&self.peer.host(), code);
         self.router.log.not_authorised("<unknown>");
         end
     }
 
-    pub(super) fn on_connect(&mut self, connect: Connect) -> Result<(), End> {
+    pub(super) fn on_connect(&mut self, mut connect: Connect) -> Result<(), End> {
         self.version = connect.version;
         let v5 = connect.version.is_v5();
         let settings = self.settings();
+        // use_identity_as_username / use_subject_as_username: the certificate
+        // names the user and no password is checked; without a certificate
+        // that names one, the login is refused (as mosquitto: 4 / 0x86).
+        let identity = self.identity.take();
+        let certified = settings.certificate_username != CertificateUsername::Off;
+        if certified {
+            let name = identity.and_then(|identity| match settings.certificate_username {
+                CertificateUsername::CommonName => identity.common_name,
+                _ => Some(identity.subject),
+            });
+            let Some(name) = name else {
+                return self.refuse_login(ReasonCode::BadUserNameOrPassword);
+            };
+            connect.username = Some(name);
+            connect.password = None;
+        }
         let security = self.router.security.load();
         let scope = security.scope(security.scope_index(self.listener));
         let assigned = connect.client_id.is_empty();
@@ -200,6 +218,7 @@ impl Connection {
             connect,
             client_id,
             assigned,
+            certified,
             scope: 0,
             security: None,
         })
@@ -213,12 +232,15 @@ impl Connection {
         login.security = Some(Arc::clone(&security));
         let scope = security.scope(login.scope);
         let connect = &login.connect;
+        if login.certified {
+            return self.accept_connect(login);
+        }
         match scope.login(connect.username.as_deref(), connect.password.as_deref()) {
             Login::Accepted => self.accept_connect(login),
             Login::AnonymousRefused => self.refuse_login(ReasonCode::NotAuthorized),
             // Too many checks waiting: "server busy" (0x89), 3.x's "server unavailable".
             Login::Busy => self.refuse(
-                &self.peer.ip().to_string(),
+                &self.peer.host(),
                 if self.version.is_v5() {
                     ReasonCode::ServerBusy
                 } else {
@@ -245,7 +267,7 @@ impl Connection {
     ) -> Result<(), End> {
         let Some(accepted) = accepted else {
             return self.refuse(
-                &self.peer.ip().to_string(),
+                &self.peer.host(),
                 if self.version.is_v5() {
                     ReasonCode::ServerBusy
                 } else {
@@ -286,6 +308,7 @@ impl Connection {
             assigned,
             scope,
             security,
+            ..
         } = login;
         let v5 = connect.version.is_v5();
         // A will into the broker's own topics is refused at once; the ACL decides
@@ -397,7 +420,7 @@ impl Connection {
         );
         router.stats.client_connected();
         log.client_connected(
-            self.peer,
+            &self.peer,
             &client_id,
             connect.version,
             connect.clean_start,

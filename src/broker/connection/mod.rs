@@ -15,7 +15,6 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,10 +28,12 @@ mod handle;
 mod v5;
 
 use super::auth::Principal;
+use super::log::PeerAddress;
 use super::router::Router;
 use super::session::{ConnectionSignal, Delivery, Outgoing, Session, Signalled};
 use super::stats::ConnectionCounts;
 use super::transport::Transport;
+use super::transport::tls::CertificateIdentity;
 use super::will::{self, LeftWill};
 use crate::protocol::{
     DecodeError, Disconnect, FrameStatus, Packet, ProtocolVersion, PublishHeader, ReasonCode, Will,
@@ -179,16 +180,18 @@ struct Client {
     v5: Option<Box<V5>>,
 }
 
-/// Serves one accepted socket until it closes or the broker shuts down.
+/// Serves one accepted socket (after its TLS or WebSocket handshake) until it
+/// closes or the broker shuts down. `identity` is the client certificate's
+/// subject, on a TLS listener that asked for one.
 pub(crate) async fn serve<T: Transport>(
     router: Arc<Router>,
     transport: T,
-    peer: SocketAddr,
-    local_port: u16,
+    peer: PeerAddress,
+    identity: Option<CertificateIdentity>,
     listener: Option<usize>,
 ) {
     let mut connection = Connection::new(router, peer, listener);
-    connection.router.log.new_connection(peer, local_port);
+    connection.identity = identity.map(Box::new);
     connection
         .router
         .register_connection(connection.id, Arc::clone(&connection.signal));
@@ -202,7 +205,9 @@ const SERVER_ONLY: [u8; 4] = [2, 9, 11, 13];
 
 struct Connection {
     router: Arc<Router>,
-    peer: SocketAddr,
+    peer: PeerAddress,
+    /// The client certificate's subject, until CONNECT is handled.
+    identity: Option<Box<CertificateIdentity>>,
     /// The configured listener the client came in on, which picks its auth rules.
     listener: Option<usize>,
     id: u64,
@@ -221,11 +226,12 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(router: Arc<Router>, peer: SocketAddr, listener: Option<usize>) -> Self {
+    fn new(router: Arc<Router>, peer: PeerAddress, listener: Option<usize>) -> Self {
         let id = router.next_connection_id();
         Connection {
             router,
             peer,
+            identity: None,
             listener,
             id,
             signal: Arc::new(ConnectionSignal::default()),
@@ -258,11 +264,17 @@ impl Connection {
         tokio::pin!(timer);
         let signal = Arc::clone(&self.signal);
         while self.client.is_none() {
-            match wait(&signal, transport, timer.as_mut(), false, true).await {
+            let writing = transport.wants_write();
+            match wait(&signal, transport, timer.as_mut(), writing, true).await {
                 Event::Signal(_) => return End::Shutdown,
                 Event::Timer => return End::ConnectTimeout,
                 Event::Readable(Err(_)) | Event::Writable(Err(_)) => return End::SocketError,
-                Event::Readable(Ok(())) | Event::Writable(Ok(())) => {
+                Event::Writable(Ok(())) => {
+                    if let Err(error) = transport.flush_buffered() {
+                        return lost(&error);
+                    }
+                }
+                Event::Readable(Ok(())) => {
                     if let Err(end) = self.read_and_handle(transport) {
                         return end;
                     }
@@ -285,7 +297,7 @@ impl Connection {
                 return end;
             }
             self.flush_counts();
-            let writing = self.written < self.out.len();
+            let writing = self.written < self.out.len() || transport.wants_write();
             match wait(
                 &signal,
                 transport,
@@ -599,6 +611,10 @@ impl Connection {
     /// Writes what can be written now, refilling from the session as the buffer
     /// empties. Returns when everything is written or the socket is full.
     fn pump<T: Transport>(&mut self, transport: &T) -> Result<(), End> {
+        // A layer's own bytes (TLS records, WebSocket frames) go out first.
+        if transport.wants_write() {
+            transport.flush_buffered().map_err(|e| lost(&e))?;
+        }
         loop {
             self.drain_session();
             if self.written == self.out.len() {
@@ -643,7 +659,7 @@ impl Connection {
         {
             self.send(&Packet::Disconnect(Disconnect::new(reason)));
         }
-        let last_words = self.written < self.out.len();
+        let last_words = self.written < self.out.len() || transport.wants_write();
         self.flush_for(transport, LINGER).await;
         let lingers = last_words || matches!(end, End::Refused);
         if lingers {
@@ -710,11 +726,11 @@ impl Connection {
     /// Writes what is buffered, waiting up to `limit` for the socket to take it.
     async fn flush_for<T: Transport>(&mut self, transport: &T, limit: Duration) {
         let deadline = Instant::now() + limit;
-        while self.written < self.out.len() {
-            if self.flush(transport).is_err() {
+        while self.written < self.out.len() || transport.wants_write() {
+            if self.flush(transport).is_err() || transport.flush_buffered().is_err() {
                 return;
             }
-            if self.written == self.out.len() {
+            if self.written == self.out.len() && !transport.wants_write() {
                 return;
             }
             let writable = std::future::poll_fn(|cx| transport.poll_write_ready(cx));

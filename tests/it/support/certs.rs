@@ -1,9 +1,17 @@
-//! A throwaway CA and a server certificate for `localhost`, written as PEM files, for
-//! TLS tests.
+//! A throwaway CA, a server certificate for `localhost` and a client certificate
+//! with a full subject, written as PEM files, for TLS tests.
 
 use std::path::PathBuf;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+
+/// The client certificate's subject as OpenSSL prints it (RFC 2253, most
+/// specific first): what `use_subject_as_username` makes the username.
+pub const CLIENT_SUBJECT: &str =
+    "CN=test client,OU=Production,O=Server,L=Nottingham,ST=Nottinghamshire,C=GB";
 
 pub struct Certs {
     /// Keeps the files until the certificates are dropped.
@@ -11,6 +19,8 @@ pub struct Certs {
     pub ca: PathBuf,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 impl Certs {
@@ -35,6 +45,24 @@ impl Certs {
             .expect("server params")
             .signed_by(&server_key, &issuer)
             .expect("server certificate");
+        let client_key = KeyPair::generate().expect("client key");
+        let mut client_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        // In this order, without rcgen's default common name in front.
+        client_params.distinguished_name = DistinguishedName::new();
+        for (kind, value) in [
+            (DnType::CountryName, "GB"),
+            (DnType::StateOrProvinceName, "Nottinghamshire"),
+            (DnType::LocalityName, "Nottingham"),
+            (DnType::OrganizationName, "Server"),
+            (DnType::OrganizationalUnitName, "Production"),
+            (DnType::CommonName, "test client"),
+        ] {
+            client_params.distinguished_name.push(kind, value);
+        }
+        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client = client_params
+            .signed_by(&client_key, &issuer)
+            .expect("client certificate");
         let write = |name: &str, text: String| {
             let path = dir.path().join(name);
             std::fs::write(&path, text).expect("write PEM");
@@ -53,6 +81,8 @@ impl Certs {
             ca: write("ca.pem", ca.pem()),
             server_cert: write("server.pem", server.pem()),
             server_key: write("server.key", server_key.serialize_pem()),
+            client_cert: write("client.pem", client.pem()),
+            client_key: write("client.key", client_key.serialize_pem()),
             _dir: dir,
         }
     }

@@ -13,6 +13,7 @@ pub mod paho;
 pub mod raw;
 pub mod target;
 pub mod tools;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
