@@ -31,6 +31,13 @@ pub struct Broker {
 
 impl Broker {
     pub fn start(kind: Kind, pinned: bool, extra: &str) -> Broker {
+        Broker::try_start(kind, pinned, extra)
+            .unwrap_or_else(|| panic!("{} did not start", kind.name()))
+    }
+
+    /// The broker, or `None` when it exits or does not listen within 5 s (a
+    /// listener it cannot serve).
+    pub fn try_start(kind: Kind, pinned: bool, extra: &str) -> Option<Broker> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -46,7 +53,7 @@ impl Broker {
         )
         .expect("write the broker config");
         let mut command = on_cpu(&program, 1, pinned);
-        let child = command
+        let mut child = command
             .arg("-c")
             .arg(config.path())
             .stdout(Stdio::null())
@@ -56,14 +63,19 @@ impl Broker {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
         let deadline = Instant::now() + Duration::from_secs(5);
         while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "{} did not start", kind.name());
+            let exited = child.try_wait().ok().flatten().is_some();
+            if exited || Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(5));
         }
-        Broker {
+        Some(Broker {
             child,
             addr,
             _config: config,
-        }
+        })
     }
 
     pub fn pid(&self) -> u32 {
