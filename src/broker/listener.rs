@@ -440,14 +440,14 @@ pub async fn accept_loop(
                     let _ = stream.set_nodelay(router.config.set_tcp_nodelay);
                     if layers.tls.is_none() && !layers.websocket {
                         router.log.new_connection(&peer, port);
-                        connection::serve(router, stream, peer, None, index).await;
+                        connection::serve(router, stream, peer, None, index, None).await;
                     } else {
                         open_layers(router, stream, peer, (port, index), &layers).await;
                     }
                 }
                 Accepted::Unix(stream) => {
                     router.log.new_connection(&peer, port);
-                    connection::serve(router, stream, peer, None, index).await;
+                    connection::serve(router, stream, peer, None, index, None).await;
                 }
             }
         });
@@ -482,8 +482,8 @@ struct Layers {
 
 /// Runs a connection's TLS and WebSocket handshakes, bounded together by
 /// `connect_timeout`, then serves MQTT over the result. A failed handshake closes
-/// this connection only, with a log line. As mosquitto, a TLS connection is
-/// logged as new once its handshake is done.
+/// this connection only, with a log line. As mosquitto, a connection is logged
+/// as new once its handshakes are done; a plain HTTP request is not logged.
 async fn open_layers(
     router: Arc<Router>,
     stream: tokio::net::TcpStream,
@@ -494,37 +494,33 @@ async fn open_layers(
     let limit = router.config.connect_timeout;
     let deadline = tokio::time::Instant::now() + limit;
     let log = &router.log;
-    let max_frame = router.config.packet_limit().max(16 * 1024 * 1024);
+    // Before CONNECT a frame may hold what the first packet may be (and its header).
+    let max_frame = router.config.connect_packet_limit() + 16;
     let mut identity = None;
     let transport: Box<dyn Transport> = match &layers.tls {
-        None => {
-            log.new_connection(&peer, port);
-            match upgrade(stream, layers, max_frame, deadline, log, &peer).await {
-                Some(ws) => ws,
-                None => return,
-            }
-        }
+        None => match upgrade(stream, layers, max_frame, deadline, log, &peer).await {
+            Some(ws) => ws,
+            None => return,
+        },
         Some(config) => {
             let handshake = TlsTransport::accept(stream, Arc::clone(config));
             let tls = match tokio::time::timeout_at(deadline, handshake).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(error)) => {
-                    // mosquitto's line, with rustls's reason.
-                    log.notice(format_args!(
-                        "Client connection from {} failed: {error}.",
-                        peer.host()
-                    ));
+                    log.handshake_failed(&peer, format_args!("{error}"));
                     return;
                 }
                 Err(_) => {
-                    log.notice(format_args!(
-                        "Client {peer} did not finish the TLS handshake within {} s.",
-                        limit.as_secs()
-                    ));
+                    log.handshake_failed(
+                        &peer,
+                        format_args!(
+                            "no TLS handshake within connect_timeout ({} s)",
+                            limit.as_secs()
+                        ),
+                    );
                     return;
                 }
             };
-            log.new_connection(&peer, port);
             identity = tls.peer_identity();
             if layers.websocket {
                 match upgrade(tls, layers, max_frame, deadline, log, &peer).await {
@@ -536,7 +532,10 @@ async fn open_layers(
             }
         }
     };
-    connection::serve(router, transport, peer, identity, index).await;
+    // As mosquitto: a connection is new once its handshakes are done.
+    log.new_connection(&peer, port);
+    // The handshakes spent part of connect_timeout: CONNECT has what is left.
+    connection::serve(router, transport, peer, identity, index, Some(deadline)).await;
 }
 
 /// The WebSocket upgrade (or an `http_dir` file) on `inner`, by `deadline`.

@@ -325,6 +325,15 @@ impl Logger {
         self.connection(format_args!("New connection from {peer} on port {port}."));
     }
 
+    /// A TLS or WebSocket handshake that failed: mosquitto's line for TLS
+    /// (`Client connection from 127.0.0.1 failed: ...`), with the reason.
+    pub fn handshake_failed(&self, peer: &PeerAddress, reason: fmt::Arguments<'_>) {
+        self.connection(format_args!(
+            "Client connection from {} failed: {reason}.",
+            peer.host()
+        ));
+    }
+
     /// `New client connected from 127.0.0.1:60608 as X (p2, c1, k60, u'bob').`
     ///
     /// `p` is mosquitto's protocol number: 1 for 3.1, 2 for 3.1.1, 5 for 5.0.

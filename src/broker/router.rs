@@ -190,11 +190,11 @@ impl Router {
         clean_start: bool,
         persistent: bool,
         link: ConnectionLink,
-        owner: (Option<String>, usize),
+        owner: (Option<String>, usize, bool),
     ) -> OpenedSession {
         let mut sessions = lock(&self.sessions);
         let mut previous = None;
-        let (username, scope) = owner;
+        let (username, scope, certified) = owner;
         if let Some(existing) = sessions.get(client_id).cloned() {
             let mut state = existing.lock();
             previous = state.connection.take();
@@ -213,6 +213,7 @@ impl Router {
                     username,
                     client_id: Arc::clone(&existing.client_id),
                     scope,
+                    certified,
                 }));
                 // The ACL may have changed while the client was away.
                 let security = self.security.load();
@@ -243,6 +244,7 @@ impl Router {
             username,
             client_id: Arc::clone(&client_id),
             scope,
+            certified,
         }));
         let id = self.next_session_id.fetch_add(1, Ordering::Relaxed);
         let session = Arc::new(Session::new(id, Arc::clone(&client_id), state));

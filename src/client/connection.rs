@@ -47,6 +47,9 @@ pub struct Connection {
     read_buf: BytesMut,
     /// Bytes of `state.out` already written.
     written: usize,
+    /// Whether a layer (TLS, WebSocket frames) may still hold bytes written to it;
+    /// cleared once flushed.
+    unflushed: bool,
     state: ClientState,
 }
 
@@ -68,6 +71,7 @@ impl Connection {
             writer,
             read_buf: BytesMut::with_capacity(4096),
             written: 0,
+            unflushed: false,
             state: ClientState::new(connect.version, keep_alive, max_inflight, trace),
         };
         connection.state.trace.sending_connect();
@@ -264,17 +268,30 @@ impl Connection {
                 writer,
                 read_buf,
                 written,
+                unflushed,
                 state,
             } = self;
+            let flushing = *unflushed && !unwritten;
+            // Write what is queued; once all is written, flush what a layer (TLS
+            // records, WebSocket frames) took but has not sent yet.
+            let write_or_flush = async {
+                if unwritten {
+                    writer.write(&state.out[*written..]).await.map(Io::Wrote)
+                } else {
+                    writer.flush().await.map(|()| Io::Flushed)
+                }
+            };
             let outcome = tokio::select! {
                 read = reader.read_buf(read_buf) => Io::Read(read?),
-                wrote = writer.write(&state.out[*written..]), if unwritten => Io::Wrote(wrote?),
+                io = write_or_flush, if unwritten || flushing => io?,
                 _ = sleep_until(deadline) => Io::KeepAliveDue,
             };
             match outcome {
                 Io::Read(0) | Io::Wrote(0) => return Err(ClientError::Closed),
                 Io::Read(_) => {}
+                Io::Flushed => self.unflushed = false,
                 Io::Wrote(n) => {
+                    self.unflushed = true;
                     self.written += n;
                     if self.written == self.state.out.len() {
                         self.state.out.clear();
@@ -295,6 +312,7 @@ impl Connection {
 enum Io {
     Read(usize),
     Wrote(usize),
+    Flushed,
     KeepAliveDue,
 }
 

@@ -156,6 +156,10 @@ impl Write for Bridge {
 }
 
 /// The MQTT byte stream in WebSocket binary frames.
+///
+/// It keeps one waker, the last poll's: both directions must be polled from one
+/// task (as the client engine and rbench's load client do, also through
+/// `tokio::io::split`), or a wake-up for one could be lost to the other.
 pub struct WsStream {
     socket: WebSocket<Bridge>,
     /// Payload received but not yet read, from `taken` on.

@@ -13,7 +13,9 @@ use mqttkit::protocol::{
 
 use crate::support::credentials::{open_to_all, shared_dir, writable_dir};
 use crate::support::logged::{Running, refused_start};
-use crate::support::mosquitto::{available, free_port, wait_until_listening};
+use crate::support::mosquitto::{
+    available, free_port, messages, publish, subscriber, wait_until_listening,
+};
 use crate::support::target::{Target, on_both};
 use crate::support::{RawClient, WAIT};
 
@@ -1334,5 +1336,49 @@ fn sighup_names_the_options_that_need_a_restart() {
             ReasonCode::Success,
             "{program}"
         );
+    }
+}
+
+#[test]
+fn mount_point_puts_a_listeners_clients_below_a_prefix() {
+    let dir = shared_dir();
+    for program in programs("mount_point_puts_a_listeners_clients_below_a_prefix") {
+        let (open, mounted) = (free_port(), free_port());
+        let conf = write(
+            dir.path(),
+            "mount.conf",
+            &format!(
+                "allow_anonymous true\nlistener {open} 127.0.0.1\nlistener {mounted} 127.0.0.1\nmount_point site1/\n"
+            ),
+        );
+        let _broker = Running::program(program, &["-c", &conf]);
+        let (open, mounted) = (open.to_string(), mounted.to_string());
+        // What a mounted client publishes lands below the prefix.
+        let everything = subscriber(&open, &["-t", "#", "-v", "-C", "1"]);
+        publish(&mounted, &["-t", "t", "-m", "up"]);
+        let (_, lines) = everything.finish();
+        assert_eq!(messages(&lines), ["site1/t up"], "{program}");
+        // A mounted client sees only what is below it.
+        let inside = subscriber(&mounted, &["-t", "#", "-v", "-C", "1"]);
+        publish(&open, &["-t", "elsewhere/t", "-m", "not for it"]);
+        publish(&open, &["-t", "site1/u", "-m", "down"]);
+        let (_, lines) = inside.finish();
+        // mosquitto 2.0.11 delivers the prefix too; 2.0.12 and rbroker take it off.
+        let expected = if program == RBROKER {
+            "u down"
+        } else {
+            "site1/u down"
+        };
+        assert_eq!(messages(&lines), [expected], "{program}");
+    }
+    // A mount point before any listener, or with a wildcard, stops startup.
+    for (name, text) in [
+        ("early.conf", "mount_point a/\nlistener 1884\n"),
+        ("wild.conf", "listener 1884\nmount_point a/+/\n"),
+    ] {
+        let conf = write(dir.path(), name, text);
+        let (code, stderr) = refused(RBROKER, &conf);
+        assert_eq!(code, Some(3), "{stderr}");
+        assert!(stderr.contains("mount_point"), "{stderr}");
     }
 }

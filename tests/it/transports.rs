@@ -692,3 +692,111 @@ fn the_readme_transport_layout_works_as_written() {
         ]
     );
 }
+
+#[test]
+fn rpub_streams_many_qos_1_and_2_lines_over_tls_and_websockets() {
+    // A window of in-flight messages kept full: a frame or TLS record left in a
+    // layer's buffer would stall the stream until the keep-alive. The queue is
+    // large enough that a slow subscriber drops nothing.
+    let certs = Certs::generate();
+    let dir = shared_dir();
+    let (plain, tls, wss) = (free_port(), free_port(), free_port());
+    let tls_lines = format!(
+        "certfile {}\nkeyfile {}\n",
+        path(&certs.server_cert),
+        path(&certs.server_key)
+    );
+    let conf = write(
+        dir.path(),
+        "lines.conf",
+        &format!(
+            "allow_anonymous true\nmax_queued_messages 10000\nlistener {plain} 127.0.0.1\n\
+             listener {tls} 127.0.0.1\n{tls_lines}listener {wss} 127.0.0.1\nprotocol websockets\n{tls_lines}"
+        ),
+    );
+    let _broker = Running::start(&["-c", &conf]);
+    let ca = path(&certs.ca);
+    let lines: String = (1..=2000).map(|i| format!("line {i}\n")).collect();
+    let input = dir.path().join("lines.txt");
+    std::fs::write(&input, &lines).expect("write lines");
+    let input = path(&input);
+    let plain = plain.to_string();
+    let tls = tls.to_string();
+    let wss = format!("wss://localhost:{wss}");
+    for (name, args) in [
+        ("tls", vec!["-h", "localhost", "-p", &tls, "--cafile", &ca]),
+        ("wss", vec!["-L", &wss, "--cafile", &ca]),
+    ] {
+        for qos in ["1", "2"] {
+            let topic = format!("lines/{name}/{qos}");
+            let mut sub = Tool::spawn(
+                RSUB,
+                &["-d", "-C", "2000", "-p", &plain, "-t", &topic, "-q", "1"],
+            );
+            sub.wait_for("received SUBACK");
+            let mut all = args.clone();
+            all.extend_from_slice(&["-t", &topic, "-q", qos, "-l"]);
+            let status = std::process::Command::new(RPUB)
+                .args(&all)
+                .stdin(std::fs::File::open(&input).expect("lines"))
+                .status()
+                .expect("rpub");
+            assert!(status.success(), "rpub over {name} at QoS {qos}");
+            let got = received(sub);
+            assert_eq!(got.len(), 2000, "over {name} at QoS {qos}");
+            assert_eq!(got[1999], "line 2000");
+        }
+    }
+}
+
+#[test]
+fn a_certificate_login_survives_a_reload_of_the_password_file() {
+    let certs = Certs::generate();
+    let dir = shared_dir();
+    let passwords = crate::support::credentials::password_file(
+        dir.path(),
+        crate::support::credentials::Maker::Rbroker,
+        &[("someone", "else")],
+    );
+    let port = free_port();
+    let conf = write(
+        dir.path(),
+        "reload.conf",
+        &format!(
+            "listener {port} 127.0.0.1\npassword_file {}\ncertfile {}\nkeyfile {}\ncafile {}\nrequire_certificate true\nuse_identity_as_username true\n",
+            path(&passwords),
+            path(&certs.server_cert),
+            path(&certs.server_key),
+            path(&certs.ca)
+        ),
+    );
+    let mut broker = Running::start(&["-c", &conf, "-v"]);
+    let (ca, cert, key) = (
+        path(&certs.ca),
+        path(&certs.client_cert),
+        path(&certs.client_key),
+    );
+    let port = port.to_string();
+    let args = [
+        "-h",
+        "localhost",
+        "-p",
+        &port,
+        "--cafile",
+        &ca,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+    ];
+    let sub = subscribed(RSUB, &[&args[..], &["-t", "after/reload"]].concat());
+    broker.signal(libc::SIGHUP);
+    broker.wait_for("Reloading config.");
+    // The subscriber, not in the password file, is still connected and served.
+    assert!(published(
+        RPUB,
+        &[&args[..], &["-t", "after/reload"]].concat(),
+        "still here"
+    ));
+    assert_eq!(received(sub), ["still here"]);
+}

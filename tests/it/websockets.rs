@@ -180,6 +180,14 @@ fn bad_websocket_input_closes_only_that_connection() {
         );
         canary_answers(&mut canary);
     }
+    // Before CONNECT a frame may not claim more than a first packet may be.
+    let mut client = WsClient::open(addr(ws));
+    let mut claim = vec![0x82, 0xFF];
+    claim.extend_from_slice(&(1u64 << 20).to_be_bytes());
+    claim.extend_from_slice(&[1, 2, 3, 4]);
+    client.send_raw(&claim);
+    assert!(client.is_closed_by_broker(), "a 1 MiB frame before CONNECT");
+    canary_answers(&mut canary);
     // A first packet other than CONNECT, in a frame.
     let mut client = WsClient::open(addr(ws));
     client.send_binary(&bytes(&Packet::PingReq));

@@ -40,6 +40,9 @@ pub struct Principal {
     pub client_id: Arc<str>,
     /// Which [`Scope`] of [`Security`] applies.
     pub scope: usize,
+    /// Whether a client certificate named the user (`use_identity_as_username`,
+    /// `use_subject_as_username`): the password file does not apply to it.
+    pub certified: bool,
 }
 
 impl Principal {
@@ -275,6 +278,9 @@ impl Security {
     /// password (a user removed or given a new password must log in again).
     pub fn still_admits(&self, previous: &Security, principal: &Principal) -> bool {
         let scope = self.scope(principal.scope);
+        if principal.certified {
+            return true;
+        }
         let Some(username) = &principal.username else {
             return scope.allow_anonymous;
         };

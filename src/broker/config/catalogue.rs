@@ -197,7 +197,9 @@ pub const OPTIONS: &[Entry] = &[
     ),
     entry(
         "mount_point",
-        Status::Refused("mount points are not supported by this version of rbroker"),
+        Status::Differs(
+            "After a listener only (before any it stops startup). Taken off the topics a client receives, as mosquitto 2.0.12 and later do (2.0.11 delivers them with it); inside a `$share/GROUP/` filter it goes before the filter.",
+        ),
     ),
     entry("notification_topic", BRIDGE),
     entry("notifications", BRIDGE),

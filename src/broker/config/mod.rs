@@ -127,6 +127,9 @@ pub struct ListenerConfig {
     pub settings: ListenerSettings,
     /// TLS, WebSockets, unix socket.
     pub transport: TransportOptions,
+    /// `mount_point`: put in front of every topic and filter a client of this
+    /// listener sends, and taken off what it receives.
+    pub mount_point: Option<String>,
 }
 
 impl ListenerConfig {
@@ -141,6 +144,7 @@ impl ListenerConfig {
             bind_interface: None,
             settings: ListenerSettings::default(),
             transport: TransportOptions::default(),
+            mount_point: None,
         }
     }
 }
@@ -273,6 +277,9 @@ impl Default for Config {
 /// Largest CONNECT accepted before a client is known: enough for every field at its
 /// 64 KiB maximum, small enough that unauthenticated sockets cannot claim much memory.
 pub const MAX_CONNECT_PACKET: usize = 512 * 1024;
+
+/// The largest WebSocket frame without `max_packet_size`.
+pub const MAX_WEBSOCKET_FRAME: usize = 16 * 1024 * 1024;
 
 /// mosquitto's limit: topics with up to 200 `/` are served.
 pub const DEFAULT_MAX_TOPIC_LEVELS: usize = 201;
@@ -452,6 +459,13 @@ impl Config {
         self.packet_limit().min(MAX_CONNECT_PACKET)
     }
 
+    /// The largest WebSocket frame once a client is connected: `max_packet_size`,
+    /// or 16 MiB when it is unset. The framing reserves a frame's memory when its
+    /// header arrives, so a frame may not claim what MQTT's largest packet could.
+    pub fn websocket_frame_limit(&self) -> usize {
+        self.max_packet_size.unwrap_or(MAX_WEBSOCKET_FRAME)
+    }
+
     /// Addresses to bind when no listener is configured: loopback only, IPv4 and
     /// IPv6, as mosquitto 2.0 does.
     pub fn local_only_addresses(port: u16) -> Vec<SocketAddr> {
@@ -518,6 +532,14 @@ impl Config {
             }
         }
         Ok(warnings)
+    }
+
+    /// The mount point of configured listener `index` (the default listener has
+    /// none, as in mosquitto).
+    pub fn listener_mount_point(&self, index: Option<usize>) -> Option<&str> {
+        index
+            .and_then(|i| self.listeners.get(i))
+            .and_then(|listener| listener.mount_point.as_deref())
     }
 
     /// The transport of configured listener `index`, or (`None`) the default
@@ -870,6 +892,21 @@ impl Config {
                 return Ok(opened);
             }
             "queue_qos0_messages" => self.queue_qos0_messages = parse_bool(key, values)?,
+            "mount_point" => {
+                let prefix = single(key, values)?;
+                let Some(listener) = self.listeners.last_mut() else {
+                    return Err(
+                        "A mount_point belongs to a listener: put it after a listener line.".into(),
+                    );
+                };
+                let valid = crate::protocol::TopicName::new(prefix).is_ok();
+                if !valid || prefix.contains(['+', '#']) {
+                    return Err(format!(
+                        "Invalid mount_point value ({prefix}): a topic prefix, without wildcards."
+                    ));
+                }
+                listener.mount_point = Some(prefix.to_string());
+            }
             "persistent_client_expiration" => {
                 self.persistent_client_expiration = Some(parse_expiration(single(key, values)?)?);
             }
@@ -1133,7 +1170,6 @@ mod tests {
             "plugin_opt_foo 1",
             "auth_opt_db x",
             "psk_file x",
-            "mount_point a/",
             "log_dest dlt",
             "cafile /x",
             "keyfile /x",

@@ -19,7 +19,8 @@ use crate::broker::session::{Acked, ConnectionLink, Session};
 use crate::protocol::topic::matches;
 use crate::protocol::{
     Ack, ConnAck, Connect, Packet, PacketId, Properties, Property, ProtocolVersion, Publish, QoS,
-    ReasonCode, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
+    ReasonCode, SubAck, Subscribe, SubscriptionOptions, TopicFilter, TopicName, UnsubAck,
+    Unsubscribe,
 };
 
 /// Topics no client may publish to (mosquitto 2.0): `$SYS` (the broker's own
@@ -72,6 +73,22 @@ fn check_filter(
         return Err(ReasonCode::NotAuthorized);
     }
     Ok(())
+}
+
+/// `mount_point`: `topic` below the listener's prefix (plain concatenation, as
+/// mosquitto); `None` when the result is too long to be a topic.
+fn mounted_topic(mount: &str, topic: &TopicName) -> Option<TopicName> {
+    TopicName::new(format!("{mount}{}", topic.as_str())).ok()
+}
+
+/// `mount_point` for a filter; inside `$share/GROUP/` the prefix goes before the
+/// filter part.
+fn mounted_filter(mount: &str, filter: &TopicFilter) -> Option<TopicFilter> {
+    let text = match filter.share_group() {
+        Some(group) => format!("$share/{group}/{mount}{}", filter.filter()),
+        None => format!("{mount}{}", filter.as_str()),
+    };
+    TopicFilter::new(text).ok()
 }
 
 /// Why a valid PUBLISH is not routed: the acknowledgement's reason code, and its
@@ -308,7 +325,7 @@ impl Connection {
             assigned,
             scope,
             security,
-            ..
+            certified,
         } = login;
         let v5 = connect.version.is_v5();
         // A will into the broker's own topics is refused at once; the ACL decides
@@ -390,13 +407,14 @@ impl Connection {
             connect.clean_start,
             persistent,
             link,
-            (connect.username.clone(), scope),
+            (connect.username.clone(), scope, certified),
         );
         let principal = opened.session.lock().principal.clone().unwrap_or_else(|| {
             Arc::new(Principal {
                 username: connect.username.clone(),
                 client_id: Arc::clone(&opened.session.client_id),
                 scope,
+                certified,
             })
         });
         // A reload between the login and now: its revocation scan ran before this
@@ -441,10 +459,16 @@ impl Connection {
             u8::from(opened.present)
         ));
         let replay = opened.session.lock().replay();
+        let mut will = connect.will.map(Box::new);
+        if let (Some(mount), Some(will)) = (config.listener_mount_point(self.listener), &mut will)
+            && let Some(topic) = mounted_topic(mount, &will.topic)
+        {
+            will.topic = topic;
+        }
         self.client = Some(Client {
             session: opened.session,
             principal,
-            will: connect.will.map(Box::new),
+            will,
             keep_alive,
             v5: state_v5,
         });
@@ -647,6 +671,10 @@ impl Connection {
         });
         if publish.topic.is_empty() {
             return Err(End::Violation(ReasonCode::ProtocolError));
+        }
+        if let Some(mount) = config.listener_mount_point(self.listener) {
+            publish.topic = mounted_topic(mount, &publish.topic)
+                .ok_or(End::Violation(ReasonCode::TopicNameInvalid))?;
         }
         // [MQTT-3.2.2-11 5.0], §3.2.2.3.4: a PUBLISH above Maximum QoS ends the connection with
         // 0x9B; 3.x is closed as mosquitto does.
@@ -864,7 +892,24 @@ impl Connection {
         let acl = security.scope(principal.scope).acl.as_ref();
         let who = principal.identity();
         let mut slots = codes.iter_mut().filter(|c| c.is_none());
+        let mount = config.listener_mount_point(self.listener);
         for (filter, options) in &subscribe.filters {
+            let mounted;
+            let filter = match mount {
+                None => filter,
+                Some(mount) => match mounted_filter(mount, filter) {
+                    Some(filter) => {
+                        mounted = filter;
+                        &mounted
+                    }
+                    None => {
+                        if let Some(slot) = slots.next() {
+                            *slot = Some(ReasonCode::TopicFilterInvalid);
+                        }
+                        continue;
+                    }
+                },
+            };
             let checked = if ids_refused {
                 Err(ReasonCode::SubscriptionIdentifiersNotSupported)
             } else {
@@ -916,7 +961,20 @@ impl Connection {
             session.client_id
         ));
         let mut codes = Vec::with_capacity(unsubscribe.filters.len());
+        let mount = router.config.listener_mount_point(self.listener);
         for filter in &unsubscribe.filters {
+            let mounted;
+            let filter = match mount.map(|mount| mounted_filter(mount, filter)) {
+                None => filter,
+                Some(Some(filter)) => {
+                    mounted = filter;
+                    &mounted
+                }
+                Some(None) => {
+                    codes.push(ReasonCode::NoSubscriptionExisted);
+                    continue;
+                }
+            };
             if router.config.too_deep(filter.filter()) {
                 // No such subscription can exist.
                 codes.push(ReasonCode::ImplementationSpecificError);

@@ -182,16 +182,21 @@ struct Client {
 
 /// Serves one accepted socket (after its TLS or WebSocket handshake) until it
 /// closes or the broker shuts down. `identity` is the client certificate's
-/// subject, on a TLS listener that asked for one.
+/// subject, on a TLS listener that asked for one. CONNECT must come by
+/// `connect_deadline` (by default `connect_timeout` from now).
 pub(crate) async fn serve<T: Transport>(
     router: Arc<Router>,
     transport: T,
     peer: PeerAddress,
     identity: Option<CertificateIdentity>,
     listener: Option<usize>,
+    connect_deadline: Option<Instant>,
 ) {
     let mut connection = Connection::new(router, peer, listener);
     connection.identity = identity.map(Box::new);
+    if let Some(deadline) = connect_deadline {
+        connection.last_packet = deadline - connection.router.config.connect_timeout;
+    }
     connection
         .router
         .register_connection(connection.id, Arc::clone(&connection.signal));
@@ -260,7 +265,8 @@ impl Connection {
         // [MQTT-3.1.0-1 3.1.1/5.0]: the first packet must be CONNECT, within the connect timeout
         // measured from accept; partial bytes do not extend it. One timer serves first
         // that deadline, then keep-alive.
-        let timer = tokio::time::sleep(self.router.config.connect_timeout);
+        // From accept: `last_packet` starts then (or when the handshakes began).
+        let timer = tokio::time::sleep_until(self.last_packet + self.router.config.connect_timeout);
         tokio::pin!(timer);
         let signal = Arc::clone(&self.signal);
         while self.client.is_none() {
@@ -287,6 +293,7 @@ impl Connection {
                 }
             }
         }
+        transport.set_frame_limit(self.router.config.websocket_frame_limit());
         self.last_packet = Instant::now();
         let keep_alive = self.keep_alive_limit();
         if let Some(limit) = keep_alive {
@@ -539,6 +546,14 @@ impl Connection {
         }
     }
 
+    /// A topic as this client sees it: without its listener's mount point.
+    fn unmounted<'t>(&self, topic: &'t str) -> &'t str {
+        match self.router.config.listener_mount_point(self.listener) {
+            Some(mount) => unmount(mount, topic),
+            None => topic,
+        }
+    }
+
     /// Whether a delivery fits the client's Maximum Packet Size [MQTT-3.1.2-24 5.0]
     /// (counting the largest topic alias property it could carry).
     fn fits(&self, delivery: &Delivery, now: std::time::Instant) -> bool {
@@ -552,7 +567,7 @@ impl Connection {
         let size = publish_len(
             self.version,
             delivery.qos,
-            delivery.message.topic.as_str(),
+            self.unmounted(delivery.message.topic.as_str()),
             &properties,
             delivery.message.payload.len(),
         ) + v5.alias_overhead();
@@ -578,7 +593,11 @@ impl Connection {
             retain: delivery.retain,
             packet_id,
         };
-        let topic = message.topic.as_str();
+        let router = Arc::clone(&self.router);
+        let topic = match router.config.listener_mount_point(self.listener) {
+            Some(mount) => unmount(mount, message.topic.as_str()),
+            None => message.topic.as_str(),
+        };
         let (send_topic, alias) = match self.client.as_mut().and_then(|c| c.v5.as_deref_mut()) {
             Some(v5) => v5.outgoing_alias(topic),
             None => (true, None),
@@ -662,7 +681,8 @@ impl Connection {
         let last_words = self.written < self.out.len() || transport.wants_write();
         self.flush_for(transport, LINGER).await;
         let lingers = last_words || matches!(end, End::Refused);
-        if lingers {
+        // TLS and WebSocket peers are told of the close inside the stream.
+        if lingers || transport.closes_in_band() {
             let _ = transport.shutdown_write();
         }
         self.release(end);
@@ -739,6 +759,15 @@ impl Connection {
             }
         }
     }
+}
+
+/// `mount_point` taken off a delivered topic (mosquitto 2.0.12 and later); a
+/// topic without it (none can reach a mounted client's filters) stays whole.
+fn unmount<'t>(mount: &str, topic: &'t str) -> &'t str {
+    topic
+        .strip_prefix(mount)
+        .filter(|rest| !rest.is_empty())
+        .unwrap_or(topic)
 }
 
 /// How long a connection lingers after its last packet for the peer to read it.

@@ -2,15 +2,33 @@
 //! mosquitto serves them: GET (and HEAD) only, a trailing `/` means `index.html`,
 //! a directory is redirected to its `/` form, and nothing outside the directory
 //! is served, through `..` or a symbolic link. Unlike mosquitto, replies carry a
-//! `Content-Type`, so browsers load scripts and modules from it.
+//! `Content-Type`, so browsers load scripts and modules from it. Only regular
+//! files are served, streamed in chunks rather than read whole.
 
 use std::path::{Component, Path, PathBuf};
 
-/// Files larger than this are refused rather than read into memory.
+/// Files larger than this are refused.
 const MAX_FILE: u64 = 64 * 1024 * 1024;
 
+/// What a response carries.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Body {
+    Text(&'static str),
+    /// A regular file and its length, sent in chunks.
+    File(PathBuf, u64),
+}
+
+impl Body {
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Text(text) => text.len() as u64,
+            Body::File(_, len) => *len,
+        }
+    }
+}
+
 /// A response: status line, headers, body.
-pub type Response = (&'static str, Vec<(&'static str, String)>, Vec<u8>);
+pub type Response = (&'static str, Vec<(&'static str, String)>, Body);
 
 /// Answers `method path` from the files under `dir`.
 pub fn serve_file(dir: &Path, method: &str, path: &str) -> Response {
@@ -41,27 +59,25 @@ pub fn serve_file(dir: &Path, method: &str, path: &str) -> Response {
         return (
             "302 Found",
             vec![("Location", format!("{path}/"))],
-            Vec::new(),
+            Body::Text(""),
         );
     }
-    if metadata.len() > MAX_FILE {
-        return text("403 Forbidden", "File too large.\n");
+    // Not a FIFO or a device, whose reads could block for ever.
+    if !metadata.is_file() || metadata.len() > MAX_FILE {
+        return text("403 Forbidden", "Forbidden.\n");
     }
-    match std::fs::read(&target) {
-        Ok(body) => (
-            "200 OK",
-            vec![("Content-Type", content_type(&target).to_string())],
-            body,
-        ),
-        Err(_) => text("403 Forbidden", "Forbidden.\n"),
-    }
+    (
+        "200 OK",
+        vec![("Content-Type", content_type(&target).to_string())],
+        Body::File(target, metadata.len()),
+    )
 }
 
-fn text(status: &'static str, body: &str) -> Response {
+fn text(status: &'static str, body: &'static str) -> Response {
     (
         status,
         vec![("Content-Type", "text/plain; charset=utf-8".to_string())],
-        body.as_bytes().to_vec(),
+        Body::Text(body),
     )
 }
 
@@ -152,6 +168,12 @@ mod tests {
         );
         let (_, headers, body) = serve_file(dir.path(), "GET", "/js/app.js");
         assert_eq!(headers[0].1, "text/javascript; charset=utf-8");
-        assert_eq!(body, b"1");
+        assert_eq!(body.len(), 1);
+        // Only regular files: not a FIFO, whose read would block.
+        let fifo =
+            std::ffi::CString::new(dir.path().join("fifo").to_str().expect("utf-8")).expect("path");
+        // SAFETY: a NUL-terminated path; mkfifo only creates the file.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        assert_eq!(status("/fifo"), "403 Forbidden");
     }
 }

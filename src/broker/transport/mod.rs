@@ -39,6 +39,14 @@ pub trait Transport: Send + Sync + 'static {
     fn flush_buffered(&self) -> io::Result<()> {
         Ok(())
     }
+    /// Once CONNECT is accepted: the largest frame a framing layer may take now
+    /// (until then it takes what the first packet may be).
+    fn set_frame_limit(&self, _limit: usize) {}
+    /// Whether closing should say so inside the stream (TLS close_notify, a
+    /// WebSocket close frame) rather than only close the socket.
+    fn closes_in_band(&self) -> bool {
+        false
+    }
 }
 
 impl Transport for Box<dyn Transport> {
@@ -68,6 +76,14 @@ impl Transport for Box<dyn Transport> {
 
     fn flush_buffered(&self) -> io::Result<()> {
         (**self).flush_buffered()
+    }
+
+    fn set_frame_limit(&self, limit: usize) {
+        (**self).set_frame_limit(limit)
+    }
+
+    fn closes_in_band(&self) -> bool {
+        (**self).closes_in_band()
     }
 }
 

@@ -76,6 +76,8 @@ pub fn server_config(
         let crls = revocation_lists(options)?;
         let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
             .with_crls(crls)
+            // As mosquitto (X509_V_FLAG_CRL_CHECK): the client's own certificate.
+            .only_check_end_entity_revocation()
             .build()
             .map_err(|e| located(certfile, format!("Client certificate checks: {e}")))?;
         builder.with_client_cert_verifier(verifier)
@@ -508,6 +510,10 @@ impl<T: Transport> Transport for TlsTransport<T> {
 
     fn wants_write(&self) -> bool {
         self.lock().wants_write()
+    }
+
+    fn closes_in_band(&self) -> bool {
+        true
     }
 
     fn flush_buffered(&self) -> io::Result<()> {

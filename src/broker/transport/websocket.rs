@@ -16,7 +16,10 @@ use std::time::Duration;
 use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
 use tungstenite::{Error as WsError, Message};
 
+use super::http::Body;
 use super::{Transport, readable, writable};
+
+const EMPTY: Body = Body::Text("");
 
 /// The largest HTTP request head read before it is refused.
 pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
@@ -75,39 +78,41 @@ pub async fn accept<T: Transport>(
             Ok(httparse::Status::Complete(len)) => break (len, ParsedRequest::from(&parsed)),
             Ok(httparse::Status::Partial) if head.len() < MAX_REQUEST_HEAD => {}
             Ok(httparse::Status::Partial) => {
-                respond(&inner, "431 Request Header Fields Too Large", &[], b"").await?;
+                respond(
+                    &inner,
+                    "431 Request Header Fields Too Large",
+                    &[],
+                    &EMPTY,
+                    true,
+                )
+                .await?;
                 return Err(HandshakeError::TooLarge);
             }
             Err(_) => {
-                respond(&inner, "400 Bad Request", &[], b"").await?;
+                respond(&inner, "400 Bad Request", &[], &EMPTY, true).await?;
                 return Err(HandshakeError::Malformed);
             }
         }
     };
-    if !request.upgrade {
+    if !request.upgrade || request.method != "GET" {
         let (status, headers, body) = match http_dir {
             Some(dir) => super::http::serve_file(dir, &request.method, &request.path),
             None => (
                 "400 Bad Request",
                 vec![("Content-Type", "text/plain".to_string())],
-                b"This port serves MQTT over WebSockets.\n".to_vec(),
+                Body::Text("This port serves MQTT over WebSockets.\n"),
             ),
         };
-        let body = if request.method == "HEAD" {
-            &[][..]
-        } else {
-            &body
-        };
-        respond(&inner, status, &headers, body).await?;
+        respond(&inner, status, &headers, &body, request.method != "HEAD").await?;
         return Ok(Request::Answered);
     }
     let Some(subprotocol) = request.subprotocol else {
-        respond(&inner, "400 Bad Request", &[], b"").await?;
+        respond(&inner, "400 Bad Request", &[], &EMPTY, true).await?;
         return Err(HandshakeError::NoSubprotocol);
     };
     let Some(key) = request.key.filter(|_| request.version_13) else {
         let headers = [("Sec-WebSocket-Version", "13".to_string())];
-        respond(&inner, "426 Upgrade Required", &headers, b"").await?;
+        respond(&inner, "426 Upgrade Required", &headers, &EMPTY, true).await?;
         return Err(HandshakeError::BadUpgrade);
     };
     let accept_key = tungstenite::handshake::derive_accept_key(key.as_bytes());
@@ -142,7 +147,8 @@ struct ParsedRequest {
     upgrade: bool,
     key: Option<String>,
     version_13: bool,
-    subprotocol: Option<&'static str>,
+    /// The first `mqtt` or `mqttv3.1` the client offered, as it wrote it.
+    subprotocol: Option<String>,
 }
 
 impl From<&httparse::Request<'_, '_>> for ParsedRequest {
@@ -177,22 +183,23 @@ impl From<&httparse::Request<'_, '_>> for ParsedRequest {
             version_13: header("Sec-WebSocket-Version")
                 .iter()
                 .any(|v| v.trim() == "13"),
-            subprotocol: offered.iter().find_map(|p| {
+            subprotocol: offered.into_iter().find(|p| {
                 SUBPROTOCOLS
                     .iter()
-                    .find(|known| p.eq_ignore_ascii_case(known))
-                    .copied()
+                    .any(|known| p.eq_ignore_ascii_case(known))
             }),
         }
     }
 }
 
-/// Writes an HTTP/1.1 response and closes the sending direction.
+/// Writes an HTTP/1.1 response (the body only when `with_body`: not for HEAD)
+/// and closes the sending direction. A file is streamed in chunks.
 async fn respond<T: Transport>(
     inner: &T,
     status: &str,
     headers: &[(&str, String)],
-    body: &[u8],
+    body: &Body,
+    with_body: bool,
 ) -> io::Result<()> {
     let mut head = format!(
         "HTTP/1.1 {status}\r\nServer: rbroker\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -202,9 +209,27 @@ async fn respond<T: Transport>(
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    let mut message = head.into_bytes();
-    message.extend_from_slice(body);
-    write_all(inner, &message).await?;
+    write_all(inner, head.as_bytes()).await?;
+    if with_body {
+        match body {
+            Body::Text(text) => write_all(inner, text.as_bytes()).await?,
+            Body::File(path, len) => {
+                // A regular file (checked): its reads do not block for long.
+                let mut file = std::fs::File::open(path)?;
+                let mut left = *len;
+                let mut chunk = vec![0u8; 64 * 1024];
+                while left > 0 {
+                    let read = file.read(&mut chunk)?;
+                    if read == 0 {
+                        break;
+                    }
+                    let read = read.min(usize::try_from(left).unwrap_or(usize::MAX));
+                    write_all(inner, &chunk[..read]).await?;
+                    left -= read as u64;
+                }
+            }
+        }
+    }
     // Let the client read the answer before the socket closes: a close with its
     // request unread would reset the connection.
     inner.shutdown_write()?;
@@ -299,7 +324,10 @@ impl<T: Transport> WsTransport<T> {
 fn io_error(error: WsError) -> io::Error {
     match error {
         WsError::Io(error) => error,
-        WsError::ConnectionClosed | WsError::AlreadyClosed => {
+        // Writing after the peer's close frame: the peer has gone.
+        WsError::ConnectionClosed
+        | WsError::AlreadyClosed
+        | WsError::Protocol(tungstenite::error::ProtocolError::SendAfterClosing) => {
             io::ErrorKind::ConnectionAborted.into()
         }
         other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
@@ -443,6 +471,17 @@ impl<T: Transport> Transport for WsTransport<T> {
     fn wants_write(&self) -> bool {
         let state = self.lock();
         state.unsent || state.socket.get_ref().0.wants_write()
+    }
+
+    fn set_frame_limit(&self, limit: usize) {
+        self.lock().socket.set_config(|config| {
+            config.max_frame_size = Some(limit);
+            config.max_message_size = Some(limit);
+        });
+    }
+
+    fn closes_in_band(&self) -> bool {
+        true
     }
 
     fn flush_buffered(&self) -> io::Result<()> {
