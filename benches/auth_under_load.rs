@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{Broker, Kind, can_pin, installed, median, rounds};
+use common::{Broker, Kind, installed, load_runtime, median, rounds, scale};
 use mqttkit::bench::client::{ConnectOptions, LoadClient};
 use mqttkit::bench::load::{self, Plan, Progress, Until};
 use mqttkit::bench::process;
@@ -198,21 +198,10 @@ fn main() {
         );
         return;
     }
-    let scale: f64 = std::env::var("MQTTKIT_BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
-    let window = Duration::from_secs_f64(10.0 * scale);
+    let window = Duration::from_secs_f64(10.0 * scale());
     let rounds = rounds();
-    let pinned = can_pin();
-    if pinned {
-        process::pin_current_thread(0).expect("pin the load generator to CPU 0");
-    }
+    let (pinned, runtime) = load_runtime();
     let passwords = password_file();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
     println!(
         "1:1 QoS 1 flow while {LOGINS} clients log in ({DEVICE_USERS} users, $7$ at {DEFAULT_ITERATIONS} iterations, {CONCURRENT_LOGINS} at once);\n{:.0} s windows; {rounds} round(s), median shown; brokers {}\n",
         window.as_secs_f64(),

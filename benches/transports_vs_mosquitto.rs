@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Broker, Kind, can_pin, installed, median, rounds};
+use common::{Broker, Kind, installed, load_runtime, median, rounds, scale};
 
 use mqttkit::bench::client::{ConnectOptions, TlsSettings};
 use mqttkit::bench::conn::{ConnPlan, open_connections};
@@ -232,18 +232,8 @@ fn main() {
         return;
     }
     let rounds = rounds();
-    let scale: f64 = std::env::var("MQTTKIT_BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
-    let pinned = can_pin();
-    if pinned {
-        process::pin_current_thread(0).expect("pin the load generator to CPU 0");
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let scale = scale();
+    let (pinned, runtime) = load_runtime();
     let certs = Certs::generate();
     println!(
         "rbroker vs mosquitto per transport; brokers {}; {rounds} round(s), median shown; 64-byte payloads\n",

@@ -2,6 +2,9 @@
 //! free loopback port (optionally pinned to CPU 1), CPU pinning checks and the
 //! median of rounds.
 
+// Each bench compiles this module on its own and uses part of it.
+#![allow(dead_code)]
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -130,4 +133,26 @@ pub fn rounds() -> usize {
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     values[values.len() / 2]
+}
+
+/// `MQTTKIT_BENCH_SCALE`, default 1.0: how much work each scenario does.
+pub fn scale() -> f64 {
+    std::env::var("MQTTKIT_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0)
+}
+
+/// Pins the load generator to CPU 0 when brokers can have CPU 1; whether it did,
+/// and the current-thread runtime the load runs on.
+pub fn load_runtime() -> (bool, tokio::runtime::Runtime) {
+    let pinned = can_pin();
+    if pinned {
+        mqttkit::bench::process::pin_current_thread(0).expect("pin the load generator to CPU 0");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    (pinned, runtime)
 }

@@ -12,14 +12,11 @@ use mqttkit::protocol::{
 };
 
 use crate::support::credentials::{open_to_all, shared_dir, writable_dir};
+use crate::support::files::{RBROKER, addr, programs, write};
 use crate::support::logged::{Running, refused_start};
-use crate::support::mosquitto::{
-    available, free_port, messages, publish, subscriber, wait_until_listening,
-};
+use crate::support::mosquitto::{free_port, messages, publish, subscriber, wait_until_listening};
 use crate::support::target::{Target, on_both};
 use crate::support::{RawClient, WAIT};
-
-const RBROKER: &str = env!("CARGO_BIN_EXE_rbroker");
 
 /// A broker process killed when the test ends, passing or failing.
 struct Reaped(Option<std::process::Child>);
@@ -46,27 +43,6 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         // SAFETY: signalling the daemon this test started.
         unsafe { libc::kill(self.0, libc::SIGTERM) };
-    }
-}
-
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-/// Writes `text` as `name` in `dir`, readable by mosquitto's own user.
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    open_to_all(&path, 0o644);
-    path.to_str().expect("utf-8").to_string()
-}
-
-/// The programs to compare: rbroker, and mosquitto when installed.
-fn programs(test: &str) -> Vec<&'static str> {
-    if available(test) {
-        vec![RBROKER, "mosquitto"]
-    } else {
-        vec![RBROKER]
     }
 }
 

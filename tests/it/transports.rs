@@ -6,44 +6,32 @@
 //! sockets, ws and wss; and the startup errors of bad TLS options.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 
 use mqttkit::protocol::{Connect, Packet, ProtocolVersion};
 
 use crate::support::certs::{CLIENT_SUBJECT, Certs};
-use crate::support::credentials::{open_to_all, shared_dir, writable_dir};
+use crate::support::credentials::{shared_dir, writable_dir};
+use crate::support::files::{RBROKER, addr, programs, write};
 use crate::support::logged::{Running, refused_start};
 use crate::support::mosquitto::{Tool, available, free_port, run};
 use crate::support::{RawClient, WAIT};
 
-const RBROKER: &str = env!("CARGO_BIN_EXE_rbroker");
 const RSUB: &str = env!("CARGO_BIN_EXE_rsub");
 const RPUB: &str = env!("CARGO_BIN_EXE_rpub");
 
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-/// Writes `text` as `name` in `dir`, readable by mosquitto's own user.
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    open_to_all(&path, 0o644);
-    path.to_str().expect("utf-8").to_string()
-}
-
-/// rbroker, and mosquitto when installed.
-fn programs(test: &str) -> Vec<&'static str> {
-    if available(test) {
-        vec![RBROKER, "mosquitto"]
-    } else {
-        vec![RBROKER]
-    }
-}
-
 fn path(p: &Path) -> String {
     p.display().to_string()
+}
+
+/// The lines that make a listener serve TLS with the test server certificate.
+fn tls_lines(certs: &Certs) -> String {
+    format!(
+        "certfile {}\nkeyfile {}\n",
+        path(&certs.server_cert),
+        path(&certs.server_key)
+    )
 }
 
 /// `program` (a subscriber tool with `-d`) once its SUBACK arrived.
@@ -323,11 +311,7 @@ fn rsub_and_rpub_reach_brokers_over_every_transport() {
     let dir = shared_dir();
     let (tcp, tls, ws, wss) = (free_port(), free_port(), free_port(), free_port());
     let socket = dir.path().join("every.sock");
-    let tls_lines = format!(
-        "certfile {}\nkeyfile {}\n",
-        path(&certs.server_cert),
-        path(&certs.server_key)
-    );
+    let tls_lines = tls_lines(&certs);
     let conf = write(
         dir.path(),
         "every.conf",
@@ -429,11 +413,7 @@ fn rbench_measures_over_tls_and_websockets() {
     let certs = Certs::generate();
     let dir = shared_dir();
     let (tls, ws, wss) = (free_port(), free_port(), free_port());
-    let tls_lines = format!(
-        "certfile {}\nkeyfile {}\n",
-        path(&certs.server_cert),
-        path(&certs.server_key)
-    );
+    let tls_lines = tls_lines(&certs);
     let conf = write(
         dir.path(),
         "bench.conf",
@@ -701,11 +681,7 @@ fn rpub_streams_many_qos_1_and_2_lines_over_tls_and_websockets() {
     let certs = Certs::generate();
     let dir = shared_dir();
     let (plain, tls, wss) = (free_port(), free_port(), free_port());
-    let tls_lines = format!(
-        "certfile {}\nkeyfile {}\n",
-        path(&certs.server_cert),
-        path(&certs.server_key)
-    );
+    let tls_lines = tls_lines(&certs);
     let conf = write(
         dir.path(),
         "lines.conf",

@@ -3,7 +3,6 @@
 //! connection while a canary client is still served; `http_dir`; and paho-mqtt
 //! (what the course uses) over ws and wss.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Instant;
 
@@ -13,6 +12,7 @@ use mqttkit::protocol::{
 
 use crate::support::certs::Certs;
 use crate::support::credentials::{open_to_all, shared_dir};
+use crate::support::files::{addr, write};
 use crate::support::logged::Running;
 use crate::support::mosquitto::{Tool, free_port, run};
 use crate::support::raw::pid;
@@ -24,17 +24,6 @@ use crate::support::{RawClient, WAIT};
 
 const RSUB: &str = env!("CARGO_BIN_EXE_rsub");
 const RPUB: &str = env!("CARGO_BIN_EXE_rpub");
-
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    open_to_all(&path, 0o644);
-    path.to_str().expect("utf-8").to_string()
-}
 
 /// rbroker with a plain listener (for the canary) and a WebSocket listener with
 /// `extra` lines; (broker, plain port, ws port).

@@ -6,6 +6,7 @@
 
 pub mod certs;
 pub mod credentials;
+pub mod files;
 pub mod logged;
 pub mod mosquitto;
 pub mod outage;
