@@ -251,8 +251,13 @@ fn main() {
         Transport::Ws,
         Transport::Wss,
     ] {
-        let serves =
-            Broker::try_start(Kind::Mosquitto, pinned, &certs.listener_lines(transport)).is_some();
+        // Started, and still running a moment later (a websockets listener that
+        // fails can take the process down after the port opened).
+        let serves = Broker::try_start(Kind::Mosquitto, pinned, &certs.listener_lines(transport))
+            .is_some_and(|mut broker| {
+                std::thread::sleep(Duration::from_millis(500));
+                broker.running()
+            });
         if !serves {
             println!(
                 "mosquitto cannot start a {} listener on this machine: rbroker's figures stand alone.",
@@ -285,7 +290,15 @@ fn main() {
                     order.reverse();
                 }
                 for kind in order {
-                    let broker = Broker::start(kind, pinned, &certs.listener_lines(transport));
+                    let lines = certs.listener_lines(transport);
+                    let Some(broker) = Broker::try_start(kind, pinned, &lines) else {
+                        assert_eq!(kind, Kind::Mosquitto, "rbroker did not start");
+                        println!(
+                            "mosquitto did not start a {} listener this round",
+                            transport.label()
+                        );
+                        continue;
+                    };
                     let options = certs.client_options(transport, &broker);
                     runs.push((
                         kind,

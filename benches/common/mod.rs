@@ -84,6 +84,11 @@ impl Broker {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Whether the process has not exited.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_none()
+    }
 }
 
 impl Drop for Broker {

@@ -776,3 +776,66 @@ fn a_certificate_login_survives_a_reload_of_the_password_file() {
     ));
     assert_eq!(received(sub), ["still here"]);
 }
+
+#[test]
+fn client_certificates_are_checked_against_capath_and_crlfile() {
+    let certs = Certs::generate();
+    // mosquitto (OpenSSL) finds CA files in a capath by their hash names.
+    let rehashed = std::process::Command::new("openssl")
+        .arg("rehash")
+        .arg(&certs.capath)
+        .status()
+        .is_ok_and(|status| status.success());
+    let dir = shared_dir();
+    let test = "client_certificates_are_checked_against_capath_and_crlfile";
+    let programs = if rehashed {
+        programs(test)
+    } else {
+        vec![RBROKER]
+    };
+    for program in programs {
+        let (by_path, revoking) = (free_port(), free_port());
+        let tls = tls_lines(&certs);
+        let conf = write(
+            dir.path(),
+            "crl.conf",
+            &format!(
+                "allow_anonymous true\n\
+                 listener {by_path} 127.0.0.1\n{tls}capath {}\nrequire_certificate true\n\
+                 listener {revoking} 127.0.0.1\n{tls}cafile {}\nrequire_certificate true\ncrlfile {}\n",
+                path(&certs.capath),
+                path(&certs.ca),
+                path(&certs.crl_revoking_client)
+            ),
+        );
+        let _broker = Running::program(program, &["-c", &conf]);
+        let (ca, cert, key) = (
+            path(&certs.ca),
+            path(&certs.client_cert),
+            path(&certs.client_key),
+        );
+        let client = |port: u16| {
+            let port = port.to_string();
+            let args = [
+                "-h",
+                "localhost",
+                "-p",
+                &port,
+                "--cafile",
+                &ca,
+                "--cert",
+                &cert,
+                "--key",
+                &key,
+                "-t",
+                "crl",
+            ];
+            published("mosquitto_pub", &args, "m")
+        };
+        assert!(client(by_path), "{program}: the CA in capath was not used");
+        assert!(
+            !client(revoking),
+            "{program}: a revoked certificate was accepted"
+        );
+    }
+}

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevocationReason, RevokedCertParams, SerialNumber, date_time_ymd,
 };
 
 /// The client certificate's subject as OpenSSL prints it (RFC 2253, most
@@ -21,6 +22,10 @@ pub struct Certs {
     pub server_key: PathBuf,
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
+    /// A directory holding the CA certificate, for `capath`.
+    pub capath: PathBuf,
+    /// A CRL from the CA that revokes the client certificate.
+    pub crl_revoking_client: PathBuf,
 }
 
 impl Certs {
@@ -60,6 +65,8 @@ impl Certs {
             client_params.distinguished_name.push(kind, value);
         }
         client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client_serial = SerialNumber::from(vec![0x10, 0x01]);
+        client_params.serial_number = Some(client_serial.clone());
         let client = client_params
             .signed_by(&client_key, &issuer)
             .expect("client certificate");
@@ -77,12 +84,36 @@ impl Certs {
             dir.path(),
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         );
+        let crl = CertificateRevocationListParams {
+            this_update: date_time_ymd(2026, 1, 1),
+            next_update: date_time_ymd(2099, 1, 1),
+            crl_number: SerialNumber::from(vec![1]),
+            issuing_distribution_point: None,
+            revoked_certs: vec![RevokedCertParams {
+                serial_number: client_serial,
+                revocation_time: date_time_ymd(2026, 1, 1),
+                reason_code: Some(RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            }],
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&issuer)
+        .expect("CRL");
+        let capath = dir.path().join("capath");
+        std::fs::create_dir(&capath).expect("capath");
+        let _ =
+            std::fs::set_permissions(&capath, std::os::unix::fs::PermissionsExt::from_mode(0o755));
         Certs {
             ca: write("ca.pem", ca.pem()),
             server_cert: write("server.pem", server.pem()),
             server_key: write("server.key", server_key.serialize_pem()),
             client_cert: write("client.pem", client.pem()),
             client_key: write("client.key", client_key.serialize_pem()),
+            crl_revoking_client: write("crl.pem", crl.pem().expect("CRL PEM")),
+            capath: {
+                write("capath/ca.pem", ca.pem());
+                capath
+            },
             _dir: dir,
         }
     }
