@@ -593,11 +593,8 @@ impl Connection {
             retain: delivery.retain,
             packet_id,
         };
-        let router = Arc::clone(&self.router);
-        let topic = match router.config.listener_mount_point(self.listener) {
-            Some(mount) => unmount(mount, message.topic.as_str()),
-            None => message.topic.as_str(),
-        };
+        // No router clone per delivery: the topic borrows the message, not self.
+        let topic = self.unmounted(message.topic.as_str());
         let (send_topic, alias) = match self.client.as_mut().and_then(|c| c.v5.as_deref_mut()) {
             Some(v5) => v5.outgoing_alias(topic),
             None => (true, None),

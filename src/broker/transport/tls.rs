@@ -480,14 +480,8 @@ impl<T: Transport> Transport for TlsTransport<T> {
             session.write_tls(&mut NonBlocking(&self.inner))?;
         }
         let taken = session.writer().write(buf)?;
-        while session.wants_write() {
-            match session.write_tls(&mut NonBlocking(&self.inner)) {
-                Ok(_) => {}
-                // Taken; the rest of the records go when the socket is writable.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
-            }
-        }
+        // Taken; what the socket does not take now goes when it is writable.
+        send_records(&mut session, &self.inner)?;
         if taken == 0 && !buf.is_empty() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
@@ -497,14 +491,7 @@ impl<T: Transport> Transport for TlsTransport<T> {
     fn shutdown_write(&self) -> io::Result<()> {
         let mut session = self.lock();
         session.send_close_notify();
-        while session.wants_write() {
-            if let Err(e) = session.write_tls(&mut NonBlocking(&self.inner)) {
-                if e.kind() == io::ErrorKind::WouldBlock {
-                    break;
-                }
-                return Err(e);
-            }
-        }
+        send_records(&mut session, &self.inner)?;
         self.inner.shutdown_write()
     }
 
@@ -517,14 +504,18 @@ impl<T: Transport> Transport for TlsTransport<T> {
     }
 
     fn flush_buffered(&self) -> io::Result<()> {
-        let mut session = self.lock();
-        while session.wants_write() {
-            match session.write_tls(&mut NonBlocking(&self.inner)) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        send_records(&mut self.lock(), &self.inner)
     }
+}
+
+/// Writes the records rustls holds until none is left or the socket is full.
+fn send_records<T: Transport>(session: &mut ServerConnection, inner: &T) -> io::Result<()> {
+    while session.wants_write() {
+        match session.write_tls(&mut NonBlocking(inner)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
