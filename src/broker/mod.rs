@@ -69,6 +69,23 @@ pub struct Broker {
     listeners: Vec<listener::BoundListener>,
 }
 
+/// Records the `$SYS` lifetime totals in the store once a second while they
+/// change, so a restart (even after a crash) continues from about where they were.
+async fn record_totals(router: Arc<Router>, stop: CancellationToken) {
+    let mut last = router.stats.totals();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        let now = router.stats.totals();
+        if now != last {
+            router.store.record(store::Change::Totals(now));
+            last = now;
+        }
+    }
+}
+
 impl Broker {
     /// Binds what `config` asks for: its listeners or, with none, loopback on each of
     /// `ports` (1883 when empty), as mosquitto 2.0 does. Logs the "Opening ..." lines.
@@ -126,6 +143,49 @@ impl Broker {
         }
     }
 
+    /// `persistence true`: reads the store file back (its sessions, retained
+    /// messages, wills and `$SYS` totals become the broker's), rewrites it
+    /// compacted, and starts the journal that keeps it from now on. Call after the
+    /// broker switched to its user (the file is that user's) and before
+    /// [`Broker::run`]. Without `persistence` it does nothing. `Err` is the line
+    /// startup prints before exiting with status 1.
+    pub fn open_store(&mut self) -> Result<(), String> {
+        let persistence = self.router.config.persistence.clone();
+        if !persistence.enabled {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let path = persistence.path();
+        let log = self.router.log.clone();
+        let (image, file, len, recovery) = store::recover::open(&path, &log)?;
+        let settings = store::journal::JournalSettings {
+            path: path.clone(),
+            mode: persistence.mode,
+            autosave_interval: persistence.autosave_interval,
+            autosave_on_changes: persistence.autosave_on_changes,
+            compact_at: store::journal::COMPACT_AT,
+        };
+        let Some(router) = Arc::get_mut(&mut self.router) else {
+            return Err("Error: the store must be opened before the broker runs.".into());
+        };
+        // Changes made while restoring (a will whose delay passed) wait in the
+        // journal until its writer starts with the recovered image.
+        let journal = store::Journal::new(persistence.mode);
+        router.store = Store::Kept(Arc::clone(&journal));
+        store::recover::restore(&self.router, &image);
+        let (_, retained, sessions) = image.counts();
+        journal
+            .start(settings, image, file, len, log.clone())
+            .map_err(|error| format!("Error: cannot start the store's writer: {error}."))?;
+        log.notice(format_args!(
+            "Restored {retained} retained messages and {sessions} sessions from {} ({} records; {len} bytes after compaction) in {} ms.",
+            path.display(),
+            recovery.records,
+            started.elapsed().as_millis()
+        ));
+        Ok(())
+    }
+
     /// A handle for reading the broker's figures, valid while and after it runs.
     pub fn handle(&self) -> BrokerHandle {
         BrokerHandle {
@@ -179,12 +239,22 @@ impl Broker {
                 token.clone(),
             ));
         }
+        if let Store::Kept(_) = &self.router.store {
+            tasks.spawn(record_totals(Arc::clone(&self.router), token.clone()));
+        }
         shutdown.await;
         token.cancel();
         self.router.shut_down_connections();
         tasks.close();
         tasks.wait().await;
         self.router.timers.stop().await;
+        if let Store::Kept(journal) = &self.router.store {
+            self.router
+                .store
+                .record(store::Change::Totals(self.router.stats.totals()));
+            let journal = Arc::clone(journal);
+            let _ = tokio::task::spawn_blocking(move || journal.stop()).await;
+        }
     }
 
     /// Runs the broker on the current tokio runtime in the background.

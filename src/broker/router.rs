@@ -28,9 +28,11 @@ use super::config::Config;
 use super::log::Logger;
 use super::message::Message;
 use super::retain::RetainedStore;
-use super::session::{ConnectionLink, ConnectionSignal, Delivery, Enqueued, Session, SessionState};
+use super::session::{
+    ConnectionLink, ConnectionSignal, Delivery, Enqueued, Session, SessionJournal, SessionState,
+};
 use super::stats::Stats;
-use super::store::{Store, StoreEvent};
+use super::store::{Change, Store};
 use super::topic_tree::SubscriptionTree;
 use super::will::{SessionAfter, Timers};
 use crate::protocol::{QoS, RetainHandling, SubscriptionOptions, TopicFilter};
@@ -78,6 +80,11 @@ thread_local! {
     /// Reused by every publish on this thread, so routing allocates nothing per message.
     static TARGETS: RefCell<Vec<Target>> = const { RefCell::new(Vec::new()) };
 }
+
+/// The auth scope of a session read back from the store: the user is known, the
+/// listener it came in on is not, so whichever listener the user returns through
+/// resumes it (and the ACL of the default scope applies meanwhile).
+pub const RESTORED_SCOPE: usize = usize::MAX;
 
 /// Result of [`Router::open_session`].
 pub struct OpenedSession {
@@ -184,6 +191,8 @@ impl Router {
     /// one ends up attached. `owner` (username, auth scope) becomes the session's
     /// [`Principal`] under the same lock, so no delivery is checked against the
     /// previous owner once the new connection holds the session.
+    /// `expiry` is how long the session would be kept after disconnect (`None`:
+    /// for ever), which the store keeps for a restart.
     pub fn open_session(
         &self,
         client_id: &str,
@@ -191,6 +200,7 @@ impl Router {
         persistent: bool,
         link: ConnectionLink,
         owner: (Option<String>, usize, bool),
+        expiry: Option<Duration>,
     ) -> OpenedSession {
         let mut sessions = lock(&self.sessions);
         let mut previous = None;
@@ -199,16 +209,27 @@ impl Router {
             let mut state = existing.lock();
             previous = state.connection.take();
             // Another user's messages never pass to whoever reuses the client id.
-            let same_owner = state
-                .principal
-                .as_deref()
-                .is_none_or(|p| p.username == username && p.scope == scope);
+            // A session read back from the store knows its user but not the
+            // listener it came in on.
+            let same_owner = state.principal.as_deref().is_none_or(|p| {
+                p.username == username && (p.scope == scope || p.scope == RESTORED_SCOPE)
+            });
             if !clean_start && state.persistent && same_owner {
                 state.connection = Some(link);
                 state.persistent = persistent;
                 state.epoch += 1;
                 // A reconnect cancels a delayed will (v5 §3.1.3.2.2; see will.rs).
-                state.pending_will = None;
+                if state.pending_will.take().is_some() {
+                    state.note_will_cleared();
+                }
+                if let Some(journal) = &state.journal {
+                    journal.record(|client_id| Change::SessionOpened {
+                        client_id,
+                        username: username.clone(),
+                        fresh: false,
+                        expiry,
+                    });
+                }
                 state.principal = Some(Arc::new(Principal {
                     username,
                     client_id: Arc::clone(&existing.client_id),
@@ -224,7 +245,6 @@ impl Router {
                     });
                 }
                 drop(state);
-                self.store.record(StoreEvent::SessionOpened { client_id });
                 return OpenedSession {
                     session: existing,
                     present: true,
@@ -246,14 +266,21 @@ impl Router {
             scope,
             certified,
         }));
+        if persistent && self.store.is_kept() {
+            self.store.record(Change::SessionOpened {
+                client_id: Arc::clone(&client_id),
+                username: state.principal.as_ref().and_then(|p| p.username.clone()),
+                fresh: true,
+                expiry,
+            });
+            state.journal = Some(Box::new(SessionJournal {
+                store: self.store.clone(),
+                client_id: Arc::clone(&client_id),
+            }));
+        }
         let id = self.next_session_id.fetch_add(1, Ordering::Relaxed);
         let session = Arc::new(Session::new(id, Arc::clone(&client_id), state));
         sessions.insert(client_id, Arc::clone(&session));
-        if persistent {
-            self.store.record(StoreEvent::SessionOpened {
-                client_id: &session.client_id,
-            });
-        }
         OpenedSession {
             session,
             present: false,
@@ -295,6 +322,9 @@ impl Router {
             return SessionAfter::Ended;
         }
         state.expiry = expiry;
+        if let Some(journal) = &state.journal {
+            journal.record(|client_id| Change::SessionDetached { client_id, expiry });
+        }
         let epoch = state.epoch;
         drop(state);
         drop(sessions);
@@ -309,6 +339,13 @@ impl Router {
     /// Ends a persistent session whose expiry interval passed without a reconnect
     /// [MQTT-4.1.0-2 5.0]: its subscriptions and queued messages go, and a will still
     /// waiting for its delay is sent.
+    /// Starts the expiry timer of a session read back from the store.
+    pub fn expire_after(self: &Arc<Self>, session: &Arc<Session>, epoch: u64, after: Duration) {
+        let (router, session) = (Arc::clone(self), Arc::clone(session));
+        self.timers
+            .after(after, move || router.expire(&session, epoch));
+    }
+
     fn expire(&self, session: &Arc<Session>, epoch: u64) {
         let mut sessions = lock(&self.sessions);
         {
@@ -332,15 +369,17 @@ impl Router {
     /// its delay (the session ended first). Marks it removed so a subscribe racing
     /// with this undoes itself.
     fn discard(&self, session: &Arc<Session>) {
-        let (filters, shared, will) = {
+        let (filters, shared, will, journal) = {
             let mut state = session.lock();
             state.removed = true;
+            // Nothing more of this session reaches the store.
+            let journal = state.journal.take();
             let filters: Vec<TopicFilter> = state
                 .subscriptions
                 .drain()
                 .map(|(filter, _)| filter)
                 .collect();
-            (filters, state.take_shared(), state.pending_will.take())
+            (filters, state.take_shared(), state.pending_will.take(), journal)
         };
         if !filters.is_empty() {
             let mut index = self
@@ -354,9 +393,9 @@ impl Router {
         for delivery in shared {
             self.hand_back(session.id, delivery);
         }
-        self.store.record(StoreEvent::SessionRemoved {
-            client_id: &session.client_id,
-        });
+        if let Some(journal) = journal {
+            journal.record(|client_id| Change::SessionRemoved { client_id });
+        }
         // A will still waiting for its delay goes when the session ends.
         if let Some(will) = will {
             super::will::publish(self, will);
@@ -389,7 +428,7 @@ impl Router {
                 qos: self.outgoing_qos(granted, delivery.message.qos),
                 ..delivery
             };
-            self.report(&session, session.deliver(delivery, &self.store));
+            self.report(&session, session.deliver(delivery));
         }
     }
 
@@ -412,7 +451,11 @@ impl Router {
             let retained = if message.retain && self.config.retain_available {
                 let mut store = lock(&self.retained);
                 store.set(&message);
-                self.store.record(StoreEvent::Retained(&message));
+                // $SYS topics are the broker's own and rebuilt after a restart;
+                // mosquitto does not save them either.
+                if self.store.is_kept() && !message.topic.as_str().starts_with('$') {
+                    self.store.record(Change::Retained(Arc::clone(&message)));
+                }
                 Some(store)
             } else {
                 None
@@ -458,7 +501,7 @@ impl Router {
                 subscription_ids: target.subscription_ids,
                 shared: target.shared,
             };
-            let outcome = target.session.deliver(delivery, &self.store);
+            let outcome = target.session.deliver(delivery);
             routed.queued += usize::from(outcome != Enqueued::Dropped);
             self.report(&target.session, outcome);
         }
@@ -506,6 +549,14 @@ impl Router {
             let mut state = session.lock();
             if !state.removed {
                 state.subscriptions.insert(filter.clone(), options);
+                if let Some(journal) = &state.journal {
+                    journal.record(|client_id| Change::Subscribed {
+                        client_id,
+                        filter: filter.clone(),
+                        options,
+                        identifier: subscription_id,
+                    });
+                }
             }
             state.removed
         };
@@ -517,11 +568,6 @@ impl Router {
             index.remove(filter, session.id);
             return existed;
         }
-        self.store.record(StoreEvent::Subscribed {
-            client_id: &session.client_id,
-            filter,
-            options,
-        });
         // Retained messages go to new subscribers, never to shared subscriptions
         // [MQTT-3.8.4-3 3.1.1] (v5 §4.8.2: not sent for shared subscriptions).
         let send_retained = filter.share_group().is_none()
@@ -564,7 +610,7 @@ impl Router {
                     subscription_ids: subscription_id.into_iter().collect(),
                     shared: None,
                 };
-                self.report(session, session.deliver(delivery, &self.store));
+                self.report(session, session.deliver(delivery));
             }
         }
         existed
@@ -579,14 +625,65 @@ impl Router {
                 .unwrap_or_else(|p| p.into_inner());
             index.remove(filter, session.id).is_some()
         };
-        session.lock().subscriptions.remove(filter);
-        if existed {
-            self.store.record(StoreEvent::Unsubscribed {
-                client_id: &session.client_id,
-                filter,
+        let state = &mut *session.lock();
+        if state.subscriptions.remove(filter).is_some()
+            && let Some(journal) = &state.journal
+        {
+            journal.record(|client_id| Change::Unsubscribed {
+                client_id,
+                filter: filter.clone(),
             });
         }
         existed
+    }
+
+    /// A retained message read back from the store.
+    pub fn restore_retained(&self, message: &Arc<Message>) {
+        lock(&self.retained).set(message);
+    }
+
+    /// A persistent session read back from the store, offline, with its
+    /// subscriptions; from now on it reports its changes to the store.
+    pub fn restore_session(
+        &self,
+        client_id: &Arc<str>,
+        mut state: SessionState,
+        subscriptions: Vec<(TopicFilter, SubscriptionOptions, Option<u32>)>,
+        username: Option<String>,
+    ) -> Arc<Session> {
+        state.epoch = 1;
+        state.principal = Some(Arc::new(Principal {
+            username,
+            client_id: Arc::clone(client_id),
+            scope: RESTORED_SCOPE,
+            certified: false,
+        }));
+        for (filter, options, _) in &subscriptions {
+            state.subscriptions.insert(filter.clone(), *options);
+        }
+        state.journal = Some(Box::new(SessionJournal {
+            store: self.store.clone(),
+            client_id: Arc::clone(client_id),
+        }));
+        let id = self.next_session_id.fetch_add(1, Ordering::Relaxed);
+        let session = Arc::new(Session::new(id, Arc::clone(client_id), state));
+        {
+            let mut index = self
+                .subscriptions
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            for (filter, options, subscription_id) in subscriptions {
+                let subscriber = Subscriber {
+                    session: Arc::clone(&session),
+                    options,
+                    subscription_id,
+                    shared: filter.share_group().map(|_| Arc::new(filter.clone())),
+                };
+                index.insert(&filter, id, subscriber);
+            }
+        }
+        lock(&self.sessions).insert(Arc::clone(client_id), Arc::clone(&session));
+        session
     }
 
     /// Deletes retained messages whose Message Expiry Interval passed [MQTT-3.3.2-5 5.0].

@@ -28,7 +28,7 @@ use atomic_waker::AtomicWaker;
 
 use super::auth::Principal;
 use super::message::Message;
-use super::store::{Store, StoreEvent};
+use super::store::{Change, Store};
 use crate::protocol::{PacketId, QoS, SubscriptionOptions, TopicFilter};
 
 /// Payload and topic bytes of QoS 0 messages that may wait for one client before
@@ -169,6 +169,13 @@ impl ConnectionSignal {
         self.waker.wake();
     }
 
+    /// Registers the current task for wake-ups and reports whether the broker is
+    /// shutting down, leaving the other flags for [`ConnectionSignal::poll`].
+    pub fn poll_shutdown(&self, cx: &mut std::task::Context<'_>) -> bool {
+        self.waker.register(cx.waker());
+        self.shutdown.load(Ordering::Acquire)
+    }
+
     /// Registers the current task for wake-ups, then reports what is set. Registering
     /// first means a flag set after this call still wakes the task.
     pub fn poll(&self, cx: &mut std::task::Context<'_>) -> Option<Signalled> {
@@ -264,6 +271,22 @@ pub struct SessionState {
     /// Whether QoS 0 messages wait for an offline persistent client too
     /// (`queue_qos0_messages`), within `max_queued_messages`.
     pub queue_qos0: bool,
+    /// Where a persistent session reports its changes, with `persistence` on.
+    pub journal: Option<Box<SessionJournal>>,
+}
+
+/// A persistent session's link to the store: each change to its queue, window
+/// and ids is recorded under the session lock, so the store sees them in order.
+#[derive(Debug)]
+pub struct SessionJournal {
+    pub store: Store,
+    pub client_id: Arc<str>,
+}
+
+impl SessionJournal {
+    pub fn record(&self, change: impl FnOnce(Arc<str>) -> Change) {
+        self.store.record(change(Arc::clone(&self.client_id)));
+    }
 }
 
 impl SessionState {
@@ -298,7 +321,49 @@ impl SessionState {
             removed: false,
             principal: None,
             queue_qos0: false,
+            journal: None,
         }
+    }
+
+    /// Records a change if the session is kept by the store.
+    fn note(&self, change: impl FnOnce(Arc<str>) -> Change) {
+        if let Some(journal) = &self.journal {
+            journal.record(change);
+        }
+    }
+
+    /// Records that the pending will no longer waits.
+    pub fn note_will_cleared(&self) {
+        self.note(|client_id| Change::WillCleared { client_id });
+    }
+
+    /// Records the will now waiting for its delay, due at `due`.
+    pub fn note_will_pending(&self, will: &Arc<Message>, due: std::time::SystemTime) {
+        self.note(|client_id| Change::WillPending {
+            client_id,
+            will: Arc::clone(will),
+            due,
+        });
+    }
+
+    /// A QoS 1/2 message read back from the store, sent before the crash.
+    pub fn restore_inflight(&mut self, packet_id: PacketId, delivery: Option<Delivery>) {
+        self.last_packet_id = packet_id.get();
+        match delivery {
+            Some(delivery) => {
+                self.inflight_bytes += payload_size(&delivery);
+                self.inflight.push_back((packet_id, InFlight::Published(delivery)));
+            }
+            None => self.inflight.push_back((packet_id, InFlight::Released)),
+        }
+    }
+
+    /// A QoS 1/2 message read back from the store, not yet sent; queue limits do
+    /// not apply to what was accepted before the restart.
+    pub fn restore_queued(&mut self, delivery: Delivery) {
+        self.pending_reliable += 1;
+        self.pending_reliable_bytes += payload_size(&delivery);
+        self.pending.push_back(delivery);
     }
 
     pub fn is_connected_to(&self, connection_id: u64) -> bool {
@@ -372,6 +437,10 @@ impl SessionState {
         } else {
             self.pending_reliable += 1;
             self.pending_reliable_bytes += payload_size(&delivery);
+            self.note(|client_id| Change::Queued {
+                client_id,
+                delivery: delivery.clone(),
+            });
         }
         self.pending.push_back(delivery);
         self.dropping = false;
@@ -453,7 +522,9 @@ impl SessionState {
         loop {
             let front = self.pending.front()?;
             if front.message.is_expired(now) || !accept(front) {
-                self.pop_pending();
+                if self.pop_pending().is_some_and(|d| d.qos != QoS::AtMostOnce) {
+                    self.note(|client_id| Change::Skipped { client_id });
+                }
                 continue;
             }
             return self.next_acceptable();
@@ -479,6 +550,10 @@ impl SessionState {
         }
         let packet_id = self.allocate_packet_id()?;
         let delivery = self.pop_pending()?;
+        self.note(|client_id| Change::Sent {
+            client_id,
+            packet_id: packet_id.get(),
+        });
         self.inflight_bytes += payload_size(&delivery);
         self.inflight
             .push_back((packet_id, InFlight::Published(delivery.clone())));
@@ -519,6 +594,10 @@ impl SessionState {
                 if let Some((_, InFlight::Published(delivery))) = self.inflight.remove(at) {
                     self.inflight_bytes -= payload_size(&delivery);
                 }
+                self.note(|client_id| Change::Acked {
+                    client_id,
+                    packet_id: packet_id.get(),
+                });
                 Acked::Completed
             }
             // A QoS 2 message, awaiting PUBREC or PUBCOMP.
@@ -539,6 +618,10 @@ impl SessionState {
                 {
                     self.inflight_bytes -= payload_size(&delivery);
                 }
+                self.note(|client_id| Change::Released {
+                    client_id,
+                    packet_id: packet_id.get(),
+                });
                 Acked::Completed
             }
             InFlight::Released => Acked::Completed,
@@ -555,6 +638,10 @@ impl SessionState {
         match &self.inflight[at].1 {
             InFlight::Released => {
                 self.inflight.remove(at);
+                self.note(|client_id| Change::Acked {
+                    client_id,
+                    packet_id: packet_id.get(),
+                });
                 Acked::Completed
             }
             // A QoS 1 message, or a QoS 2 one whose PUBREC has not come.
@@ -591,6 +678,10 @@ impl SessionState {
             return false;
         }
         self.incoming_qos2.push(packet_id);
+        self.note(|client_id| Change::Received {
+            client_id,
+            packet_id: packet_id.get(),
+        });
         true
     }
 
@@ -599,6 +690,10 @@ impl SessionState {
         match self.incoming_qos2.iter().position(|id| *id == packet_id) {
             Some(at) => {
                 self.incoming_qos2.swap_remove(at);
+                self.note(|client_id| Change::ReceiveDone {
+                    client_id,
+                    packet_id: packet_id.get(),
+                });
                 true
             }
             None => false,
@@ -632,8 +727,21 @@ impl SessionState {
     /// Drops queued messages (not yet sent) that `keep` refuses: on a resumed
     /// session, what the ACL in force no longer lets its owner read.
     pub fn retain_pending(&mut self, mut keep: impl FnMut(&Delivery) -> bool) {
+        let before = self.pending.len();
         self.pending.retain(|delivery| keep(delivery));
         self.recount_pending();
+        if self.pending.len() != before {
+            let deliveries = self
+                .pending
+                .iter()
+                .filter(|d| d.qos != QoS::AtMostOnce)
+                .cloned()
+                .collect();
+            self.note(|client_id| Change::QueueReplaced {
+                client_id,
+                deliveries,
+            });
+        }
     }
 
     /// Forgets what only made sense for a connection that ended: QoS 0 messages still
@@ -675,21 +783,13 @@ impl Session {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Queues a delivery, reports it to the store if the session is persistent, and
-    /// wakes the connection serving this session.
-    pub fn deliver(&self, delivery: Delivery, store: &Store) -> Enqueued {
+    /// Queues a delivery (which the session reports to the store, if it is kept
+    /// there), and wakes the connection serving this session.
+    pub fn deliver(&self, delivery: Delivery) -> Enqueued {
         let mut state = self.lock();
-        let durable = (state.persistent && delivery.qos != QoS::AtMostOnce)
-            .then(|| Arc::clone(&delivery.message));
         let outcome = state.enqueue(delivery);
         if outcome != Enqueued::Queued {
             return outcome;
-        }
-        if let Some(message) = durable {
-            store.record(StoreEvent::Queued {
-                client_id: &self.client_id,
-                message: &message,
-            });
         }
         if let Some(link) = &state.connection {
             link.signal.deliveries_queued();

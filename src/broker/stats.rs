@@ -75,3 +75,24 @@ impl Stats {
         counter.load(Ordering::Relaxed)
     }
 }
+
+impl Stats {
+    /// The lifetime counters the store keeps across restarts.
+    pub fn totals(&self) -> super::store::format::Totals {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        super::store::format::Totals {
+            packets_received: get(&self.packets_received),
+            packets_sent: get(&self.packets_sent),
+            bytes_received: get(&self.bytes_received),
+            bytes_sent: get(&self.bytes_sent),
+            publish_received: get(&self.publish_received),
+            publish_sent: get(&self.publish_sent),
+            publish_dropped: get(&self.publish_dropped),
+            publish_bytes_received: get(&self.publish_bytes_received),
+            publish_bytes_sent: get(&self.publish_bytes_sent),
+            connections_accepted: get(&self.connections_accepted),
+            sockets_accepted: get(&self.sockets_accepted),
+            sessions_expired: get(&self.sessions_expired),
+        }
+    }
+}

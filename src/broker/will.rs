@@ -138,6 +138,8 @@ pub fn on_connection_end(
                 // Kept with the session: the session's end sends it, whichever
                 // comes first.
                 state.pending_will = Some(Arc::clone(&will.message));
+                let delay = expiry.map_or(will.delay, |expiry| expiry.min(will.delay));
+                state.note_will_pending(&will.message, std::time::SystemTime::now() + delay);
             }
             let delay = expiry.map_or(will.delay, |expiry| expiry.min(will.delay));
             let (router_for_timer, session) = (Arc::clone(router), Arc::clone(session));
@@ -150,6 +152,14 @@ pub fn on_connection_end(
 
 /// Publishes a will if its client may still write its topic: the ACL in force when
 /// the will is due decides, as in mosquitto.
+/// Starts the timer of a will read back from the store, waiting `delay` more.
+pub fn resume_delayed(router: &Arc<Router>, session: &Arc<Session>, epoch: u64, delay: Duration) {
+    let (router_for_timer, session) = (Arc::clone(router), Arc::clone(session));
+    router.timers.after(delay, move || {
+        send_delayed(&router_for_timer, &session, epoch);
+    });
+}
+
 pub fn publish(router: &Router, will: Arc<Message>) {
     let security = router.security.load();
     let allowed = will
@@ -168,7 +178,11 @@ fn send_delayed(router: &Router, session: &Session, epoch: u64) {
         if state.epoch != epoch || state.connection.is_some() {
             return;
         }
-        state.pending_will.take()
+        let will = state.pending_will.take();
+        if will.is_some() {
+            state.note_will_cleared();
+        }
+        will
     };
     if let Some(will) = will {
         publish(router, will);

@@ -490,7 +490,7 @@ pub async fn serve(
     };
     let pid_file = config.pid_file.clone();
     let user = config.user.clone();
-    let broker = match Broker::bind_with_security(config, security, log.clone(), &ports).await {
+    let mut broker = match Broker::bind_with_security(config, security, log.clone(), &ports).await {
         Ok(broker) => broker,
         Err(error) => {
             log.error(format_args!("{error}"));
@@ -512,6 +512,14 @@ pub async fn serve(
         return ExitCode::FAILURE;
     }
     if let Err(error) = drop_privileges(user.as_deref(), &broker.unix_socket_paths(), &log) {
+        log.error(format_args!("{error}"));
+        if let Some(path) = &pid_file {
+            let _ = std::fs::remove_file(path);
+        }
+        return ExitCode::FAILURE;
+    }
+    // The store is read as the user the broker runs as, whose file it is.
+    if let Err(error) = broker.open_store() {
         log.error(format_args!("{error}"));
         if let Some(path) = &pid_file {
             let _ = std::fs::remove_file(path);

@@ -30,7 +30,6 @@ const PLUGIN: Status = Status::Refused("plugins are not supported by this versio
 const ENGINE: Status =
     Status::Refused("OpenSSL engines do not exist for rbroker, which uses rustls");
 const PSK: Status = Status::Refused("TLS-PSK is not supported: rustls has no PSK cipher suites");
-const PERSISTENCE: Status = Status::Planned("persistence");
 const BRIDGE: Status = Status::Planned("bridges");
 const CERT_PAIR: Status = Status::Differs(
     "TLS is on with both `certfile` and `keyfile`; one without the other, or any other TLS option without both, stops startup (mosquitto serves plaintext). Re-read at restart, not on SIGHUP.",
@@ -67,8 +66,16 @@ pub const OPTIONS: &[Entry] = &[
     entry("auth_plugin", PLUGIN),
     entry("auth_plugin_deny_special_chars", PLUGIN),
     entry("auto_id_prefix", Status::Same),
-    entry("autosave_interval", PERSISTENCE),
-    entry("autosave_on_changes", PERSISTENCE),
+    entry(
+        "autosave_interval",
+        Status::Differs(
+            "Used by `persistence_mode snapshot` only: the default durable mode writes every change before acknowledging it, and compacts the file as it grows.",
+        ),
+    ),
+    entry(
+        "autosave_on_changes",
+        Status::Differs("Used by `persistence_mode snapshot` only, as `autosave_interval`."),
+    ),
     entry("bind_address", Status::Same),
     entry("bind_interface", Status::Same),
     entry("bridge_alpn", BRIDGE),
@@ -216,9 +223,14 @@ pub const OPTIONS: &[Entry] = &[
             "With `true`, auth options before the first listener are an error when no default listener exists (they would protect nothing).",
         ),
     ),
-    entry("persistence", PERSISTENCE),
-    entry("persistence_file", PERSISTENCE),
-    entry("persistence_location", PERSISTENCE),
+    entry(
+        "persistence",
+        Status::Differs(
+            "Durable by default: PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK and a persistent session's CONNACK go out only after fsync, with group commit; mosquitto saves a snapshot every `autosave_interval` (`persistence_mode snapshot`). Wills waiting for their delay and the `$SYS` totals are kept too. rbroker's own file format: a mosquitto database is refused with a message.",
+        ),
+    ),
+    entry("persistence_file", Status::Same),
+    entry("persistence_location", Status::Same),
     entry("persistent_client_expiration", Status::Same),
     entry("pid_file", Status::Same),
     entry("plugin", PLUGIN),
@@ -237,7 +249,7 @@ pub const OPTIONS: &[Entry] = &[
     ),
     entry("restart_timeout", BRIDGE),
     entry("retain_available", Status::Same),
-    entry("retained_persistence", PERSISTENCE),
+    entry("retained_persistence", Status::Differs("An old name of `persistence`.")),
     entry(
         "retry_interval",
         Status::Differs(
@@ -292,6 +304,12 @@ pub const OPTIONS: &[Entry] = &[
         "max_topic_levels",
         Status::Own(
             "Most levels in a topic or filter (default 201, mosquitto's fixed limit; at most 1000).",
+        ),
+    ),
+    entry(
+        "persistence_mode",
+        Status::Own(
+            "`durable` (default): nothing is acknowledged before it is on disk. `snapshot`: mosquitto's behaviour, a snapshot every `autosave_interval`; a crash loses what changed since.",
         ),
     ),
     entry(

@@ -229,6 +229,45 @@ pub struct Config {
     pub clientid_prefixes: Option<String>,
     /// The user a broker started as root switches to once its sockets are bound.
     pub user: Option<String>,
+    /// `persistence` and the options that go with it.
+    pub persistence: Persistence,
+}
+
+/// `persistence`, `persistence_location`, `persistence_file`, `autosave_interval`,
+/// `autosave_on_changes`, and rbroker's `persistence_mode`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Persistence {
+    pub enabled: bool,
+    /// A directory; the file is `location/file` (mosquitto joins them with `/`).
+    pub location: Option<PathBuf>,
+    pub file: String,
+    /// Seconds between saves in snapshot mode (changes, with `on_changes`).
+    pub autosave_interval: u64,
+    pub autosave_on_changes: bool,
+    pub mode: crate::broker::store::PersistenceMode,
+}
+
+impl Default for Persistence {
+    fn default() -> Self {
+        Persistence {
+            enabled: false,
+            location: None,
+            file: "mosquitto.db".into(),
+            autosave_interval: 1800,
+            autosave_on_changes: false,
+            mode: crate::broker::store::PersistenceMode::Durable,
+        }
+    }
+}
+
+impl Persistence {
+    /// The store file.
+    pub fn path(&self) -> PathBuf {
+        match &self.location {
+            Some(location) => location.join(&self.file),
+            None => PathBuf::from(&self.file),
+        }
+    }
 }
 
 impl Default for Config {
@@ -270,6 +309,7 @@ impl Default for Config {
             persistent_client_expiration: None,
             clientid_prefixes: None,
             user: None,
+            persistence: Persistence::default(),
         }
     }
 }
@@ -373,6 +413,7 @@ impl Config {
             persistent_client_expiration,
             clientid_prefixes,
             user,
+            persistence,
         } = self;
         macro_rules! compare {
             ($($field:ident => $option:literal),* $(,)?) => {
@@ -414,6 +455,7 @@ impl Config {
             persistent_client_expiration => "persistent_client_expiration",
             clientid_prefixes => "clientid_prefixes",
             user => "user",
+            persistence => "persistence",
         );
         // Listeners (addresses and listener options), without their auth rules.
         let places = |config: &Config| {
@@ -932,6 +974,30 @@ impl Config {
                 }
             }
             "pid_file" => self.pid_file = Some(PathBuf::from(path_value(key, values)?)),
+            "persistence" | "retained_persistence" => {
+                self.persistence.enabled = parse_bool(key, values)?;
+            }
+            "persistence_location" => {
+                self.persistence.location = Some(PathBuf::from(path_value(key, values)?));
+            }
+            "persistence_file" => self.persistence.file = path_value(key, values)?,
+            "autosave_interval" => {
+                self.persistence.autosave_interval = parse_number(key, values, 0, u64::from(u32::MAX))?;
+            }
+            "autosave_on_changes" => {
+                self.persistence.autosave_on_changes = parse_bool(key, values)?;
+            }
+            "persistence_mode" => {
+                self.persistence.mode = match single(key, values)? {
+                    "durable" => crate::broker::store::PersistenceMode::Durable,
+                    "snapshot" => crate::broker::store::PersistenceMode::Snapshot,
+                    other => {
+                        return Err(format!(
+                            "Invalid persistence_mode value ({other}): durable or snapshot."
+                        ));
+                    }
+                };
+            }
             "log_timestamp" => self.log_timestamp = parse_bool(key, values)?,
             "log_timestamp_format" => {
                 let format = values.join(" ");
@@ -1210,10 +1276,10 @@ mod tests {
     fn planned_options_only_warn() {
         let mut config = Config::default();
         let warnings = config
-            .apply_text("persistence true\nlog_type all\nlog_dest stdout\n", "c")
+            .apply_text("connection b\nlog_type all\nlog_dest stdout\n", "c")
             .expect("accepted");
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("persistence") && warnings[0].contains("c:1"));
+        assert!(warnings[0].contains("bridges") && warnings[0].contains("c:1"));
         assert_eq!(config.log_types, LogTypes::ALL);
         assert_eq!(config.log_dest, LogDest::Stdout);
     }
@@ -1449,6 +1515,9 @@ mod tests {
             "connect_timeout" => "10",
             "allow_duplicate_messages" => "false",
             "persistent_client_expiration" => "1d",
+            "persistence_mode" => "snapshot",
+            "autosave_on_changes" | "persistence" | "retained_persistence" => "true",
+            "persistence_file" => "rbroker.db",
             "log_timestamp_format" => "%H:%M:%S",
             "include_dir" => "/nonexistent/rbroker-walk",
             "auto_id_prefix" | "clientid_prefixes" | "user" => "root",

@@ -408,6 +408,11 @@ impl Connection {
             persistent,
             link,
             (connect.username.clone(), scope, certified),
+            state_v5
+                .as_ref()
+                .map_or(config.persistent_client_expiration, |v5| {
+                    v5.session_expiry().or(config.persistent_client_expiration)
+                }),
         );
         let principal = opened.session.lock().principal.clone().unwrap_or_else(|| {
             Arc::new(Principal {
@@ -706,9 +711,18 @@ impl Connection {
         if out_of_memory && (!v5 || publish.qos == QoS::AtMostOnce) {
             return Err(End::Violation(ReasonCode::QuotaExceeded));
         }
+        // persistence: a store that cannot write (a full disk) acknowledges nothing
+        // it could not keep. MQTT 5 is told 0x97; 3.x has no code, so the
+        // connection ends and the client sends the message again later.
+        let store_full = publish.qos != QoS::AtMostOnce && !router.store.accepting();
+        if store_full && !v5 {
+            return Err(End::Violation(ReasonCode::QuotaExceeded));
+        }
         // What the acknowledgement says, and whether the message is routed at all.
         let mut refusal = None;
-        if out_of_memory {
+        if store_full {
+            refusal = Some((ReasonCode::QuotaExceeded, "the store cannot write"));
+        } else if out_of_memory {
             refusal = Some((ReasonCode::QuotaExceeded, "memory_limit reached"));
         } else if too_deep {
             refusal = Some((

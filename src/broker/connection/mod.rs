@@ -9,9 +9,11 @@
 //! its session into its write buffer (within the in-flight window) and writes the
 //! whole buffer at once.
 //!
-//! Acknowledgements for a batch are written after the store commits
-//! ([`Store::commit`](super::store::Store::commit)), and every packet this task
-//! writes goes through one buffer, so a read of N packets costs one write.
+//! Every packet this task writes goes through one buffer, so a read of N packets
+//! costs one write. With `persistence` on, nothing in that buffer is written
+//! before the changes recorded while filling it are durable
+//! ([`Store::synced`](super::store::Store::synced)): a PUBACK, a SUBACK, the
+//! CONNACK of a persistent session, a QoS 1/2 PUBLISH with its packet id.
 
 use std::cell::RefCell;
 use std::io;
@@ -228,6 +230,9 @@ struct Connection {
     out: Vec<u8>,
     written: usize,
     last_packet: Instant,
+    /// The highest store sequence number recorded while filling `out`; `out` is
+    /// written once the store says it is durable.
+    unsynced: u64,
 }
 
 impl Connection {
@@ -247,6 +252,7 @@ impl Connection {
             out: Vec::new(),
             written: 0,
             last_packet: Instant::now(),
+            unsynced: 0,
         }
     }
 
@@ -284,6 +290,7 @@ impl Connection {
                     if let Err(end) = self.read_and_handle(transport) {
                         return end;
                     }
+                    self.note_recorded();
                 }
             }
             // A check finished after a reload is run again: wait for that one too.
@@ -291,6 +298,7 @@ impl Connection {
                 if let Err(end) = self.await_login(*pending, &signal).await {
                     return end;
                 }
+                self.note_recorded();
             }
         }
         transport.set_frame_limit(self.router.config.websocket_frame_limit());
@@ -304,6 +312,13 @@ impl Connection {
                 return end;
             }
             self.flush_counts();
+            if !self.router.store.is_synced(self.unsynced) {
+                if let Err(end) = self.await_store(&signal).await {
+                    return end;
+                }
+                // `pump` writes what waited for the store.
+                continue;
+            }
             let writing = self.written < self.out.len() || transport.wants_write();
             match wait(
                 &signal,
@@ -335,12 +350,34 @@ impl Connection {
                     timer.as_mut().reset(deadline);
                 }
             }
-            // Acknowledgements written while handling the batch go out only once the
-            // store has taken what the batch changed.
-            if !self.router.store.commits_immediately() && self.router.store.commit().await.is_err()
-            {
-                return End::SocketError;
+            self.note_recorded();
+        }
+    }
+
+    /// Notes what this task recorded in the store since the last call (no
+    /// `.await` may separate the recording from this).
+    fn note_recorded(&mut self) {
+        let recorded = super::store::take_recorded_here();
+        if recorded > self.unsynced {
+            self.unsynced = recorded;
+        }
+    }
+
+    /// Waits until the store has made what this task recorded durable; a
+    /// shutdown or a store that stopped ends the connection instead.
+    async fn await_store(&mut self, signal: &ConnectionSignal) -> Result<(), End> {
+        let shutdown = std::future::poll_fn(|cx| {
+            if signal.poll_shutdown(cx) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
             }
+        });
+        tokio::select! {
+            synced = self.router.store.synced(self.unsynced) => {
+                synced.map_err(|_| End::SocketError)
+            }
+            () = shutdown => Err(End::Shutdown),
         }
     }
 
@@ -633,7 +670,8 @@ impl Connection {
         }
         loop {
             self.drain_session();
-            if self.written == self.out.len() {
+            self.note_recorded();
+            if self.written == self.out.len() || !self.router.store.is_synced(self.unsynced) {
                 return Ok(());
             }
             self.flush(transport)?;
@@ -674,6 +712,16 @@ impl Connection {
             && let Some(reason) = end.disconnect_reason()
         {
             self.send(&Packet::Disconnect(Disconnect::new(reason)));
+        }
+        // What the store has not made durable is never sent: the client sends
+        // it again.
+        self.note_recorded();
+        if !self.router.store.is_synced(self.unsynced) {
+            let synced = self.router.store.synced(self.unsynced);
+            if !matches!(tokio::time::timeout(LINGER, synced).await, Ok(Ok(()))) {
+                self.out.clear();
+                self.written = 0;
+            }
         }
         let last_words = self.written < self.out.len() || transport.wants_write();
         self.flush_for(transport, LINGER).await;

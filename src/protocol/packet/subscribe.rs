@@ -40,7 +40,8 @@ impl SubscriptionOptions {
         }
     }
 
-    fn decode(byte: u8, version: ProtocolVersion) -> Result<Self, DecodeError> {
+    /// Reads an options byte as `version` defines it.
+    pub fn decode(byte: u8, version: ProtocolVersion) -> Result<Self, DecodeError> {
         let qos_bits = byte & 0x03;
         if !version.is_v5() {
             if byte & 0xfc != 0 {
@@ -74,7 +75,8 @@ impl SubscriptionOptions {
         })
     }
 
-    fn to_byte(self, version: ProtocolVersion) -> u8 {
+    /// The options byte as `version` writes it.
+    pub fn to_byte(self, version: ProtocolVersion) -> u8 {
         let mut byte = self.qos as u8;
         if version.is_v5() {
             byte |= u8::from(self.no_local) << 2;

@@ -1,0 +1,681 @@
+//! [`Image`]: the durable state as the store's records describe it, rebuilt by
+//! replaying them.
+//!
+//! The same replay serves twice. At startup the records on disk are applied to an
+//! empty image, and the broker is built from the result (`recover.rs`). While the
+//! broker runs, the writer thread applies every record it writes, so the image is
+//! always what a restart would recover; compaction writes the image out as a fresh
+//! file of records ([`Image::snapshot`]) instead of reading the old file back.
+//!
+//! The writer also turns the broker's [`Change`]s into records here
+//! ([`Image::translate`]): a message is written once and then referred to by
+//! number, a session by the number its opening record gave it.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::Change;
+use super::format::{Entry, FormatError, Record, Totals, epoch_ms};
+use crate::broker::message::Message;
+use crate::broker::session::Delivery;
+use crate::protocol::SubscriptionOptions;
+#[cfg(test)]
+use crate::protocol::QoS;
+
+/// A message and how many records of the image refer to it.
+#[derive(Debug)]
+pub struct StoredMessage {
+    pub message: Arc<Message>,
+    refs: u32,
+}
+
+/// One persistent session as a restart would recover it.
+#[derive(Debug, Default)]
+pub struct SessionImage {
+    pub client_id: Arc<str>,
+    pub username: Option<String>,
+    /// Seconds kept after disconnect; `None` for ever.
+    pub expiry: Option<u32>,
+    /// When its connection ended (ms since the epoch); `None` while connected.
+    pub detached_at: Option<u64>,
+    pub subscriptions: BTreeMap<String, (SubscriptionOptions, Option<u32>)>,
+    /// QoS 1/2 messages not yet sent.
+    pub queue: VecDeque<Entry>,
+    /// Sent and unfinished, in send order: `None` once PUBREC came (PUBREL is due).
+    pub inflight: Vec<(u16, Option<Entry>)>,
+    /// Incoming QoS 2 packet ids awaiting PUBREL.
+    pub incoming: Vec<u16>,
+    /// A will waiting for its delay: (message number, due in ms since the epoch).
+    pub will: Option<(u64, u64)>,
+}
+
+/// Everything the store keeps.
+#[derive(Debug, Default)]
+pub struct Image {
+    pub messages: HashMap<u64, StoredMessage>,
+    /// Topic → message number.
+    pub retained: HashMap<String, u64>,
+    pub sessions: HashMap<u32, SessionImage>,
+    pub totals: Totals,
+    /// Message numbers by the address of the broker's `Arc<Message>`: the image
+    /// holds a clone, so an address cannot be reused while it is listed.
+    by_address: HashMap<usize, u64>,
+    /// Session numbers by client id.
+    numbers: HashMap<Arc<str>, u32>,
+    next_message: u64,
+    next_session: u32,
+}
+
+const UNKNOWN_MESSAGE: FormatError = FormatError("a record refers to a message never stored");
+
+fn address(message: &Arc<Message>) -> usize {
+    Arc::as_ptr(message) as usize
+}
+
+impl Image {
+    /// Applies one record. Records about a session the image does not hold are
+    /// ignored (a session removed while a change to it was in flight); a reference
+    /// to a message never stored is damage.
+    pub fn apply(&mut self, record: Record) -> Result<(), FormatError> {
+        match record {
+            Record::Message { number, message } => {
+                self.next_message = self.next_message.max(number + 1);
+                self.by_address.insert(address(&message), number);
+                self.messages
+                    .insert(number, StoredMessage { message, refs: 0 });
+            }
+            Record::Retained { message } => {
+                let stored = self.messages.get(&message).ok_or(UNKNOWN_MESSAGE)?;
+                let topic = stored.message.topic.as_str().to_owned();
+                let previous = if stored.message.payload.is_empty() {
+                    self.retained.remove(&topic)
+                } else {
+                    self.add_ref(message)?;
+                    self.retained.insert(topic, message)
+                };
+                if let Some(previous) = previous {
+                    self.release(previous);
+                }
+                self.drop_unused(message);
+            }
+            Record::SessionOpened {
+                session,
+                client_id,
+                username,
+                fresh,
+                expiry,
+            } => {
+                self.next_session = self.next_session.max(session.saturating_add(1));
+                if fresh && let Some(old) = self.numbers.get(&client_id).copied() {
+                    self.remove_session(old);
+                }
+                if fresh || !self.sessions.contains_key(&session) {
+                    self.remove_session(session);
+                    self.numbers.insert(Arc::clone(&client_id), session);
+                    self.sessions.insert(
+                        session,
+                        SessionImage {
+                            client_id,
+                            ..SessionImage::default()
+                        },
+                    );
+                }
+                if let Some(image) = self.sessions.get_mut(&session) {
+                    image.username = username;
+                    image.expiry = expiry;
+                    image.detached_at = None;
+                }
+            }
+            Record::SessionRemoved { session } => self.remove_session(session),
+            Record::WillPending {
+                session,
+                message,
+                due,
+            } => {
+                if !self.sessions.contains_key(&session) {
+                    return Ok(());
+                }
+                self.add_ref(message)?;
+                let old = self
+                    .sessions
+                    .get_mut(&session)
+                    .and_then(|image| image.will.replace((message, due)));
+                if let Some((old, _)) = old {
+                    self.release(old);
+                }
+            }
+            Record::Queued { session, entry } => {
+                if !self.sessions.contains_key(&session) {
+                    return Ok(());
+                }
+                self.add_ref(entry.message)?;
+                if let Some(image) = self.sessions.get_mut(&session) {
+                    image.queue.push_back(entry);
+                }
+            }
+            Record::Totals(totals) => self.totals = totals,
+            other => self.apply_to_session(other),
+        }
+        Ok(())
+    }
+
+    /// Records that only change one session's own lists.
+    fn apply_to_session(&mut self, record: Record) {
+        let mut released = Vec::new();
+        let session = match &record {
+            Record::SessionDetached { session, .. }
+            | Record::Subscribed { session, .. }
+            | Record::Unsubscribed { session, .. }
+            | Record::Sent { session, .. }
+            | Record::Skipped { session }
+            | Record::QueueCleared { session }
+            | Record::Acked { session, .. }
+            | Record::Released { session, .. }
+            | Record::Received { session, .. }
+            | Record::ReceiveDone { session, .. }
+            | Record::WillCleared { session } => *session,
+            _ => return,
+        };
+        let Some(image) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        match record {
+            Record::SessionDetached { expiry, at, .. } => {
+                image.expiry = expiry;
+                image.detached_at = Some(at);
+            }
+            Record::Subscribed {
+                filter,
+                options,
+                identifier,
+                ..
+            } => {
+                image.subscriptions.insert(filter, (options, identifier));
+            }
+            Record::Unsubscribed { filter, .. } => {
+                image.subscriptions.remove(&filter);
+            }
+            Record::Sent { packet_id, .. } => {
+                if let Some(entry) = image.queue.pop_front() {
+                    image.inflight.push((packet_id, Some(entry)));
+                }
+            }
+            Record::Skipped { .. } => {
+                released.extend(image.queue.pop_front().map(|entry| entry.message));
+            }
+            Record::QueueCleared { .. } => {
+                released.extend(image.queue.drain(..).map(|entry| entry.message));
+            }
+            Record::Acked { packet_id, .. } => {
+                if let Some(at) = image.inflight.iter().position(|(id, _)| *id == packet_id) {
+                    let (_, entry) = image.inflight.remove(at);
+                    released.extend(entry.map(|entry| entry.message));
+                }
+            }
+            Record::Released { packet_id, .. } => {
+                match image.inflight.iter_mut().find(|(id, _)| *id == packet_id) {
+                    Some((_, entry)) => released.extend(entry.take().map(|entry| entry.message)),
+                    None => image.inflight.push((packet_id, None)),
+                }
+            }
+            Record::Received { packet_id, .. } => {
+                if !image.incoming.contains(&packet_id) {
+                    image.incoming.push(packet_id);
+                }
+            }
+            Record::ReceiveDone { packet_id, .. } => {
+                image.incoming.retain(|id| *id != packet_id);
+            }
+            Record::WillCleared { .. } => {
+                released.extend(image.will.take().map(|(message, _)| message));
+            }
+            _ => {}
+        }
+        for message in released {
+            self.release(message);
+        }
+    }
+
+    fn add_ref(&mut self, number: u64) -> Result<(), FormatError> {
+        let stored = self.messages.get_mut(&number).ok_or(UNKNOWN_MESSAGE)?;
+        stored.refs += 1;
+        Ok(())
+    }
+
+    fn release(&mut self, number: u64) {
+        if let Some(stored) = self.messages.get_mut(&number) {
+            stored.refs = stored.refs.saturating_sub(1);
+            self.drop_unused(number);
+        }
+    }
+
+    fn drop_unused(&mut self, number: u64) {
+        if self.messages.get(&number).is_some_and(|stored| stored.refs == 0)
+            && let Some(stored) = self.messages.remove(&number)
+        {
+            self.by_address.remove(&address(&stored.message));
+        }
+    }
+
+    fn remove_session(&mut self, session: u32) {
+        let Some(image) = self.sessions.remove(&session) else {
+            return;
+        };
+        if self.numbers.get(&image.client_id) == Some(&session) {
+            self.numbers.remove(&image.client_id);
+        }
+        let messages = image
+            .queue
+            .iter()
+            .map(|entry| entry.message)
+            .chain(image.inflight.iter().filter_map(|(_, e)| e.as_ref().map(|e| e.message)))
+            .chain(image.will.map(|(message, _)| message))
+            .collect::<Vec<_>>();
+        for message in messages {
+            self.release(message);
+        }
+    }
+
+    /// The number of `message`, writing its record first if the image lacks it.
+    fn message_number(&mut self, message: &Arc<Message>, out: &mut Vec<Record>) -> u64 {
+        if let Some(number) = self.by_address.get(&address(message)) {
+            return *number;
+        }
+        let number = self.next_message;
+        self.next_message += 1;
+        // Listed now, so a second reference in the same batch finds it.
+        self.by_address.insert(address(message), number);
+        out.push(Record::Message {
+            number,
+            message: Arc::clone(message),
+        });
+        number
+    }
+
+    fn entry(&mut self, delivery: &Delivery, out: &mut Vec<Record>) -> Entry {
+        Entry {
+            message: self.message_number(&delivery.message, out),
+            qos: delivery.qos,
+            retain: delivery.retain,
+            subscription_ids: delivery.subscription_ids.clone(),
+            shared: delivery.shared.as_ref().map(|f| f.as_str().to_owned()),
+        }
+    }
+
+    /// The records for one change, in the order they must be applied.
+    pub fn translate(&mut self, change: Change, out: &mut Vec<Record>) {
+        if let Change::SessionOpened {
+            client_id,
+            username,
+            fresh,
+            expiry,
+        } = change
+        {
+            let known = self.numbers.get(&client_id).copied();
+            let (session, fresh) = match known {
+                Some(session) if !fresh => (session, false),
+                _ => {
+                    let session = self.next_session;
+                    self.next_session = self.next_session.wrapping_add(1).max(1);
+                    (session, true)
+                }
+            };
+            out.push(Record::SessionOpened {
+                session,
+                client_id,
+                username,
+                fresh,
+                expiry: expiry.map(secs),
+            });
+            return;
+        }
+        if let Change::Totals(totals) = change {
+            out.push(Record::Totals(totals));
+            return;
+        }
+        if let Change::Retained(message) = change {
+            let message = self.message_number(&message, out);
+            out.push(Record::Retained { message });
+            return;
+        }
+        let Some(session) = self.numbers.get(change.client_id()).copied() else {
+            return;
+        };
+        let record = match change {
+            Change::SessionDetached { expiry, .. } => Record::SessionDetached {
+                session,
+                expiry: expiry.map(secs),
+                at: epoch_ms(SystemTime::now()),
+            },
+            Change::SessionRemoved { .. } => Record::SessionRemoved { session },
+            Change::Subscribed {
+                filter,
+                options,
+                identifier,
+                ..
+            } => Record::Subscribed {
+                session,
+                filter: filter.as_str().to_owned(),
+                options,
+                identifier,
+            },
+            Change::Unsubscribed { filter, .. } => Record::Unsubscribed {
+                session,
+                filter: filter.as_str().to_owned(),
+            },
+            Change::Queued { delivery, .. } => Record::Queued {
+                session,
+                entry: self.entry(&delivery, out),
+            },
+            Change::QueueReplaced { deliveries, .. } => {
+                out.push(Record::QueueCleared { session });
+                for delivery in deliveries {
+                    let entry = self.entry(&delivery, out);
+                    out.push(Record::Queued { session, entry });
+                }
+                return;
+            }
+            Change::Sent { packet_id, .. } => Record::Sent { session, packet_id },
+            Change::Skipped { .. } => Record::Skipped { session },
+            Change::Acked { packet_id, .. } => Record::Acked { session, packet_id },
+            Change::Released { packet_id, .. } => Record::Released { session, packet_id },
+            Change::Received { packet_id, .. } => Record::Received { session, packet_id },
+            Change::ReceiveDone { packet_id, .. } => Record::ReceiveDone { session, packet_id },
+            Change::WillPending { will, due, .. } => Record::WillPending {
+                session,
+                message: self.message_number(&will, out),
+                due: epoch_ms(due),
+            },
+            Change::WillCleared { .. } => Record::WillCleared { session },
+            Change::SessionOpened { .. } | Change::Retained(_) | Change::Totals(_) => return,
+        };
+        out.push(record);
+    }
+
+    /// Every record needed to rebuild this image from nothing: what compaction
+    /// writes. Expired retained messages are left out.
+    pub fn snapshot(&self, mut sink: impl FnMut(&Record)) {
+        sink(&Record::Totals(self.totals));
+        let now = std::time::Instant::now();
+        let expired = |number: &u64| {
+            self.messages
+                .get(number)
+                .is_some_and(|stored| stored.message.is_expired(now))
+        };
+        let mut numbers: Vec<_> = self
+            .messages
+            .iter()
+            .filter(|(number, stored)| stored.refs > 0 && !(self.only_retained(**number) && expired(number)))
+            .map(|(number, _)| *number)
+            .collect();
+        numbers.sort_unstable();
+        for number in &numbers {
+            sink(&Record::Message {
+                number: *number,
+                message: Arc::clone(&self.messages[number].message),
+            });
+        }
+        let mut topics: Vec<_> = self.retained.iter().filter(|(_, n)| !expired(n)).collect();
+        topics.sort_unstable();
+        for (_, message) in topics {
+            sink(&Record::Retained { message: *message });
+        }
+        let mut sessions: Vec<_> = self.sessions.iter().collect();
+        sessions.sort_unstable_by_key(|(number, _)| **number);
+        for (&session, image) in sessions {
+            sink(&Record::SessionOpened {
+                session,
+                client_id: Arc::clone(&image.client_id),
+                username: image.username.clone(),
+                fresh: true,
+                expiry: image.expiry,
+            });
+            if let Some(at) = image.detached_at {
+                sink(&Record::SessionDetached {
+                    session,
+                    expiry: image.expiry,
+                    at,
+                });
+            }
+            for (filter, (options, identifier)) in &image.subscriptions {
+                sink(&Record::Subscribed {
+                    session,
+                    filter: filter.clone(),
+                    options: *options,
+                    identifier: *identifier,
+                });
+            }
+            for (packet_id, entry) in &image.inflight {
+                let packet_id = *packet_id;
+                match entry {
+                    Some(entry) => {
+                        sink(&Record::Queued {
+                            session,
+                            entry: entry.clone(),
+                        });
+                        sink(&Record::Sent { session, packet_id });
+                    }
+                    None => sink(&Record::Released { session, packet_id }),
+                }
+            }
+            for entry in &image.queue {
+                sink(&Record::Queued {
+                    session,
+                    entry: entry.clone(),
+                });
+            }
+            for packet_id in &image.incoming {
+                sink(&Record::Received {
+                    session,
+                    packet_id: *packet_id,
+                });
+            }
+            if let Some((message, due)) = image.will {
+                sink(&Record::WillPending {
+                    session,
+                    message,
+                    due,
+                });
+            }
+        }
+    }
+
+    /// Whether the only reference to a message is as a retained message.
+    fn only_retained(&self, number: u64) -> bool {
+        self.messages.get(&number).is_some_and(|stored| stored.refs == 1)
+            && self.retained.values().any(|n| *n == number)
+    }
+
+    /// Messages and sessions held, for the log and the benchmark.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.messages.len(), self.retained.len(), self.sessions.len())
+    }
+
+    /// The stored message with this number.
+    pub fn message(&self, number: u64) -> Option<&Arc<Message>> {
+        self.messages.get(&number).map(|stored| &stored.message)
+    }
+}
+
+/// Seconds of a session expiry, as stored.
+fn secs(expiry: std::time::Duration) -> u32 {
+    u32::try_from(expiry.as_secs()).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::TopicName;
+    use bytes::Bytes;
+
+    fn message(topic: &str, payload: &'static [u8]) -> Arc<Message> {
+        Arc::new(Message::new(
+            TopicName::new(topic).expect("topic"),
+            Bytes::from_static(payload),
+            QoS::AtLeastOnce,
+            false,
+        ))
+    }
+
+    fn delivery(message: &Arc<Message>) -> Delivery {
+        Delivery {
+            message: Arc::clone(message),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            subscription_ids: Vec::new(),
+            shared: None,
+        }
+    }
+
+    fn run(image: &mut Image, changes: Vec<Change>) -> Vec<Record> {
+        let mut all = Vec::new();
+        for change in changes {
+            let mut records = Vec::new();
+            image.translate(change, &mut records);
+            for record in records {
+                all.push(record.clone());
+                image.apply(record).expect("applies");
+            }
+        }
+        all
+    }
+
+    fn client() -> Arc<str> {
+        Arc::from("c")
+    }
+
+    #[test]
+    fn a_message_is_written_once_and_freed_when_nothing_refers_to_it() {
+        let mut image = Image::default();
+        let m = message("t", b"1");
+        let records = run(
+            &mut image,
+            vec![
+                Change::SessionOpened {
+                    client_id: client(),
+                    username: None,
+                    fresh: true,
+                    expiry: None,
+                },
+                Change::Queued {
+                    client_id: client(),
+                    delivery: delivery(&m),
+                },
+                Change::Queued {
+                    client_id: client(),
+                    delivery: delivery(&m),
+                },
+            ],
+        );
+        let stored = records
+            .iter()
+            .filter(|r| matches!(r, Record::Message { .. }))
+            .count();
+        assert_eq!(stored, 1, "{records:?}");
+        run(
+            &mut image,
+            vec![
+                Change::Sent {
+                    client_id: client(),
+                    packet_id: 1,
+                },
+                Change::Skipped { client_id: client() },
+            ],
+        );
+        assert_eq!(image.messages.len(), 1);
+        run(
+            &mut image,
+            vec![Change::Acked {
+                client_id: client(),
+                packet_id: 1,
+            }],
+        );
+        assert!(image.messages.is_empty() && image.by_address.is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_rebuilds_the_same_image() {
+        let mut image = Image::default();
+        let (a, b, r) = (message("a", b"1"), message("b", b"2"), message("r", b"3"));
+        run(
+            &mut image,
+            vec![
+                Change::Retained(Arc::clone(&r)),
+                Change::SessionOpened {
+                    client_id: client(),
+                    username: Some("u".into()),
+                    fresh: true,
+                    expiry: Some(std::time::Duration::from_secs(60)),
+                },
+                Change::Queued {
+                    client_id: client(),
+                    delivery: delivery(&a),
+                },
+                Change::Queued {
+                    client_id: client(),
+                    delivery: delivery(&b),
+                },
+                Change::Sent {
+                    client_id: client(),
+                    packet_id: 4,
+                },
+                Change::Received {
+                    client_id: client(),
+                    packet_id: 9,
+                },
+            ],
+        );
+        let mut copy = Image::default();
+        image.snapshot(|record| copy.apply(record.clone()).expect("applies"));
+        let (original, rebuilt) = (&image.sessions[&0], &copy.sessions[&0]);
+        assert_eq!(original.inflight, rebuilt.inflight);
+        assert_eq!(original.queue, rebuilt.queue);
+        assert_eq!(rebuilt.incoming, vec![9]);
+        assert_eq!(rebuilt.username.as_deref(), Some("u"));
+        assert_eq!(copy.retained.len(), 1);
+        assert_eq!(copy.messages.len(), 3);
+        // Deleting the retained message frees it.
+        let empty = message("r", b"");
+        run(&mut image, vec![Change::Retained(empty)]);
+        assert!(image.retained.is_empty());
+        assert_eq!(image.messages.len(), 2);
+    }
+
+    #[test]
+    fn a_fresh_session_replaces_the_old_one_and_stale_changes_are_ignored() {
+        let mut image = Image::default();
+        let m = message("t", b"1");
+        let open = |fresh| Change::SessionOpened {
+            client_id: client(),
+            username: None,
+            fresh,
+            expiry: None,
+        };
+        run(
+            &mut image,
+            vec![
+                open(true),
+                Change::Queued {
+                    client_id: client(),
+                    delivery: delivery(&m),
+                },
+                open(true),
+            ],
+        );
+        assert_eq!(image.sessions.len(), 1);
+        assert!(image.sessions.values().all(|s| s.queue.is_empty()));
+        assert!(image.messages.is_empty());
+        run(
+            &mut image,
+            vec![
+                Change::SessionRemoved { client_id: client() },
+                Change::Queued {
+                    client_id: client(),
+                    delivery: delivery(&m),
+                },
+            ],
+        );
+        assert!(image.sessions.is_empty() && image.messages.is_empty());
+    }
+}

@@ -1,0 +1,526 @@
+//! [`Journal`]: the writer thread behind `persistence true`, with group commit,
+//! compaction and what happens when the disk is full.
+//!
+//! Connection tasks push [`Change`]s onto a list under a mutex and get a sequence
+//! number back. One thread takes the whole list whenever it is free, turns it into
+//! records (`image.rs`), writes them as one checksummed frame (or a few, for a very
+//! large batch) with one `write`, and calls `fdatasync` once. While it syncs, the
+//! next batch collects behind it: one fsync covers every change that arrived during
+//! the previous one, so throughput comes from batching, never from skipping the
+//! sync. Then it publishes the highest durable sequence number and wakes the tasks
+//! waiting for it.
+//!
+//! **Compaction.** The thread's [`Image`] is exactly what a restart would recover.
+//! When the file has grown to twice what the image took when last written (and at
+//! least `compact_at`), the image is written to `FILE.new`, synced, and renamed over
+//! the file, then the directory is synced. The file stays within about twice the
+//! live state, and a restart reads at most that.
+//!
+//! **A full disk.** A failed write or sync leaves the file cut back to its last
+//! durable length and the batch held. Nothing in it is acknowledged; the store
+//! stops accepting QoS 1/2 messages ([`Journal::accepting`]), and retries every
+//! second; once a write succeeds, everything held becomes durable in order and
+//! the waiting acknowledgements go out.
+//!
+//! **Snapshot mode** (mosquitto's behaviour): changes only update the image, every
+//! commit is immediate, and the image is written whole every `autosave_interval`
+//! seconds (or after that many changes, with `autosave_on_changes`) and at exit.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::format::{self, Record};
+use super::image::Image;
+use super::{Change, PersistenceMode};
+use crate::broker::log::Logger;
+
+/// Records per frame body before a batch is split into another frame.
+const FRAME_TARGET: usize = 1024 * 1024;
+/// The smallest file compaction bothers with.
+pub const COMPACT_AT: u64 = 16 * 1024 * 1024;
+/// How often a failed write is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Where and how the journal writes.
+#[derive(Debug, Clone)]
+pub struct JournalSettings {
+    pub path: PathBuf,
+    pub mode: PersistenceMode,
+    /// `autosave_interval`: seconds, or changes with `autosave_on_changes`; 0 is
+    /// "at exit only" (snapshot mode).
+    pub autosave_interval: u64,
+    pub autosave_on_changes: bool,
+    /// The file is compacted once it passes both this and twice its size after
+    /// the last compaction.
+    pub compact_at: u64,
+}
+
+/// What the journal did, for `$SYS` and the benchmark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalFigures {
+    /// fdatasync calls that made a batch durable.
+    pub syncs: u64,
+    /// Bytes appended (frames), compactions and snapshots not counted.
+    pub bytes_appended: u64,
+    /// Changes recorded.
+    pub changes: u64,
+    pub compactions: u64,
+    /// Bytes of the file now.
+    pub file_bytes: u64,
+    /// Writes that failed (a full disk).
+    pub write_failures: u64,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    changes: Vec<Change>,
+    recorded: u64,
+    stop: bool,
+}
+
+/// The shared side of the store: what connection tasks push to and wait on.
+#[derive(Debug)]
+pub struct Journal {
+    mode: PersistenceMode,
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    durable: AtomicU64,
+    /// The writer thread has ended; nothing more becomes durable.
+    stopped: AtomicBool,
+    /// The last write failed; QoS 1/2 messages are refused until one succeeds.
+    failing: AtomicBool,
+    notify: tokio::sync::Notify,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    syncs: AtomicU64,
+    bytes_appended: AtomicU64,
+    compactions: AtomicU64,
+    file_bytes: AtomicU64,
+    write_failures: AtomicU64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Journal {
+    /// A journal whose writer has not started: changes pushed now wait for
+    /// [`Journal::start`].
+    pub fn new(mode: PersistenceMode) -> Arc<Journal> {
+        Arc::new(Journal {
+            mode,
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+            durable: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
+            failing: AtomicBool::new(false),
+            notify: tokio::sync::Notify::new(),
+            writer: Mutex::new(None),
+            syncs: AtomicU64::new(0),
+            bytes_appended: AtomicU64::new(0),
+            compactions: AtomicU64::new(0),
+            file_bytes: AtomicU64::new(0),
+            write_failures: AtomicU64::new(0),
+        })
+    }
+
+    /// Starts the writer thread over `file` (which holds `image`, `file_len` bytes).
+    pub fn start(
+        self: &Arc<Self>,
+        settings: JournalSettings,
+        image: Image,
+        file: File,
+        file_len: u64,
+        log: Logger,
+    ) -> std::io::Result<()> {
+        self.file_bytes.store(file_len, Ordering::Relaxed);
+        let writer = Writer {
+            journal: Arc::clone(self),
+            settings,
+            image,
+            file,
+            file_len,
+            base_len: file_len,
+            unwritten: Vec::new(),
+            unwritten_upto: 0,
+            log,
+            changes_since_save: 0,
+            last_save: Instant::now(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("rbroker-store".into())
+            .spawn(move || writer.run())?;
+        *lock(&self.writer) = Some(handle);
+        Ok(())
+    }
+
+    pub fn mode(&self) -> PersistenceMode {
+        self.mode
+    }
+
+    /// Adds a change; returns its sequence number.
+    pub(super) fn push(&self, change: Change) -> u64 {
+        let mut pending = lock(&self.pending);
+        pending.changes.push(change);
+        pending.recorded += 1;
+        let sequence = pending.recorded;
+        let first = pending.changes.len() == 1;
+        drop(pending);
+        if first {
+            self.wake.notify_one();
+        }
+        sequence
+    }
+
+    pub fn is_synced(&self, sequence: u64) -> bool {
+        self.durable.load(Ordering::Acquire) >= sequence
+    }
+
+    pub fn accepting(&self) -> bool {
+        !self.failing.load(Ordering::Relaxed) && !self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Completes once `sequence` is durable.
+    pub async fn synced(&self, sequence: u64) -> std::io::Result<()> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_synced(sequence) {
+                return Ok(());
+            }
+            if self.stopped.load(Ordering::Acquire) {
+                return Err(std::io::Error::other("the store stopped"));
+            }
+            notified.await;
+        }
+    }
+
+    /// Writes what is pending (a final snapshot in snapshot mode) and ends the
+    /// writer thread. Blocks until it has.
+    pub fn stop(&self) {
+        lock(&self.pending).stop = true;
+        self.wake.notify_one();
+        let handle = lock(&self.writer).take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+
+    pub fn figures(&self) -> JournalFigures {
+        JournalFigures {
+            syncs: self.syncs.load(Ordering::Relaxed),
+            bytes_appended: self.bytes_appended.load(Ordering::Relaxed),
+            changes: lock(&self.pending).recorded,
+            compactions: self.compactions.load(Ordering::Relaxed),
+            file_bytes: self.file_bytes.load(Ordering::Relaxed),
+            write_failures: self.write_failures.load(Ordering::Relaxed),
+        }
+    }
+
+    fn publish_durable(&self, upto: u64) {
+        self.durable.fetch_max(upto, Ordering::AcqRel);
+        self.notify.notify_waiters();
+    }
+}
+
+/// The writer thread's own state.
+struct Writer {
+    journal: Arc<Journal>,
+    settings: JournalSettings,
+    image: Image,
+    file: File,
+    file_len: u64,
+    /// The file's length after the last compaction.
+    base_len: u64,
+    /// Frames not yet durable (held after a failed write).
+    unwritten: Vec<u8>,
+    unwritten_upto: u64,
+    log: Logger,
+    changes_since_save: u64,
+    last_save: Instant,
+}
+
+impl Writer {
+    fn run(mut self) {
+        let mut records = Vec::new();
+        let mut body = Vec::new();
+        loop {
+            let (changes, upto, stop) = self.next_batch();
+            let count = changes.len() as u64;
+            for change in changes {
+                self.image.translate(change, &mut records);
+                for record in records.drain(..) {
+                    if self.settings.mode == PersistenceMode::Durable {
+                        format::encode(&record, &mut body);
+                        if body.len() >= FRAME_TARGET {
+                            format::put_frame(&mut self.unwritten, &body);
+                            body.clear();
+                        }
+                    }
+                    if let Err(error) = self.image.apply(record) {
+                        self.log.error(format_args!("Error: store image: {error}."));
+                    }
+                }
+            }
+            if !body.is_empty() {
+                format::put_frame(&mut self.unwritten, &body);
+                body.clear();
+            }
+            self.unwritten_upto = self.unwritten_upto.max(upto);
+            match self.settings.mode {
+                PersistenceMode::Durable => self.commit(),
+                PersistenceMode::Snapshot => {
+                    self.journal.publish_durable(upto);
+                    self.changes_since_save += count;
+                    if self.autosave_due() {
+                        self.save();
+                    }
+                }
+            }
+            if self.settings.mode == PersistenceMode::Durable
+                && self.unwritten.is_empty()
+                && self.file_len > self.settings.compact_at.max(self.base_len.saturating_mul(2))
+            {
+                self.compact();
+            }
+            if stop {
+                if self.settings.mode == PersistenceMode::Snapshot {
+                    self.save();
+                } else if !self.unwritten.is_empty() {
+                    self.log.error(format_args!(
+                        "Error: {} bytes of changes could not be written to {} before exit.",
+                        self.unwritten.len(),
+                        self.settings.path.display()
+                    ));
+                }
+                break;
+            }
+        }
+        self.journal.stopped.store(true, Ordering::Release);
+        self.journal.notify.notify_waiters();
+    }
+
+    /// Waits for changes, a stop, or a timer (a retry, an autosave).
+    fn next_batch(&mut self) -> (Vec<Change>, u64, bool) {
+        let mut pending = lock(&self.journal.pending);
+        loop {
+            if !pending.changes.is_empty() || pending.stop {
+                break;
+            }
+            let timeout = self.timeout();
+            if timeout.is_zero() {
+                break;
+            }
+            let (guard, result) = self
+                .journal
+                .wake
+                .wait_timeout(pending, timeout)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            pending = guard;
+            if result.timed_out() {
+                break;
+            }
+        }
+        (
+            std::mem::take(&mut pending.changes),
+            pending.recorded,
+            pending.stop,
+        )
+    }
+
+    fn timeout(&self) -> Duration {
+        if !self.unwritten.is_empty() {
+            return RETRY;
+        }
+        match self.settings.mode {
+            PersistenceMode::Snapshot
+                if self.settings.autosave_interval > 0 && !self.settings.autosave_on_changes =>
+            {
+                Duration::from_secs(self.settings.autosave_interval)
+                    .saturating_sub(self.last_save.elapsed())
+                    .max(Duration::from_millis(1))
+            }
+            _ => Duration::from_secs(3600),
+        }
+    }
+
+    fn autosave_due(&self) -> bool {
+        let interval = self.settings.autosave_interval;
+        if interval == 0 || self.changes_since_save == 0 {
+            return false;
+        }
+        if self.settings.autosave_on_changes {
+            self.changes_since_save >= interval
+        } else {
+            self.last_save.elapsed() >= Duration::from_secs(interval)
+        }
+    }
+
+    /// Appends the held frames and syncs; on failure cuts the file back and keeps
+    /// them for the next try.
+    fn commit(&mut self) {
+        if self.unwritten.is_empty() {
+            self.journal.publish_durable(self.unwritten_upto);
+            return;
+        }
+        let result = self
+            .file
+            .write_all(&self.unwritten)
+            .and_then(|()| self.file.sync_data());
+        match result {
+            Ok(()) => {
+                let written = self.unwritten.len() as u64;
+                self.file_len += written;
+                self.journal.syncs.fetch_add(1, Ordering::Relaxed);
+                self.journal
+                    .bytes_appended
+                    .fetch_add(written, Ordering::Relaxed);
+                self.journal
+                    .file_bytes
+                    .store(self.file_len, Ordering::Relaxed);
+                self.unwritten.clear();
+                if self.unwritten.capacity() > 4 * FRAME_TARGET {
+                    self.unwritten = Vec::new();
+                }
+                if self.journal.failing.swap(false, Ordering::Relaxed) {
+                    self.log.notice(format_args!(
+                        "Store {} is writable again; acknowledgements resume.",
+                        self.settings.path.display()
+                    ));
+                }
+                self.journal.publish_durable(self.unwritten_upto);
+            }
+            Err(error) => {
+                self.journal.write_failures.fetch_add(1, Ordering::Relaxed);
+                // Whatever part reached the file is cut off, so the next try appends
+                // whole frames after the last durable one.
+                let _ = self.file.set_len(self.file_len);
+                if !self.journal.failing.swap(true, Ordering::Relaxed) {
+                    self.log.error(format_args!(
+                        "Error: unable to write to store {}: {error}. QoS 1 and 2 messages are refused until it can be written.",
+                        self.settings.path.display()
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Rewrites the file from the image (durable mode).
+    fn compact(&mut self) {
+        match write_image(&self.settings.path, &self.image) {
+            Ok((file, len)) => {
+                self.file = file;
+                self.file_len = len;
+                self.base_len = len;
+                self.journal.compactions.fetch_add(1, Ordering::Relaxed);
+                self.journal.file_bytes.store(len, Ordering::Relaxed);
+            }
+            Err(error) => {
+                // Not again until the file has grown as much once more.
+                self.base_len = self.file_len;
+                self.log.warning(format_args!(
+                    "Warning: unable to compact store {}: {error}.",
+                    self.settings.path.display()
+                ));
+            }
+        }
+    }
+
+    /// Writes the image whole (snapshot mode), as mosquitto's autosave does.
+    fn save(&mut self) {
+        self.log.notice(format_args!(
+            "Saving in-memory database to {}.",
+            self.settings.path.display()
+        ));
+        match write_image(&self.settings.path, &self.image) {
+            Ok((_, len)) => {
+                self.journal.file_bytes.store(len, Ordering::Relaxed);
+                self.journal.syncs.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => self.log.error(format_args!(
+                "Error saving in-memory database to {}: {error}.",
+                self.settings.path.display()
+            )),
+        }
+        self.changes_since_save = 0;
+        self.last_save = Instant::now();
+    }
+}
+
+/// `PATH.new`, next to the store file.
+fn temporary_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".new");
+    PathBuf::from(name)
+}
+
+/// Writes `image` as a complete store file: to `PATH.new`, synced, renamed over
+/// `PATH`, with the directory synced. Returns the file, open for appending, and
+/// its length.
+pub fn write_image(path: &Path, image: &Image) -> std::io::Result<(File, u64)> {
+    let temporary = temporary_path(path);
+    let result = (|| {
+        let mut file = create_private(&temporary)?;
+        let mut out = Vec::with_capacity(FRAME_TARGET + 64 * 1024);
+        out.extend_from_slice(&format::header());
+        let mut body = Vec::new();
+        let mut failed = None;
+        let mut total = 0u64;
+        image.snapshot(|record: &Record| {
+            if failed.is_some() {
+                return;
+            }
+            format::encode(record, &mut body);
+            if body.len() >= FRAME_TARGET {
+                format::put_frame(&mut out, &body);
+                body.clear();
+                total += out.len() as u64;
+                if let Err(error) = file.write_all(&out) {
+                    failed = Some(error);
+                }
+                out.clear();
+            }
+        });
+        if let Some(error) = failed {
+            return Err(error);
+        }
+        if !body.is_empty() {
+            format::put_frame(&mut out, &body);
+        }
+        total += out.len() as u64;
+        file.write_all(&out)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temporary, path)?;
+        sync_directory(path)?;
+        let file = std::fs::OpenOptions::new().append(true).open(path)?;
+        Ok((file, total))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
+/// Creates a file only its owner may read, as mosquitto creates its database.
+fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Makes a rename in the file's directory durable.
+fn sync_directory(path: &Path) -> std::io::Result<()> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    File::open(directory)?.sync_all()
+}
