@@ -19,6 +19,7 @@ mod deep_topics;
 mod generated;
 mod interop;
 mod malformed;
+mod persistence;
 mod pubsub;
 mod retain;
 mod session;

@@ -6,6 +6,7 @@
 
 pub mod certs;
 pub mod credentials;
+pub mod durable;
 pub mod files;
 pub mod logged;
 pub mod mosquitto;
