@@ -379,7 +379,12 @@ impl Router {
                 .drain()
                 .map(|(filter, _)| filter)
                 .collect();
-            (filters, state.take_shared(), state.pending_will.take(), journal)
+            (
+                filters,
+                state.take_shared(),
+                state.pending_will.take(),
+                journal,
+            )
         };
         if !filters.is_empty() {
             let mut index = self

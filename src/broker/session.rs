@@ -352,7 +352,8 @@ impl SessionState {
         match delivery {
             Some(delivery) => {
                 self.inflight_bytes += payload_size(&delivery);
-                self.inflight.push_back((packet_id, InFlight::Published(delivery)));
+                self.inflight
+                    .push_back((packet_id, InFlight::Published(delivery)));
             }
             None => self.inflight.push_back((packet_id, InFlight::Released)),
         }

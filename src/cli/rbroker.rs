@@ -156,6 +156,14 @@ pub fn main() -> ExitCode {
         Err(stop) => return stop.print(),
     };
     crate::cli::init_tracing();
+    // A store that reaches the file-size limit gets an error from write (EFBIG)
+    // and stops acknowledging until it can write again, as on a full disk;
+    // SIGXFSZ's default action would end the broker instead.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to "ignore" has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     // Everything that can be wrong with the configuration is reported here, before
     // `-d` leaves the terminal.
     let prepared = match prepare(&args) {

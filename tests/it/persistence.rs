@@ -8,16 +8,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mqttkit::protocol::{
-    Ack, Packet, Property, Publish, QoS, SubscriptionOptions, TopicName, Will,
+    Ack, Packet, Property, Publish, QoS, ReasonCode, SubscriptionOptions, TopicName, Will,
 };
 
+use crate::support::WAIT;
 use crate::support::credentials::{shared_dir, writable_dir};
 use crate::support::durable::{Publisher, Subscriber, flag};
 use crate::support::files::{RBROKER, addr, write};
 use crate::support::logged::{Running, refused_start};
 use crate::support::mosquitto::{available, free_port};
 use crate::support::raw::{RawClient, connect_v5, pid, publish_v5};
-use crate::support::WAIT;
 
 /// A broker config on a free port keeping its store in `dir`.
 fn store_conf(dir: &Path, port: u16, extra: &str) -> String {
@@ -127,9 +127,8 @@ fn crash_scenario(program: &str, conf: &str, port: u16, kills: u32) -> Losses {
             // Both subscribers now collect what is still owed to them.
             let deadline = Instant::now() + WAIT * 2;
             let (a, b) = (&qos1, &qos2);
-            let everything = |s: &Subscriber| {
-                (s.has_all(a) && s.has_all(b)) || Instant::now() > deadline
-            };
+            let everything =
+                |s: &Subscriber| (s.has_all(a) && s.has_all(b)) || Instant::now() > deadline;
             online.run(address, &everything);
             away.run(address, &everything);
             losses.retained_wrong = retained_payload(address, &qos1.topic())
@@ -141,7 +140,10 @@ fn crash_scenario(program: &str, conf: &str, port: u16, kills: u32) -> Losses {
         losses.sessions_lost += subscriber.sessions_lost;
         for publisher in [&qos1, &qos2] {
             for sequence in &publisher.acknowledged {
-                match subscriber.delivered.get(&(publisher.name.clone(), *sequence)) {
+                match subscriber
+                    .delivered
+                    .get(&(publisher.name.clone(), *sequence))
+                {
                     None => losses.lost += 1,
                     Some(count) if *count > 1 && publisher.qos == QoS::ExactlyOnce => {
                         losses.duplicated += 1;
@@ -177,7 +179,12 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     assert_eq!(losses.kills, 5);
     assert!(losses.acknowledged > 50, "too little traffic: {losses:?}");
     assert_eq!(
-        (losses.lost, losses.duplicated, losses.retained_wrong, losses.sessions_lost),
+        (
+            losses.lost,
+            losses.duplicated,
+            losses.retained_wrong,
+            losses.sessions_lost
+        ),
         (0, 0, false, 0),
         "{losses:?}"
     );
@@ -293,7 +300,10 @@ fn a_restart_after_sigkill_keeps_sessions_retained_messages_qos2_ids_and_delayed
             continue;
         };
         assert_eq!(
-            publish.properties.subscription_identifiers().collect::<Vec<_>>(),
+            publish
+                .properties
+                .subscription_identifiers()
+                .collect::<Vec<_>>(),
             vec![7],
             "the subscription identifier was kept"
         );
@@ -301,9 +311,15 @@ fn a_restart_after_sigkill_keeps_sessions_retained_messages_qos2_ids_and_delayed
         got.push(String::from_utf8_lossy(&publish.payload).into_owned());
     }
     got.sort();
-    assert_eq!(got, ["gone", "one", "two"], "queued, in-flight and the delayed will");
+    assert_eq!(
+        got,
+        ["gone", "one", "two"],
+        "queued, in-flight and the delayed will"
+    );
     assert!(
-        subscriber.drain_publishes(Duration::from_millis(300)).is_empty(),
+        subscriber
+            .drain_publishes(Duration::from_millis(300))
+            .is_empty(),
         "nothing twice"
     );
     // The retained message, with its properties and the rest of its life.
@@ -326,7 +342,10 @@ fn a_restart_after_sigkill_keeps_sessions_retained_messages_qos2_ids_and_delayed
             .iter()
             .any(|p| matches!(p, Property::UserProperty(k, v) if k == "k" && v == "v"))
     );
-    let left = publish.properties.message_expiry_interval().expect("expiry");
+    let left = publish
+        .properties
+        .message_expiry_interval()
+        .expect("expiry");
     assert!((590..=600).contains(&left), "{left}");
 }
 
@@ -377,7 +396,10 @@ fn a_torn_tail_is_dropped_with_a_warning_and_startup_goes_on() {
         .find(|l| l.contains("torn write"))
         .cloned()
         .unwrap_or_else(|| broker.wait_for("torn write"));
-    assert!(line.contains(&format!("11 bytes from byte {whole}")), "{line}");
+    assert!(
+        line.contains(&format!("11 bytes from byte {whole}")),
+        "{line}"
+    );
     assert_eq!(retained_topics(addr(port)), ["a", "b"]);
 }
 
@@ -390,7 +412,10 @@ fn an_empty_store_file_starts_empty_with_a_warning() {
     write(&store, "mosquitto.db", "");
     let broker = start(&conf);
     assert!(
-        broker.seen.iter().any(|l| l.contains("is empty or cut inside its header")),
+        broker
+            .seen
+            .iter()
+            .any(|l| l.contains("is empty or cut inside its header")),
         "{:?}",
         broker.seen
     );
@@ -437,7 +462,11 @@ fn stores_from_mosquitto_or_a_newer_rbroker_are_refused_with_a_clear_message() {
     let store = writable_dir(dir.path(), "store");
     let conf = store_conf(&store, free_port(), "");
     let file = store.join("mosquitto.db");
-    std::fs::write(&file, b"\x00\xb5\x00mosquitto db\x00\x00\x00\x00\x00\x00\x00\x06").expect("write");
+    std::fs::write(
+        &file,
+        b"\x00\xb5\x00mosquitto db\x00\x00\x00\x00\x00\x00\x00\x06",
+    )
+    .expect("write");
     let (status, stderr) = refused_start(RBROKER, Path::new(&conf));
     assert_eq!(status, Some(1));
     assert!(stderr.contains("is a mosquitto database"), "{stderr}");
@@ -447,7 +476,10 @@ fn stores_from_mosquitto_or_a_newer_rbroker_are_refused_with_a_clear_message() {
     std::fs::write(&file, &newer).expect("write");
     let (status, stderr) = refused_start(RBROKER, Path::new(&conf));
     assert_eq!(status, Some(1));
-    assert!(stderr.contains("newer rbroker (store format 99"), "{stderr}");
+    assert!(
+        stderr.contains("newer rbroker (store format 99"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -464,4 +496,130 @@ fn a_store_directory_without_write_permission_stops_startup() {
         stderr.contains("Unable to write store") && stderr.contains("ermission denied"),
         "{stderr}"
     );
+}
+
+/// Sets `pid`'s file-size limit (RLIMIT_FSIZE), the hard limit left unlimited.
+fn set_file_size_limit(pid: u32, bytes: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: prlimit reads `limit` and writes nothing through the null pointer.
+    let result = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_FSIZE,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(result, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn a_full_disk_stops_acknowledgements_and_they_resume_when_space_returns() {
+    let dir = shared_dir();
+    let store = writable_dir(dir.path(), "store");
+    let port = free_port();
+    let address = addr(port);
+    // The file-size limit stands in for a full disk: writes past it fail (EFBIG),
+    // and raising it is space coming back. Raising another user's limit takes
+    // CAP_SYS_RESOURCE, so the broker keeps the test's user (`user root` only
+    // matters when the test runs as root).
+    let conf = store_conf(&store, port, "user root");
+    let mut command = std::process::Command::new(RBROKER);
+    command.args(["-c", &conf]);
+    let broker = Running::command(command);
+    set_file_size_limit(broker.pid(), 48 * 1024);
+    let (mut keeper, _) = v5_persistent(address, "keeper", true);
+    keeper.subscribe(1, &[("f/#", QoS::AtLeastOnce)]);
+    keeper.disconnect();
+    let (mut writer, _) = v5_persistent(address, "writer", true);
+    let payload = vec![b'x'; 1024];
+    let mut acknowledged = 0;
+    let withheld = loop {
+        let mut publish = publish_v5("f/x", &payload, QoS::AtLeastOnce, []);
+        publish.packet_id = Some(pid(acknowledged as u16 + 1));
+        writer.send(&Packet::Publish(publish.clone()));
+        match writer.recv_within(Duration::from_secs(2)) {
+            Some(Packet::PubAck(ack)) => {
+                assert_eq!(ack.reason, ReasonCode::Success);
+                acknowledged += 1;
+                assert!(acknowledged < 100, "the limit never bit");
+            }
+            None => break publish,
+            Some(other) => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(acknowledged > 10, "{acknowledged}");
+    // Meanwhile a QoS 1 message is refused with 0x97 on MQTT 5...
+    let (mut other, _) = RawClient::handshake(address, connect_v5("other", []));
+    let refused = other
+        .publish_packet(publish_v5("f/refused", b"no", QoS::AtLeastOnce, []))
+        .expect("an answer");
+    assert_eq!(refused.reason, ReasonCode::QuotaExceeded);
+    // ... and a 3.1.1 client, which has no such code, is disconnected.
+    let mut old = RawClient::connect(address, "old");
+    old.send(&Packet::Publish(Publish {
+        qos: QoS::AtLeastOnce,
+        packet_id: Some(pid(1)),
+        ..Publish::new(
+            TopicName::new("f/old").expect("topic"),
+            Bytes::from_static(b"no"),
+        )
+    }));
+    old.expect_closed();
+    // Space returns: the withheld acknowledgement goes out, new messages are taken.
+    set_file_size_limit(broker.pid(), libc::RLIM_INFINITY);
+    match writer.recv_within(WAIT) {
+        Some(Packet::PubAck(ack)) => {
+            assert_eq!(ack.packet_id, withheld.packet_id.expect("id"));
+            assert_eq!(ack.reason, ReasonCode::Success);
+        }
+        other => panic!("expected the withheld PUBACK, got {other:?}"),
+    }
+    let taken = other
+        .publish_packet(publish_v5("f/after", b"yes", QoS::AtLeastOnce, []))
+        .expect("an answer");
+    assert_eq!(taken.reason, ReasonCode::Success);
+    // Everything acknowledged reaches the subscriber; the refused messages do not.
+    let (mut keeper, present) = v5_persistent(address, "keeper", false);
+    assert!(present);
+    let mut topics = std::collections::BTreeMap::<String, usize>::new();
+    let deadline = Instant::now() + WAIT;
+    while topics.values().sum::<usize>() < acknowledged + 2 && Instant::now() < deadline {
+        if let Some(Packet::Publish(publish)) = keeper.recv_within(Duration::from_millis(500)) {
+            keeper.acknowledge(&publish);
+            *topics
+                .entry(publish.topic.as_str().to_string())
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(topics.get("f/x"), Some(&(acknowledged + 1)), "{topics:?}");
+    assert_eq!(topics.get("f/after"), Some(&1), "{topics:?}");
+    assert!(!topics.contains_key("f/refused") && !topics.contains_key("f/old"));
+    assert!(broker.seen.iter().all(|l| !l.contains("panicked")));
+}
+
+#[test]
+fn snapshot_mode_saves_at_exit_as_mosquitto_does() {
+    let dir = shared_dir();
+    let store = writable_dir(dir.path(), "store");
+    let port = free_port();
+    let conf = store_conf(
+        &store,
+        port,
+        "persistence_mode snapshot\nautosave_interval 0",
+    );
+    let mut broker = start(&conf);
+    let (mut client, _) = v5_persistent(addr(port), "writer", true);
+    client.publish_packet(Publish {
+        retain: true,
+        ..publish_v5("kept", b"1", QoS::AtLeastOnce, [])
+    });
+    broker.signal(libc::SIGTERM);
+    broker.wait_for("Saving in-memory database to");
+    assert_eq!(broker.wait(), 0);
+    let _broker = start(&conf);
+    assert_eq!(retained_topics(addr(port)), ["kept"]);
 }

@@ -249,7 +249,10 @@ pub const OPTIONS: &[Entry] = &[
     ),
     entry("restart_timeout", BRIDGE),
     entry("retain_available", Status::Same),
-    entry("retained_persistence", Status::Differs("An old name of `persistence`.")),
+    entry(
+        "retained_persistence",
+        Status::Differs("An old name of `persistence`."),
+    ),
     entry(
         "retry_interval",
         Status::Differs(

@@ -982,7 +982,8 @@ impl Config {
             }
             "persistence_file" => self.persistence.file = path_value(key, values)?,
             "autosave_interval" => {
-                self.persistence.autosave_interval = parse_number(key, values, 0, u64::from(u32::MAX))?;
+                self.persistence.autosave_interval =
+                    parse_number(key, values, 0, u64::from(u32::MAX))?;
             }
             "autosave_on_changes" => {
                 self.persistence.autosave_on_changes = parse_bool(key, values)?;

@@ -287,6 +287,7 @@ impl Connection {
                     }
                 }
                 Event::Readable(Ok(())) => {
+                    super::store::take_recorded_here();
                     if let Err(end) = self.read_and_handle(transport) {
                         return end;
                     }
@@ -335,7 +336,10 @@ impl Connection {
                 // `pump` moves the new deliveries into the write buffer.
                 Event::Signal(Signalled::Deliveries) => {}
                 Event::Readable(Err(_)) | Event::Writable(Err(_)) => return End::SocketError,
-                Event::Readable(Ok(())) => match self.read_and_handle(transport) {
+                Event::Readable(Ok(())) => match {
+                    super::store::take_recorded_here();
+                    self.read_and_handle(transport)
+                } {
                     Ok(true) => self.last_packet = Instant::now(),
                     Ok(false) => {}
                     Err(end) => return end,
@@ -402,6 +406,8 @@ impl Connection {
             () = tokio::time::sleep(limit) => None,
             () = shutdown => return Err(End::Shutdown),
         };
+        // What other tasks on this thread recorded is theirs to wait for.
+        super::store::take_recorded_here();
         self.finish_login(pending, accepted)?;
         // Packets that came behind the CONNECT, once it is answered.
         if self.client.is_some() && !self.partial.is_empty() {
@@ -669,6 +675,7 @@ impl Connection {
             transport.flush_buffered().map_err(|e| lost(&e))?;
         }
         loop {
+            super::store::take_recorded_here();
             self.drain_session();
             self.note_recorded();
             if self.written == self.out.len() || !self.router.store.is_synced(self.unsynced) {

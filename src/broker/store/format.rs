@@ -70,9 +70,14 @@ pub struct Entry {
 #[derive(Debug, Clone)]
 pub enum Record {
     /// A message some later record refers to.
-    Message { number: u64, message: Arc<Message> },
+    Message {
+        number: u64,
+        message: Arc<Message>,
+    },
     /// The retained message for its topic (an empty payload deletes it).
-    Retained { message: u64 },
+    Retained {
+        message: u64,
+    },
     SessionOpened {
         session: u32,
         client_id: Arc<str>,
@@ -88,37 +93,66 @@ pub enum Record {
         expiry: Option<u32>,
         at: u64,
     },
-    SessionRemoved { session: u32 },
+    SessionRemoved {
+        session: u32,
+    },
     Subscribed {
         session: u32,
         filter: String,
         options: SubscriptionOptions,
         identifier: Option<u32>,
     },
-    Unsubscribed { session: u32, filter: String },
+    Unsubscribed {
+        session: u32,
+        filter: String,
+    },
     /// A QoS 1/2 message joined the back of the session's queue.
-    Queued { session: u32, entry: Entry },
+    Queued {
+        session: u32,
+        entry: Entry,
+    },
     /// The front of the queue went out with this packet id.
-    Sent { session: u32, packet_id: u16 },
+    Sent {
+        session: u32,
+        packet_id: u16,
+    },
     /// The front of the queue was dropped unsent (expired, or too large).
-    Skipped { session: u32 },
+    Skipped {
+        session: u32,
+    },
     /// The queue was emptied (before being written again, whole).
-    QueueCleared { session: u32 },
+    QueueCleared {
+        session: u32,
+    },
     /// PUBACK, or PUBCOMP: the packet id is done.
-    Acked { session: u32, packet_id: u16 },
+    Acked {
+        session: u32,
+        packet_id: u16,
+    },
     /// PUBREC: the message is the client's; PUBREL goes out until PUBCOMP.
-    Released { session: u32, packet_id: u16 },
+    Released {
+        session: u32,
+        packet_id: u16,
+    },
     /// An incoming QoS 2 message, awaiting PUBREL.
-    Received { session: u32, packet_id: u16 },
+    Received {
+        session: u32,
+        packet_id: u16,
+    },
     /// Its PUBREL came.
-    ReceiveDone { session: u32, packet_id: u16 },
+    ReceiveDone {
+        session: u32,
+        packet_id: u16,
+    },
     /// A will waiting for its delay, due at `due` (ms since the epoch).
     WillPending {
         session: u32,
         message: u64,
         due: u64,
     },
-    WillCleared { session: u32 },
+    WillCleared {
+        session: u32,
+    },
     /// The broker's lifetime counters, as `$SYS` shows them.
     Totals(Totals),
 }
@@ -178,8 +212,9 @@ impl Totals {
 
 /// Milliseconds since the Unix epoch.
 pub fn epoch_ms(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+    })
 }
 
 /// The wall-clock time an `Instant` of this process stands for.
@@ -349,7 +384,9 @@ pub fn encode(record: &Record, out: &mut Vec<u8>) {
                 dup: false,
                 qos: message.qos,
                 retain: message.retain,
-                packet_id: (message.qos != QoS::AtMostOnce).then(|| PacketId::new(1)).flatten(),
+                packet_id: (message.qos != QoS::AtMostOnce)
+                    .then(|| PacketId::new(1))
+                    .flatten(),
             };
             // The broker built or accepted this message, so it encodes; a failure
             // would be a bug, and an empty PUBLISH fails to decode loudly on restart.
@@ -502,10 +539,18 @@ impl<'a> Reader<'a> {
         }
     }
     fn opt_u32(&mut self) -> Result<Option<u32>, FormatError> {
-        Ok(if self.flag()? { Some(self.u32()?) } else { None })
+        Ok(if self.flag()? {
+            Some(self.u32()?)
+        } else {
+            None
+        })
     }
     fn opt_string(&mut self) -> Result<Option<String>, FormatError> {
-        Ok(if self.flag()? { Some(self.string()?) } else { None })
+        Ok(if self.flag()? {
+            Some(self.string()?)
+        } else {
+            None
+        })
     }
     fn packet_id(&mut self) -> Result<u16, FormatError> {
         match self.u16()? {
@@ -539,7 +584,8 @@ impl<'a> Reader<'a> {
                     None
                 };
                 let frame = self.bytes()?;
-                let Ok(Packet::Publish(publish)) = Packet::decode(frame, ProtocolVersion::V5) else {
+                let Ok(Packet::Publish(publish)) = Packet::decode(frame, ProtocolVersion::V5)
+                else {
                     return Err(FormatError("a stored message is not a valid PUBLISH"));
                 };
                 let message = Message {
@@ -697,7 +743,9 @@ mod tests {
             true,
         );
         message.properties.push(Property::MessageExpiryInterval(60));
-        message.properties.push(Property::ContentType("text/plain".into()));
+        message
+            .properties
+            .push(Property::ContentType("text/plain".into()));
         message.publisher = Some(Arc::new(Principal {
             username: Some("alice".into()),
             client_id: Arc::from("c1"),
@@ -705,10 +753,14 @@ mod tests {
             certified: true,
         }));
         message.received_at = std::time::Instant::now() - Duration::from_secs(5);
-        let Record::Message { number, message: back } = round_trip(&Record::Message {
+        let Record::Message {
+            number,
+            message: back,
+        } = round_trip(&Record::Message {
             number: 7,
             message: Arc::new(message.clone()),
-        }) else {
+        })
+        else {
             panic!("not a message");
         };
         assert_eq!(number, 7);
@@ -718,7 +770,10 @@ mod tests {
         assert_eq!(back.properties, message.properties);
         let publisher = back.publisher.as_deref().expect("publisher");
         assert_eq!(publisher.username.as_deref(), Some("alice"));
-        assert_eq!((&*publisher.client_id, publisher.scope, publisher.certified), ("c1", 2, true));
+        assert_eq!(
+            (&*publisher.client_id, publisher.scope, publisher.certified),
+            ("c1", 2, true)
+        );
         assert_eq!(back.remaining_life(std::time::Instant::now()), Some(55));
     }
 

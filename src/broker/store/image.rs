@@ -19,9 +19,9 @@ use super::Change;
 use super::format::{Entry, FormatError, Record, Totals, epoch_ms};
 use crate::broker::message::Message;
 use crate::broker::session::Delivery;
-use crate::protocol::SubscriptionOptions;
 #[cfg(test)]
 use crate::protocol::QoS;
+use crate::protocol::SubscriptionOptions;
 
 /// A message and how many records of the image refer to it.
 #[derive(Debug)]
@@ -251,7 +251,10 @@ impl Image {
     }
 
     fn drop_unused(&mut self, number: u64) {
-        if self.messages.get(&number).is_some_and(|stored| stored.refs == 0)
+        if self
+            .messages
+            .get(&number)
+            .is_some_and(|stored| stored.refs == 0)
             && let Some(stored) = self.messages.remove(&number)
         {
             self.by_address.remove(&address(&stored.message));
@@ -269,7 +272,12 @@ impl Image {
             .queue
             .iter()
             .map(|entry| entry.message)
-            .chain(image.inflight.iter().filter_map(|(_, e)| e.as_ref().map(|e| e.message)))
+            .chain(
+                image
+                    .inflight
+                    .iter()
+                    .filter_map(|(_, e)| e.as_ref().map(|e| e.message)),
+            )
             .chain(image.will.map(|(message, _)| message))
             .collect::<Vec<_>>();
         for message in messages {
@@ -406,7 +414,9 @@ impl Image {
         let mut numbers: Vec<_> = self
             .messages
             .iter()
-            .filter(|(number, stored)| stored.refs > 0 && !(self.only_retained(**number) && expired(number)))
+            .filter(|(number, stored)| {
+                stored.refs > 0 && !(self.only_retained(**number) && expired(number))
+            })
             .map(|(number, _)| *number)
             .collect();
         numbers.sort_unstable();
@@ -483,13 +493,19 @@ impl Image {
 
     /// Whether the only reference to a message is as a retained message.
     fn only_retained(&self, number: u64) -> bool {
-        self.messages.get(&number).is_some_and(|stored| stored.refs == 1)
+        self.messages
+            .get(&number)
+            .is_some_and(|stored| stored.refs == 1)
             && self.retained.values().any(|n| *n == number)
     }
 
     /// Messages and sessions held, for the log and the benchmark.
     pub fn counts(&self) -> (usize, usize, usize) {
-        (self.messages.len(), self.retained.len(), self.sessions.len())
+        (
+            self.messages.len(),
+            self.retained.len(),
+            self.sessions.len(),
+        )
     }
 
     /// The stored message with this number.
@@ -580,7 +596,9 @@ mod tests {
                     client_id: client(),
                     packet_id: 1,
                 },
-                Change::Skipped { client_id: client() },
+                Change::Skipped {
+                    client_id: client(),
+                },
             ],
         );
         assert_eq!(image.messages.len(), 1);
@@ -669,7 +687,9 @@ mod tests {
         run(
             &mut image,
             vec![
-                Change::SessionRemoved { client_id: client() },
+                Change::SessionRemoved {
+                    client_id: client(),
+                },
                 Change::Queued {
                     client_id: client(),
                     delivery: delivery(&m),

@@ -104,7 +104,9 @@ pub struct Journal {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Journal {
@@ -284,7 +286,11 @@ impl Writer {
             }
             if self.settings.mode == PersistenceMode::Durable
                 && self.unwritten.is_empty()
-                && self.file_len > self.settings.compact_at.max(self.base_len.saturating_mul(2))
+                && self.file_len
+                    > self
+                        .settings
+                        .compact_at
+                        .max(self.base_len.saturating_mul(2))
             {
                 self.compact();
             }

@@ -137,10 +137,9 @@ impl Change {
 
 thread_local! {
     /// The highest sequence number recorded on this thread since the last
-    /// [`take_recorded_here`]. A connection task takes it at the end of each
-    /// synchronous stretch of handling (no `.await` in between), so it sees exactly
-    /// what it recorded, at most with a stray number from a timer on the same
-    /// thread, which only makes it wait for a commit that was due anyway.
+    /// [`take_recorded_here`]. A connection task takes it before and after each
+    /// synchronous stretch of handling (no `.await` in between), so it sees
+    /// exactly what it recorded, not what a timer or another task left.
     static RECORDED_HERE: Cell<u64> = const { Cell::new(0) };
 }
 

@@ -70,7 +70,9 @@ pub fn read(path: &Path, log: &Logger) -> Result<(Image, Recovery), String> {
             Frame::Good(body, next) => {
                 let mut reader = Reader::new(body);
                 loop {
-                    let record = reader.next_record().map_err(|error| damage(path, at, &error.0))?;
+                    let record = reader
+                        .next_record()
+                        .map_err(|error| damage(path, at, &error.0))?;
                     let Some(record) = record else { break };
                     image
                         .apply(record)
@@ -85,7 +87,9 @@ pub fn read(path: &Path, log: &Logger) -> Result<(Image, Recovery), String> {
                     return Err(damage(
                         path,
                         at,
-                        &format!("a frame fails its checksum, with good data at byte {good} after it"),
+                        &format!(
+                            "a frame fails its checksum, with good data at byte {good} after it"
+                        ),
                     ));
                 }
                 recovery.dropped_bytes = (bytes.len() - at) as u64;
@@ -119,12 +123,8 @@ fn good_frame_after(bytes: &[u8], from: usize) -> Option<usize> {
 /// journal appends to.
 pub fn open(path: &Path, log: &Logger) -> Result<(Image, File, u64, Recovery), String> {
     let (image, recovery) = read(path, log)?;
-    let (file, len) = super::journal::write_image(path, &image).map_err(|error| {
-        format!(
-            "Error: Unable to write store {}: {error}.",
-            path.display()
-        )
-    })?;
+    let (file, len) = super::journal::write_image(path, &image)
+        .map_err(|error| format!("Error: Unable to write store {}: {error}.", path.display()))?;
     Ok((image, file, len, recovery))
 }
 
@@ -176,7 +176,8 @@ pub fn restore(router: &Arc<Router>, image: &Image) {
             let away = session
                 .detached_at
                 .map_or(0, |at| now_ms.saturating_sub(at));
-            let left = Duration::from_secs(u64::from(expiry)).saturating_sub(Duration::from_millis(away));
+            let left =
+                Duration::from_secs(u64::from(expiry)).saturating_sub(Duration::from_millis(away));
             router.expire_after(&restored, epoch, left);
         }
         if let Some((number, due)) = session.will
@@ -215,7 +216,11 @@ fn delivery(image: &Image, entry: &Entry) -> Option<Delivery> {
     })
 }
 
-type Subscriptions = Vec<(TopicFilter, crate::protocol::SubscriptionOptions, Option<u32>)>;
+type Subscriptions = Vec<(
+    TopicFilter,
+    crate::protocol::SubscriptionOptions,
+    Option<u32>,
+)>;
 
 fn session_state(
     router: &Router,
@@ -223,7 +228,9 @@ fn session_state(
     session: &SessionImage,
 ) -> Option<(SessionState, Subscriptions)> {
     let mut state = SessionState::new(router.config.queue_limits(), true);
-    state.expiry = session.expiry.map(|secs| Duration::from_secs(u64::from(secs)));
+    state.expiry = session
+        .expiry
+        .map(|secs| Duration::from_secs(u64::from(secs)));
     state.queue_qos0 = router.config.queue_qos0_messages;
     for (packet_id, entry) in &session.inflight {
         let packet_id = crate::protocol::PacketId::new(*packet_id)?;
@@ -243,7 +250,11 @@ fn session_state(
         .subscriptions
         .iter()
         .filter_map(|(filter, (options, identifier))| {
-            Some((TopicFilter::new(filter.as_str()).ok()?, *options, *identifier))
+            Some((
+                TopicFilter::new(filter.as_str()).ok()?,
+                *options,
+                *identifier,
+            ))
         })
         .collect();
     Some((state, subscriptions))

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mqttkit::protocol::{
     Ack, Connect, Disconnect, FrameStatus, Packet, PacketId, ProtocolVersion, Publish, QoS,
-    ReasonCode, Subscribe,
-    SubscriptionOptions, TopicFilter, TopicName, check_frame,
+    ReasonCode, Subscribe, SubscriptionOptions, TopicFilter, TopicName, check_frame,
 };
 
 /// One MQTT 3.1.1 connection whose errors are results, not test failures: the
@@ -160,7 +159,8 @@ impl Publisher {
                 Some(waiting) => self.publish(waiting.sequence, waiting.packet_id, true),
                 None => {
                     if stop.load(Ordering::Relaxed) {
-                        let _ = peer.send(&Packet::Disconnect(Disconnect::new(ReasonCode::Success)));
+                        let _ =
+                            peer.send(&Packet::Disconnect(Disconnect::new(ReasonCode::Success)));
                         return;
                     }
                     let sequence = self.next;
@@ -281,8 +281,8 @@ impl Subscriber {
             let answer = match packet {
                 Packet::Publish(publish) => {
                     let packet_id = publish.packet_id.expect("QoS 1/2");
-                    let fresh = publish.qos != QoS::ExactlyOnce
-                        || self.unreleased.insert(packet_id.get());
+                    let fresh =
+                        publish.qos != QoS::ExactlyOnce || self.unreleased.insert(packet_id.get());
                     if fresh {
                         let text = String::from_utf8_lossy(&publish.payload).into_owned();
                         let (name, sequence) = text.split_once(':').expect("name:sequence");
@@ -317,10 +317,10 @@ impl Subscriber {
 
     /// Whether every acknowledged message of `publisher` reached this subscriber.
     pub fn has_all(&self, publisher: &Publisher) -> bool {
-        publisher
-            .acknowledged
-            .iter()
-            .all(|sequence| self.delivered.contains_key(&(publisher.name.clone(), *sequence)))
+        publisher.acknowledged.iter().all(|sequence| {
+            self.delivered
+                .contains_key(&(publisher.name.clone(), *sequence))
+        })
     }
 }
 

@@ -34,12 +34,19 @@ impl Running {
 
     /// `program` (rbroker or mosquitto) with `args`, once it logged that it runs.
     pub fn program(program: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(program)
-            .args(args)
+        let mut command = Command::new(program);
+        command.args(args);
+        Self::command(command)
+    }
+
+    /// A broker started by `command` (its stderr is taken over), once it logged
+    /// that it runs.
+    pub fn command(mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+            .unwrap_or_else(|e| panic!("start {command:?}: {e}"));
         let stderr = child.stderr.take().expect("piped");
         let (tx, lines) = channel();
         std::thread::spawn(move || {
