@@ -41,6 +41,16 @@ impl Broker {
     /// The broker, or `None` when it exits or does not listen within 5 s (a
     /// listener it cannot serve).
     pub fn try_start(kind: Kind, pinned: bool, extra: &str) -> Option<Broker> {
+        Broker::try_start_logging(kind, pinned, extra, None)
+    }
+
+    /// [`Broker::try_start`], its stderr (the log) appended to `log` if given.
+    pub fn try_start_logging(
+        kind: Kind,
+        pinned: bool,
+        extra: &str,
+        log: Option<&std::path::Path>,
+    ) -> Option<Broker> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -60,7 +70,16 @@ impl Broker {
             .arg("-c")
             .arg(config.path())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(match log {
+                Some(path) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .expect("broker log file"),
+                ),
+                None => Stdio::null(),
+            })
             .spawn()
             .unwrap_or_else(|e| panic!("start {program}: {e}"));
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
@@ -83,6 +102,18 @@ impl Broker {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Stops the broker with SIGTERM and waits (at most 30 s) for it to exit.
+    pub fn terminate(&mut self) {
+        // SAFETY: signalling our own child process.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Whether the process has not exited.

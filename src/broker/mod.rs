@@ -36,7 +36,7 @@ pub mod memory;
 pub mod message;
 mod retain;
 mod router;
-mod session;
+pub mod session;
 mod stats;
 pub mod store;
 mod subscription_dump;

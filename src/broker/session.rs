@@ -325,10 +325,21 @@ impl SessionState {
         }
     }
 
-    /// Records a change if the session is kept by the store.
+    /// Records a change if the session is kept by the store; what the connection
+    /// sends next waits until it is durable.
     fn note(&self, change: impl FnOnce(Arc<str>) -> Change) {
         if let Some(journal) = &self.journal {
             journal.record(change);
+        }
+    }
+
+    /// Records a change no packet the broker sends depends on
+    /// ([`Store::record_unwaited`]).
+    fn note_unwaited(&self, change: impl FnOnce(Arc<str>) -> Change) {
+        if let Some(journal) = &self.journal {
+            journal
+                .store
+                .record_unwaited(change(Arc::clone(&journal.client_id)));
         }
     }
 
@@ -524,7 +535,7 @@ impl SessionState {
             let front = self.pending.front()?;
             if front.message.is_expired(now) || !accept(front) {
                 if self.pop_pending().is_some_and(|d| d.qos != QoS::AtMostOnce) {
-                    self.note(|client_id| Change::Skipped { client_id });
+                    self.note_unwaited(|client_id| Change::Skipped { client_id });
                 }
                 continue;
             }
@@ -551,10 +562,18 @@ impl SessionState {
         }
         let packet_id = self.allocate_packet_id()?;
         let delivery = self.pop_pending()?;
-        self.note(|client_id| Change::Sent {
+        // A QoS 2 PUBLISH goes out only once its packet id is durable: sent again
+        // after a crash under another id, the client would take it as a new
+        // message. A QoS 1 one may go at once; at worst it is sent twice.
+        let sent = |client_id| Change::Sent {
             client_id,
             packet_id: packet_id.get(),
-        });
+        };
+        if delivery.qos == QoS::ExactlyOnce {
+            self.note(sent);
+        } else {
+            self.note_unwaited(sent);
+        }
         self.inflight_bytes += payload_size(&delivery);
         self.inflight
             .push_back((packet_id, InFlight::Published(delivery.clone())));
@@ -595,7 +614,7 @@ impl SessionState {
                 if let Some((_, InFlight::Published(delivery))) = self.inflight.remove(at) {
                     self.inflight_bytes -= payload_size(&delivery);
                 }
-                self.note(|client_id| Change::Acked {
+                self.note_unwaited(|client_id| Change::Acked {
                     client_id,
                     packet_id: packet_id.get(),
                 });
@@ -639,7 +658,7 @@ impl SessionState {
         match &self.inflight[at].1 {
             InFlight::Released => {
                 self.inflight.remove(at);
-                self.note(|client_id| Change::Acked {
+                self.note_unwaited(|client_id| Change::Acked {
                     client_id,
                     packet_id: packet_id.get(),
                 });

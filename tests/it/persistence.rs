@@ -349,8 +349,9 @@ fn a_restart_after_sigkill_keeps_sessions_retained_messages_qos2_ids_and_delayed
     assert!((590..=600).contains(&left), "{left}");
 }
 
-/// Writes a store by running rbroker on it: `retained` messages published, then
-/// SIGKILL (so the last changes are appended frames, not a compacted file).
+/// Writes a store by running rbroker on it: `retained` messages published, one
+/// frame each, then a clean stop (which does not compact, and leaves no zeros
+/// after the log).
 fn store_with_frames(store: &Path, port: u16, retained: &[&str]) -> (String, PathBuf) {
     let conf = store_conf(store, port, "");
     let broker = start(&conf);
@@ -361,8 +362,8 @@ fn store_with_frames(store: &Path, port: u16, retained: &[&str]) -> (String, Pat
             ..publish_v5(topic, topic.as_bytes(), QoS::AtLeastOnce, [])
         });
     }
-    broker.signal(libc::SIGKILL);
-    drop(broker);
+    broker.signal(libc::SIGTERM);
+    assert_eq!(broker.wait(), 0);
     (conf, store.join("mosquitto.db"))
 }
 

@@ -406,16 +406,22 @@ impl Image {
     pub fn snapshot(&self, mut sink: impl FnMut(&Record)) {
         sink(&Record::Totals(self.totals));
         let now = std::time::Instant::now();
-        let expired = |number: &u64| {
-            self.messages
+        // Expired retained messages, and the messages only they refer to, go.
+        let mut expired = std::collections::HashSet::new();
+        for number in self.retained.values() {
+            if self
+                .messages
                 .get(number)
                 .is_some_and(|stored| stored.message.is_expired(now))
-        };
+            {
+                expired.insert(*number);
+            }
+        }
         let mut numbers: Vec<_> = self
             .messages
             .iter()
             .filter(|(number, stored)| {
-                stored.refs > 0 && !(self.only_retained(**number) && expired(number))
+                stored.refs > 0 && !(stored.refs == 1 && expired.contains(*number))
             })
             .map(|(number, _)| *number)
             .collect();
@@ -426,9 +432,13 @@ impl Image {
                 message: Arc::clone(&self.messages[number].message),
             });
         }
-        let mut topics: Vec<_> = self.retained.iter().filter(|(_, n)| !expired(n)).collect();
-        topics.sort_unstable();
-        for (_, message) in topics {
+        let mut retained: Vec<_> = self
+            .retained
+            .iter()
+            .filter(|(_, number)| !expired.contains(*number))
+            .collect();
+        retained.sort_unstable();
+        for (_, message) in retained {
             sink(&Record::Retained { message: *message });
         }
         let mut sessions: Vec<_> = self.sessions.iter().collect();
@@ -489,14 +499,6 @@ impl Image {
                 });
             }
         }
-    }
-
-    /// Whether the only reference to a message is as a retained message.
-    fn only_retained(&self, number: u64) -> bool {
-        self.messages
-            .get(&number)
-            .is_some_and(|stored| stored.refs == 1)
-            && self.retained.values().any(|n| *n == number)
     }
 
     /// Messages and sessions held, for the log and the benchmark.

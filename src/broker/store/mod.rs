@@ -173,6 +173,16 @@ impl Store {
         }
     }
 
+    /// Notes a change nothing the broker sends depends on (a QoS 1 PUBLISH going
+    /// out, an acknowledgement that completes a delivery): it is written in order
+    /// with the rest, but no connection waits for it. Losing it in a crash means a
+    /// QoS 1 message is sent again, which QoS 1 allows.
+    pub fn record_unwaited(&self, change: Change) {
+        if let Store::Kept(journal) = self {
+            journal.push(change);
+        }
+    }
+
     /// Whether a connection ever waits for a commit.
     pub fn commits_immediately(&self) -> bool {
         match self {

@@ -8,6 +8,8 @@
 //!   crash mid-write (a torn tail). Nothing in it was acknowledged, since nothing
 //!   is before its fsync; it is dropped, the log says how many bytes, and startup
 //!   goes on.
+//! * Zeros after the last frame are space the journal filled ahead; they end
+//!   the log.
 //! * A bad frame with a good frame after it, or a frame whose records do not read,
 //!   is damage in the middle: startup stops, naming the byte offset. The way out
 //!   is in the README: keep everything before the damage with
@@ -66,6 +68,10 @@ pub fn read(path: &Path, log: &Logger) -> Result<(Image, Recovery), String> {
     format::check_header(&bytes).map_err(|why| format!("Error: {} {why}", path.display()))?;
     let mut at = HEADER_LEN;
     while at < bytes.len() {
+        // The zeros the journal fills ahead of its log: the end.
+        if bytes[at..].starts_with(&[0; 4]) && bytes[at..].iter().all(|byte| *byte == 0) {
+            break;
+        }
         match format::next_frame(&bytes, at) {
             Frame::Good(body, next) => {
                 let mut reader = Reader::new(body);
@@ -132,7 +138,7 @@ pub fn open(path: &Path, log: &Logger) -> Result<(Image, File, u64, Recovery), S
 /// subscriptions, queues, in-flight messages and incoming QoS 2 ids), pending
 /// wills and `$SYS` totals from `image`, and starts their timers. Runs before any
 /// listener accepts.
-pub fn restore(router: &Arc<Router>, image: &Image) {
+pub(crate) fn restore(router: &Arc<Router>, image: &Image) {
     let stats = &router.stats;
     let totals = image.totals;
     for (counter, value) in [
