@@ -217,10 +217,25 @@ pub fn epoch_ms(time: SystemTime) -> u64 {
     })
 }
 
-/// The wall-clock time an `Instant` of this process stands for.
-pub fn wall_time(instant: std::time::Instant) -> SystemTime {
-    let now = std::time::Instant::now();
-    SystemTime::now() - now.saturating_duration_since(instant)
+/// Both clocks read once, to turn many `Instant`s into wall-clock times.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    instant: std::time::Instant,
+    system: SystemTime,
+}
+
+impl Clock {
+    pub fn now() -> Self {
+        Clock {
+            instant: std::time::Instant::now(),
+            system: SystemTime::now(),
+        }
+    }
+
+    /// The wall-clock time an `Instant` of this process stands for.
+    pub fn wall_time(&self, instant: std::time::Instant) -> SystemTime {
+        self.system - self.instant.saturating_duration_since(instant)
+    }
 }
 
 /// The `Instant` of this process that a wall-clock time stands for (now, for a
@@ -362,13 +377,13 @@ fn put_session_id(out: &mut Vec<u8>, tag: u8, session: u32, packet_id: u16) {
     put_u16(out, packet_id);
 }
 
-/// Appends the bytes of `record`.
-pub fn encode(record: &Record, out: &mut Vec<u8>) {
+/// Appends the bytes of `record`; `clock` dates its messages.
+pub fn encode(record: &Record, out: &mut Vec<u8>, clock: &Clock) {
     match record {
         Record::Message { number, message } => {
             out.push(tag::MESSAGE);
             put_u64(out, *number);
-            put_u64(out, epoch_ms(wall_time(message.received_at)));
+            put_u64(out, epoch_ms(clock.wall_time(message.received_at)));
             match &message.publisher {
                 Some(principal) => {
                     out.push(1);
@@ -727,7 +742,7 @@ mod tests {
 
     fn round_trip(record: &Record) -> Record {
         let mut body = Vec::new();
-        encode(record, &mut body);
+        encode(record, &mut body, &Clock::now());
         let mut reader = Reader::new(&body);
         let back = reader.next_record().expect("decodes").expect("one record");
         assert!(reader.next_record().expect("decodes").is_none());
@@ -829,9 +844,9 @@ mod tests {
         ];
         for record in &records {
             let mut first = Vec::new();
-            encode(record, &mut first);
+            encode(record, &mut first, &Clock::now());
             let mut again = Vec::new();
-            encode(&round_trip(record), &mut again);
+            encode(&round_trip(record), &mut again, &Clock::now());
             assert_eq!(first, again, "{record:?}");
         }
     }

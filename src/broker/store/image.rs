@@ -11,7 +11,11 @@
 //! ([`Image::translate`]): a message is written once and then referred to by
 //! number, a session by the number its opening record gave it.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+// The writer thread looks these maps up several times per change; FxHash is
+// several times cheaper than SipHash, and the keys are the broker's own.
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -407,7 +411,7 @@ impl Image {
         sink(&Record::Totals(self.totals));
         let now = std::time::Instant::now();
         // Expired retained messages, and the messages only they refer to, go.
-        let mut expired = std::collections::HashSet::new();
+        let mut expired = rustc_hash::FxHashSet::default();
         for number in self.retained.values() {
             if self
                 .messages

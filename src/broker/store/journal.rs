@@ -267,11 +267,12 @@ impl Writer {
         loop {
             let (changes, upto, stop) = self.next_batch();
             let count = changes.len() as u64;
+            let clock = format::Clock::now();
             for change in changes {
                 self.image.translate(change, &mut records);
                 for record in records.drain(..) {
                     if self.settings.mode == PersistenceMode::Durable {
-                        format::encode(&record, &mut body);
+                        format::encode(&record, &mut body, &clock);
                         if body.len() >= FRAME_TARGET {
                             format::put_frame(&mut self.unwritten, &body);
                             body.clear();
@@ -565,11 +566,12 @@ pub fn write_image(path: &Path, image: &Image) -> std::io::Result<(File, u64)> {
         let mut body = Vec::new();
         let mut failed = None;
         let mut total = 0u64;
+        let clock = format::Clock::now();
         image.snapshot(|record: &Record| {
             if failed.is_some() {
                 return;
             }
-            format::encode(record, &mut body);
+            format::encode(record, &mut body, &clock);
             if body.len() >= FRAME_TARGET {
                 format::put_frame(&mut out, &body);
                 body.clear();
@@ -619,4 +621,124 @@ fn sync_directory(path: &Path) -> std::io::Result<()> {
         _ => Path::new("."),
     };
     File::open(directory)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::config::LogTypes;
+    use crate::broker::message::Message;
+    use crate::broker::store::{Store, recover};
+    use crate::protocol::{QoS, TopicName};
+    use bytes::Bytes;
+
+    fn retained(topic: &str, payload: &str) -> Change {
+        Change::Retained(Arc::new(Message::new(
+            TopicName::new(topic).expect("topic"),
+            Bytes::from(payload.to_owned()),
+            QoS::AtLeastOnce,
+            true,
+        )))
+    }
+
+    fn settings(path: &Path, compact_at: u64) -> JournalSettings {
+        JournalSettings {
+            path: path.to_path_buf(),
+            mode: PersistenceMode::Durable,
+            autosave_interval: 0,
+            autosave_on_changes: false,
+            compact_at,
+        }
+    }
+
+    fn open(path: &Path) -> (Image, File, u64) {
+        let (image, file, len, _) =
+            recover::open(path, &Logger::in_memory(LogTypes::ALL)).expect("open");
+        (image, file, len)
+    }
+
+    #[test]
+    fn changes_waiting_together_share_one_sync() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.db");
+        let (image, file, len) = open(&path);
+        let journal = Journal::new(PersistenceMode::Durable);
+        let store = Store::Kept(Arc::clone(&journal));
+        // Recorded before the writer runs: one batch, however many changes.
+        for n in 0..500 {
+            store.record(retained(&format!("t/{n}"), "x"));
+        }
+        journal
+            .start(settings(&path, u64::MAX), image, file, len, Logger::in_memory(LogTypes::ALL))
+            .expect("start");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(store.synced(500)).expect("synced");
+        let figures = journal.figures();
+        assert_eq!((figures.changes, figures.syncs), (500, 1));
+        journal.stop();
+        let (image, _) = recover::read(&path, &Logger::in_memory(LogTypes::ALL)).expect("read");
+        assert_eq!(image.counts().1, 500);
+    }
+
+    #[test]
+    fn compaction_keeps_the_file_near_the_live_state() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.db");
+        let (image, file, len) = open(&path);
+        let journal = Journal::new(PersistenceMode::Durable);
+        let store = Store::Kept(Arc::clone(&journal));
+        journal
+            .start(settings(&path, 16 * 1024), image, file, len, Logger::in_memory(LogTypes::ALL))
+            .expect("start");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        // Ten topics overwritten 2,000 times each: the log would hold 20,000
+        // messages; the state is ten.
+        for round in 0..2000 {
+            for topic in 0..10 {
+                store.record(retained(&format!("t/{topic}"), &format!("{round:0100}")));
+            }
+            runtime
+                .block_on(store.synced(journal.figures().changes))
+                .expect("synced");
+        }
+        let figures = journal.figures();
+        assert!(figures.compactions > 10, "{figures:?}");
+        assert!(figures.file_bytes < 64 * 1024, "{figures:?}");
+        journal.stop();
+        let (image, _) = recover::read(&path, &Logger::in_memory(LogTypes::ALL)).expect("read");
+        assert_eq!(image.counts(), (10, 10, 0));
+        let last = image.retained.values().map(|n| image.message(*n).expect("stored"));
+        assert!(last.into_iter().all(|m| m.payload.ends_with(b"1999")));
+    }
+
+    #[test]
+    fn zeros_filled_ahead_end_the_log_on_reading() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.db");
+        let (image, file, len) = open(&path);
+        let journal = Journal::new(PersistenceMode::Durable);
+        let store = Store::Kept(Arc::clone(&journal));
+        journal
+            .start(settings(&path, u64::MAX), image, file, len, Logger::in_memory(LogTypes::ALL))
+            .expect("start");
+        store.record(retained("a", "1"));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(store.synced(1)).expect("synced");
+        // As after a crash: the file is the log, then zeros.
+        let size = std::fs::metadata(&path).expect("metadata").len();
+        assert!(size >= PREALLOCATE, "{size}");
+        let log = Logger::in_memory(LogTypes::ALL);
+        let (image, recovery) = recover::read(&path, &log).expect("read");
+        assert_eq!((image.counts().1, recovery.dropped_bytes), (1, 0));
+        journal.stop();
+    }
 }

@@ -43,8 +43,7 @@ pub struct Recovery {
 /// Reads the store at `path` (absent: empty). `Err` is the one line startup
 /// prints before exiting.
 pub fn read(path: &Path, log: &Logger) -> Result<(Image, Recovery), String> {
-    let mut image = Image::default();
-    let mut recovery = Recovery::default();
+    let (image, recovery) = (Image::default(), Recovery::default());
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -65,14 +64,21 @@ pub fn read(path: &Path, log: &Logger) -> Result<(Image, Recovery), String> {
         ));
         return Ok((image, recovery));
     }
-    format::check_header(&bytes).map_err(|why| format!("Error: {} {why}", path.display()))?;
+    read_bytes(&bytes, path, log)
+}
+
+/// [`read`] on the bytes of a store file; `path` names it in messages.
+pub fn read_bytes(bytes: &[u8], path: &Path, log: &Logger) -> Result<(Image, Recovery), String> {
+    let mut image = Image::default();
+    let mut recovery = Recovery::default();
+    format::check_header(bytes).map_err(|why| format!("Error: {} {why}", path.display()))?;
     let mut at = HEADER_LEN;
     while at < bytes.len() {
         // The zeros the journal fills ahead of its log: the end.
         if bytes[at..].starts_with(&[0; 4]) && bytes[at..].iter().all(|byte| *byte == 0) {
             break;
         }
-        match format::next_frame(&bytes, at) {
+        match format::next_frame(bytes, at) {
             Frame::Good(body, next) => {
                 let mut reader = Reader::new(body);
                 loop {
@@ -89,7 +95,7 @@ pub fn read(path: &Path, log: &Logger) -> Result<(Image, Recovery), String> {
                 at = next;
             }
             Frame::Short | Frame::Bad => {
-                if let Some(good) = good_frame_after(&bytes, at + 1) {
+                if let Some(good) = good_frame_after(bytes, at + 1) {
                     return Err(damage(
                         path,
                         at,
