@@ -32,11 +32,11 @@ use common::{Broker, Kind, installed, load_runtime, median, rounds, scale};
 use mqttkit::bench::client::ConnectOptions;
 use mqttkit::bench::load::{self, Plan, Progress, Until};
 use mqttkit::bench::scenario::run_latency;
-use mqttkit::broker::{LogTypes, Logger};
 use mqttkit::broker::message::Message;
 use mqttkit::broker::session::Delivery;
 use mqttkit::broker::store::journal::{JournalSettings, write_image};
 use mqttkit::broker::store::{Change, Journal, PersistenceMode, Store, recover};
+use mqttkit::broker::{LogTypes, Logger};
 use mqttkit::protocol::{QoS, TopicFilter, TopicName};
 use tokio_util::sync::CancellationToken;
 
@@ -101,9 +101,13 @@ async fn measure(scenario: Scenario, broker: &Broker, scale: f64) -> ((f64, f64)
             let mut plan = Plan::new(vec![broker.addr], 4, 1, qos, Until::Count(messages / 4));
             plan.options = options;
             plan.publisher_inflight = window;
-            let result = load::run(&plan, Arc::new(Progress::default()), CancellationToken::new())
-                .await
-                .expect("load run");
+            let result = load::run(
+                &plan,
+                Arc::new(Progress::default()),
+                CancellationToken::new(),
+            )
+            .await
+            .expect("load run");
             (
                 (
                     result.deliveries_per_second(),
@@ -167,7 +171,9 @@ fn run_brokers(rounds: usize, scale: f64) {
         print!(" {:>18}", setup.label());
     }
     println!();
-    let only_window: Option<usize> = std::env::var("MQTTKIT_BENCH_WINDOW").ok().and_then(|w| w.parse().ok());
+    let only_window: Option<usize> = std::env::var("MQTTKIT_BENCH_WINDOW")
+        .ok()
+        .and_then(|w| w.parse().ok());
     for scenario in [
         Scenario::FanIn(QoS::AtLeastOnce, 20),
         Scenario::FanIn(QoS::AtLeastOnce, 100),
@@ -186,7 +192,9 @@ fn run_brokers(rounds: usize, scale: f64) {
                 order.reverse();
             }
             for setup in order {
-                if std::env::var("MQTTKIT_BENCH_ONLY").is_ok_and(|only| !setup.label().contains(&only)) {
+                if std::env::var("MQTTKIT_BENCH_ONLY")
+                    .is_ok_and(|only| !setup.label().contains(&only))
+                {
                     continue;
                 }
                 let dir = tempfile::tempdir().expect("store directory");
@@ -299,8 +307,8 @@ fn delivery(message: &Arc<Message>) -> Delivery {
 
 fn journal(dir: &Path, compact_at: u64) -> (Arc<Journal>, Store) {
     let path = dir.join("store.db");
-    let (image, file, len, _) = recover::open(&path, &Logger::in_memory(LogTypes::ALL))
-        .expect("open store");
+    let (image, file, len, _) =
+        recover::open(&path, &Logger::in_memory(LogTypes::ALL)).expect("open store");
     let journal = Journal::new(PersistenceMode::Durable);
     journal
         .start(
@@ -342,7 +350,12 @@ fn log_workload(dir: &Path, count: usize, batch: usize) -> f64 {
     while sent < count {
         let mut last = 0;
         for i in 0..batch {
-            let m = message(format!("bench/{}", (sent + i) % 100), &payload, QoS::AtLeastOnce, false);
+            let m = message(
+                format!("bench/{}", (sent + i) % 100),
+                &payload,
+                QoS::AtLeastOnce,
+                false,
+            );
             store.record(Change::Queued {
                 client_id: Arc::clone(&client),
                 delivery: delivery(&m),
@@ -490,8 +503,16 @@ fn engines(scale: f64) {
     );
     for clients in [1usize, 16, 64] {
         let per_client = ((2_000.0 * scale) as usize / clients).max(10);
-        let ours = log_concurrent(tempfile::tempdir().expect("dir").path(), per_client, clients);
-        let theirs = redb_concurrent(tempfile::tempdir().expect("dir").path(), per_client, clients);
+        let ours = log_concurrent(
+            tempfile::tempdir().expect("dir").path(),
+            per_client,
+            clients,
+        );
+        let theirs = redb_concurrent(
+            tempfile::tempdir().expect("dir").path(),
+            per_client,
+            clients,
+        );
         println!(
             "{:<26} {:>22} {:>22} {:>7.2}x",
             clients,
@@ -563,7 +584,9 @@ fn restart(label: &str, fill: impl Fn(&Store), appended_twice: bool) {
 }
 
 fn compaction(scale: f64) {
-    println!("\nCompaction and restart (the broker compacts when the log passes twice its last compacted size)");
+    println!(
+        "\nCompaction and restart (the broker compacts when the log passes twice its last compacted size)"
+    );
     let retained = (1_000_000.0 * scale) as usize;
     restart(
         &format!("{retained} retained messages, each set twice"),
@@ -618,7 +641,9 @@ fn main() {
     if installed("mosquitto") {
         run_brokers(rounds, scale);
     } else {
-        println!("mosquitto is not installed (apt-get install mosquitto): the broker comparison is skipped.");
+        println!(
+            "mosquitto is not installed (apt-get install mosquitto): the broker comparison is skipped."
+        );
     }
     engines(scale);
     compaction(scale);

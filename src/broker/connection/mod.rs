@@ -336,14 +336,15 @@ impl Connection {
                 // `pump` moves the new deliveries into the write buffer.
                 Event::Signal(Signalled::Deliveries) => {}
                 Event::Readable(Err(_)) | Event::Writable(Err(_)) => return End::SocketError,
-                Event::Readable(Ok(())) => match {
+                Event::Readable(Ok(())) => {
+                    // What other tasks on this thread recorded is theirs.
                     super::store::take_recorded_here();
-                    self.read_and_handle(transport)
-                } {
-                    Ok(true) => self.last_packet = Instant::now(),
-                    Ok(false) => {}
-                    Err(end) => return end,
-                },
+                    match self.read_and_handle(transport) {
+                        Ok(true) => self.last_packet = Instant::now(),
+                        Ok(false) => {}
+                        Err(end) => return end,
+                    }
+                }
                 Event::Writable(Ok(())) => {}
                 Event::Timer => {
                     let Some(limit) = keep_alive else { continue };

@@ -223,10 +223,8 @@ impl Image {
                     None => image.inflight.push((packet_id, None)),
                 }
             }
-            Record::Received { packet_id, .. } => {
-                if !image.incoming.contains(&packet_id) {
-                    image.incoming.push(packet_id);
-                }
+            Record::Received { packet_id, .. } if !image.incoming.contains(&packet_id) => {
+                image.incoming.push(packet_id);
             }
             Record::ReceiveDone { packet_id, .. } => {
                 image.incoming.retain(|id| *id != packet_id);

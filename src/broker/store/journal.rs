@@ -669,7 +669,13 @@ mod tests {
             store.record(retained(&format!("t/{n}"), "x"));
         }
         journal
-            .start(settings(&path, u64::MAX), image, file, len, Logger::in_memory(LogTypes::ALL))
+            .start(
+                settings(&path, u64::MAX),
+                image,
+                file,
+                len,
+                Logger::in_memory(LogTypes::ALL),
+            )
             .expect("start");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -691,7 +697,13 @@ mod tests {
         let journal = Journal::new(PersistenceMode::Durable);
         let store = Store::Kept(Arc::clone(&journal));
         journal
-            .start(settings(&path, 16 * 1024), image, file, len, Logger::in_memory(LogTypes::ALL))
+            .start(
+                settings(&path, 16 * 1024),
+                image,
+                file,
+                len,
+                Logger::in_memory(LogTypes::ALL),
+            )
             .expect("start");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -713,7 +725,10 @@ mod tests {
         journal.stop();
         let (image, _) = recover::read(&path, &Logger::in_memory(LogTypes::ALL)).expect("read");
         assert_eq!(image.counts(), (10, 10, 0));
-        let last = image.retained.values().map(|n| image.message(*n).expect("stored"));
+        let last = image
+            .retained
+            .values()
+            .map(|n| image.message(*n).expect("stored"));
         assert!(last.into_iter().all(|m| m.payload.ends_with(b"1999")));
     }
 
@@ -725,7 +740,13 @@ mod tests {
         let journal = Journal::new(PersistenceMode::Durable);
         let store = Store::Kept(Arc::clone(&journal));
         journal
-            .start(settings(&path, u64::MAX), image, file, len, Logger::in_memory(LogTypes::ALL))
+            .start(
+                settings(&path, u64::MAX),
+                image,
+                file,
+                len,
+                Logger::in_memory(LogTypes::ALL),
+            )
             .expect("start");
         store.record(retained("a", "1"));
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -12,7 +12,7 @@
 //!
 //! * [`Store::Memory`]: nothing is kept (no `persistence`); every commit is
 //!   immediate and nothing is recorded.
-//! * [`Store::Kept`]: a [`Journal`](journal::Journal) with its writer thread. In
+//! * [`Store::Kept`]: a [`Journal`] with its writer thread. In
 //!   `durable` mode (the default) it appends each group of changes to the store
 //!   file as one checksummed frame and fsyncs once for all of them (group commit);
 //!   in `snapshot` mode (mosquitto's) it only keeps the image in memory and writes

@@ -84,7 +84,7 @@ pub fn read_bytes(bytes: &[u8], path: &Path, log: &Logger) -> Result<(Image, Rec
                 loop {
                     let record = reader
                         .next_record()
-                        .map_err(|error| damage(path, at, &error.0))?;
+                        .map_err(|error| damage(path, at, error.0))?;
                     let Some(record) = record else { break };
                     image
                         .apply(record)
