@@ -341,6 +341,7 @@ fn log_workload(dir: &Path, count: usize, batch: usize) -> f64 {
     store.record(Change::SessionOpened {
         client_id: Arc::clone(&client),
         username: None,
+        scope: 0,
         fresh: true,
         expiry: None,
     });
@@ -431,6 +432,7 @@ fn log_concurrent(dir: &Path, per_client: usize, clients: usize) -> f64 {
                 store.record(Change::SessionOpened {
                     client_id: Arc::clone(&client),
                     username: None,
+                    scope: 0,
                     fresh: true,
                     expiry: None,
                 });
@@ -566,7 +568,8 @@ fn restart(label: &str, fill: impl Fn(&Store), appended_twice: bool) {
     let (image, _) = recover::read(&path, &log).expect("read");
     let replay = started.elapsed();
     let started = Instant::now();
-    let (_, compacted) = write_image(&path, &image).expect("compact");
+    let mut image = image;
+    let (_, compacted) = write_image(&path, &mut image).expect("compact");
     let compaction = started.elapsed();
     let started = Instant::now();
     let (image, _) = recover::read(&path, &log).expect("read");
@@ -611,6 +614,7 @@ fn compaction(scale: f64) {
                 store.record(Change::SessionOpened {
                     client_id: Arc::clone(&client),
                     username: None,
+                    scope: 0,
                     fresh: true,
                     expiry: Some(Duration::from_secs(86_400)),
                 });

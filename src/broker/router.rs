@@ -81,11 +81,6 @@ thread_local! {
     static TARGETS: RefCell<Vec<Target>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The auth scope of a session read back from the store: the user is known, the
-/// listener it came in on is not, so whichever listener the user returns through
-/// resumes it (and the ACL of the default scope applies meanwhile).
-pub const RESTORED_SCOPE: usize = usize::MAX;
-
 /// Result of [`Router::open_session`].
 pub struct OpenedSession {
     pub session: Arc<Session>,
@@ -209,11 +204,10 @@ impl Router {
             let mut state = existing.lock();
             previous = state.connection.take();
             // Another user's messages never pass to whoever reuses the client id.
-            // A session read back from the store knows its user but not the
-            // listener it came in on.
-            let same_owner = state.principal.as_deref().is_none_or(|p| {
-                p.username == username && (p.scope == scope || p.scope == RESTORED_SCOPE)
-            });
+            let same_owner = state
+                .principal
+                .as_deref()
+                .is_none_or(|p| p.username == username && p.scope == scope);
             if !clean_start && state.persistent && same_owner {
                 state.connection = Some(link);
                 state.persistent = persistent;
@@ -226,6 +220,7 @@ impl Router {
                     journal.record(|client_id| Change::SessionOpened {
                         client_id,
                         username: username.clone(),
+                        scope,
                         fresh: false,
                         expiry,
                     });
@@ -270,6 +265,7 @@ impl Router {
             self.store.record(Change::SessionOpened {
                 client_id: Arc::clone(&client_id),
                 username: state.principal.as_ref().and_then(|p| p.username.clone()),
+                scope,
                 fresh: true,
                 expiry,
             });
@@ -654,13 +650,14 @@ impl Router {
         client_id: &Arc<str>,
         mut state: SessionState,
         subscriptions: Vec<(TopicFilter, SubscriptionOptions, Option<u32>)>,
-        username: Option<String>,
+        owner: (Option<String>, usize),
     ) -> Arc<Session> {
         state.epoch = 1;
+        let (username, scope) = owner;
         state.principal = Some(Arc::new(Principal {
             username,
             client_id: Arc::clone(client_id),
-            scope: RESTORED_SCOPE,
+            scope,
             certified: false,
         }));
         for (filter, options, _) in &subscriptions {

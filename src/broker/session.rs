@@ -169,11 +169,20 @@ impl ConnectionSignal {
         self.waker.wake();
     }
 
-    /// Registers the current task for wake-ups and reports whether the broker is
-    /// shutting down, leaving the other flags for [`ConnectionSignal::poll`].
-    pub fn poll_shutdown(&self, cx: &mut std::task::Context<'_>) -> bool {
+    /// Registers the current task for wake-ups and reports a signal that ends
+    /// the connection (shutdown, revocation, takeover), leaving the deliveries
+    /// flag for [`ConnectionSignal::poll`].
+    pub fn poll_ending(&self, cx: &mut std::task::Context<'_>) -> Option<Signalled> {
         self.waker.register(cx.waker());
-        self.shutdown.load(Ordering::Acquire)
+        if self.shutdown.load(Ordering::Acquire) {
+            Some(Signalled::Shutdown)
+        } else if self.revoked.load(Ordering::Acquire) {
+            Some(Signalled::Revoked)
+        } else if self.taken_over.load(Ordering::Acquire) {
+            Some(Signalled::TakenOver)
+        } else {
+            None
+        }
     }
 
     /// Registers the current task for wake-ups, then reports what is set. Registering

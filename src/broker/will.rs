@@ -178,14 +178,13 @@ fn send_delayed(router: &Router, session: &Session, epoch: u64) {
         if state.epoch != epoch || state.connection.is_some() {
             return;
         }
-        let will = state.pending_will.take();
-        if will.is_some() {
-            state.note_will_cleared();
-        }
-        will
+        state.pending_will.take()
     };
     if let Some(will) = will {
         publish(router, will);
+        // Recorded after the will's deliveries: a crash in between sends it
+        // again at the restart rather than never.
+        session.lock().note_will_cleared();
     }
 }
 

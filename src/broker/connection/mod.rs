@@ -369,20 +369,22 @@ impl Connection {
     }
 
     /// Waits until the store has made what this task recorded durable; a
-    /// shutdown or a store that stopped ends the connection instead.
+    /// shutdown, revocation or takeover (a store that cannot write may keep it
+    /// waiting), or a store that stopped, ends the connection instead.
     async fn await_store(&mut self, signal: &ConnectionSignal) -> Result<(), End> {
-        let shutdown = std::future::poll_fn(|cx| {
-            if signal.poll_shutdown(cx) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
+        let ending = std::future::poll_fn(|cx| match signal.poll_ending(cx) {
+            Some(signalled) => Poll::Ready(signalled),
+            None => Poll::Pending,
         });
         tokio::select! {
             synced = self.router.store.synced(self.unsynced) => {
                 synced.map_err(|_| End::SocketError)
             }
-            () = shutdown => Err(End::Shutdown),
+            signalled = ending => Err(match signalled {
+                Signalled::Revoked => End::Revoked,
+                Signalled::TakenOver => End::TakenOver,
+                _ => End::Shutdown,
+            }),
         }
     }
 

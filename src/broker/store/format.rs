@@ -15,8 +15,9 @@
 //! at the end of the file is a crash mid-write: it is dropped. A bad frame with good
 //! frames after it is damage, and stops startup (see `recover.rs`).
 //!
-//! Messages are written once, as an MQTT 5 PUBLISH (the codec's own encoder and
-//! strict decoder), and referred to by number from every record that queues them.
+//! Messages are written once (topic, payload, flags, and the MQTT 5 properties in
+//! the codec's own encoding, read back by its strict decoder) and referred to by
+//! number from every record that queues them.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,8 +27,7 @@ use bytes::Bytes;
 use crate::broker::auth::Principal;
 use crate::broker::message::Message;
 use crate::protocol::{
-    Packet, PacketId, ProtocolVersion, PublishHeader, QoS, SubscriptionOptions, TopicFilter,
-    encode_publish,
+    PropertyContext, ProtocolVersion, QoS, SubscriptionOptions, TopicFilter, TopicName,
 };
 
 /// The first bytes of every store file.
@@ -38,8 +38,10 @@ pub const VERSION: u32 = 1;
 pub const HEADER_LEN: usize = 24;
 /// Bytes before a frame's body.
 pub const FRAME_HEAD: usize = 8;
-/// The largest frame body a reader accepts; writers split before this.
-pub const MAX_FRAME: usize = 256 * 1024 * 1024;
+/// The largest frame body a reader accepts. A group commit is one frame (so a
+/// crash can tear only the last one), and a message may be as large as MQTT
+/// allows (256 MiB), so this leaves room for both.
+pub const MAX_FRAME: usize = 1 << 30;
 /// mosquitto's own database starts with these bytes.
 pub const MOSQUITTO_MAGIC: &[u8] = b"\x00\xb5\x00mosquitto db";
 
@@ -82,6 +84,8 @@ pub enum Record {
         session: u32,
         client_id: Arc<str>,
         username: Option<String>,
+        /// The auth scope (listener, with `per_listener_settings`) it logged in on.
+        scope: u32,
         /// A new session: whatever the number or client id held before is gone.
         fresh: bool,
         /// Seconds kept after disconnect; `None` for ever.
@@ -394,26 +398,14 @@ pub fn encode(record: &Record, out: &mut Vec<u8>, clock: &Clock) {
                 }
                 None => out.push(0),
             }
-            let mut publish = Vec::with_capacity(message.payload.len() + 32);
-            let header = PublishHeader {
-                dup: false,
-                qos: message.qos,
-                retain: message.retain,
-                packet_id: (message.qos != QoS::AtMostOnce)
-                    .then(|| PacketId::new(1))
-                    .flatten(),
-            };
-            // The broker built or accepted this message, so it encodes; a failure
-            // would be a bug, and an empty PUBLISH fails to decode loudly on restart.
-            let _ = encode_publish(
-                &mut publish,
-                ProtocolVersion::V5,
-                header,
-                message.topic.as_str(),
-                &message.properties,
-                &message.payload,
-            );
-            put_bytes(out, &publish);
+            out.push(message.qos as u8 | u8::from(message.retain) << 2);
+            put_bytes(out, message.topic.as_str().as_bytes());
+            let mut properties = Vec::new();
+            // Properties the broker accepted or built always encode (their total
+            // is bounded by the packet that carried them).
+            let _ = message.properties.encode(&mut properties);
+            put_bytes(out, &properties);
+            put_bytes(out, &message.payload);
         }
         Record::Retained { message } => {
             out.push(tag::RETAINED);
@@ -423,12 +415,14 @@ pub fn encode(record: &Record, out: &mut Vec<u8>, clock: &Clock) {
             session,
             client_id,
             username,
+            scope,
             fresh,
             expiry,
         } => {
             put_session(out, tag::SESSION_OPENED, *session);
             put_bytes(out, client_id.as_bytes());
             put_opt_str(out, username.as_deref());
+            put_u32(out, *scope);
             out.push(u8::from(*fresh));
             put_opt_u32(out, *expiry);
         }
@@ -598,17 +592,24 @@ impl<'a> Reader<'a> {
                 } else {
                     None
                 };
-                let frame = self.bytes()?;
-                let Ok(Packet::Publish(publish)) = Packet::decode(frame, ProtocolVersion::V5)
-                else {
-                    return Err(FormatError("a stored message is not a valid PUBLISH"));
-                };
+                let flags = self.u8()?;
+                let qos = QoS::from_u8(flags & 0x03)
+                    .filter(|_| flags & !0x07 == 0)
+                    .ok_or(FormatError("bad flags on a stored message"))?;
+                let topic = std::str::from_utf8(self.bytes()?)
+                    .ok()
+                    .and_then(|topic| TopicName::new(topic).ok())
+                    .ok_or(FormatError("a stored message has an invalid topic"))?;
+                let mut properties = crate::protocol::wire::Reader::new(self.bytes()?);
+                let properties =
+                    crate::protocol::Properties::decode(&mut properties, PropertyContext::Publish)
+                        .map_err(|_| FormatError("a stored message has invalid properties"))?;
                 let message = Message {
-                    topic: publish.topic,
-                    payload: Bytes::copy_from_slice(&publish.payload),
-                    qos: publish.qos,
-                    retain: publish.retain,
-                    properties: publish.properties,
+                    topic,
+                    payload: Bytes::copy_from_slice(self.bytes()?),
+                    qos,
+                    retain: flags & 0x04 != 0,
+                    properties,
                     origin: 0,
                     received_at: instant_of(received),
                     publisher,
@@ -625,6 +626,7 @@ impl<'a> Reader<'a> {
                 session: self.u32()?,
                 client_id: Arc::from(self.string()?),
                 username: self.opt_string()?,
+                scope: self.u32()?,
                 fresh: self.flag()?,
                 expiry: self.opt_u32()?,
             },
@@ -800,6 +802,7 @@ mod tests {
                 session: 1,
                 client_id: Arc::from("client"),
                 username: None,
+                scope: 1,
                 fresh: true,
                 expiry: Some(30),
             },

@@ -39,6 +39,8 @@ pub struct StoredMessage {
 pub struct SessionImage {
     pub client_id: Arc<str>,
     pub username: Option<String>,
+    /// The auth scope it logged in on.
+    pub scope: u32,
     /// Seconds kept after disconnect; `None` for ever.
     pub expiry: Option<u32>,
     /// When its connection ended (ms since the epoch); `None` while connected.
@@ -107,6 +109,7 @@ impl Image {
                 session,
                 client_id,
                 username,
+                scope,
                 fresh,
                 expiry,
             } => {
@@ -127,6 +130,7 @@ impl Image {
                 }
                 if let Some(image) = self.sessions.get_mut(&session) {
                     image.username = username;
+                    image.scope = scope;
                     image.expiry = expiry;
                     image.detached_at = None;
                 }
@@ -318,6 +322,7 @@ impl Image {
         if let Change::SessionOpened {
             client_id,
             username,
+            scope,
             fresh,
             expiry,
         } = change
@@ -326,8 +331,12 @@ impl Image {
             let (session, fresh) = match known {
                 Some(session) if !fresh => (session, false),
                 _ => {
+                    // Numbers outlive restarts; after a wrap, skip those in use.
+                    while self.sessions.contains_key(&self.next_session) {
+                        self.next_session = self.next_session.wrapping_add(1);
+                    }
                     let session = self.next_session;
-                    self.next_session = self.next_session.wrapping_add(1).max(1);
+                    self.next_session = self.next_session.wrapping_add(1);
                     (session, true)
                 }
             };
@@ -335,6 +344,7 @@ impl Image {
                 session,
                 client_id,
                 username,
+                scope: u32::try_from(scope).unwrap_or(u32::MAX),
                 fresh,
                 expiry: expiry.map(secs),
             });
@@ -379,11 +389,14 @@ impl Image {
                 entry: self.entry(&delivery, out),
             },
             Change::QueueReplaced { deliveries, .. } => {
-                out.push(Record::QueueCleared { session });
+                // The kept messages are queued again first, so they are still
+                // referred to when the old entries are dropped from the front.
+                let old = self.sessions.get(&session).map_or(0, |s| s.queue.len());
                 for delivery in deliveries {
                     let entry = self.entry(&delivery, out);
                     out.push(Record::Queued { session, entry });
                 }
+                out.extend((0..old).map(|_| Record::Skipped { session }));
                 return;
             }
             Change::Sent { packet_id, .. } => Record::Sent { session, packet_id },
@@ -450,6 +463,7 @@ impl Image {
                 session,
                 client_id: Arc::clone(&image.client_id),
                 username: image.username.clone(),
+                scope: image.scope,
                 fresh: true,
                 expiry: image.expiry,
             });
@@ -500,6 +514,26 @@ impl Image {
                     due,
                 });
             }
+        }
+    }
+
+    /// Drops retained messages whose expiry passed, as a snapshot leaves them out,
+    /// so the image stays what the file it writes describes.
+    pub fn purge_expired_retained(&mut self) {
+        let now = std::time::Instant::now();
+        let expired: Vec<(String, u64)> = self
+            .retained
+            .iter()
+            .filter(|(_, number)| {
+                self.messages
+                    .get(number)
+                    .is_some_and(|stored| stored.message.is_expired(now))
+            })
+            .map(|(topic, number)| (topic.clone(), *number))
+            .collect();
+        for (topic, number) in expired {
+            self.retained.remove(&topic);
+            self.release(number);
         }
     }
 
@@ -575,6 +609,7 @@ mod tests {
                 Change::SessionOpened {
                     client_id: client(),
                     username: None,
+                    scope: 0,
                     fresh: true,
                     expiry: None,
                 },
@@ -627,6 +662,7 @@ mod tests {
                 Change::SessionOpened {
                     client_id: client(),
                     username: Some("u".into()),
+                    scope: 0,
                     fresh: true,
                     expiry: Some(std::time::Duration::from_secs(60)),
                 },
@@ -665,12 +701,62 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_filtered_on_resume_replays_to_the_same_queue() {
+        let mut image = Image::default();
+        let (a, b, c) = (message("a", b"1"), message("b", b"2"), message("c", b"3"));
+        let mut changes = vec![Change::SessionOpened {
+            client_id: client(),
+            username: None,
+            scope: 0,
+            fresh: true,
+            expiry: None,
+        }];
+        for m in [&a, &b, &c] {
+            changes.push(Change::Queued {
+                client_id: client(),
+                delivery: delivery(m),
+            });
+        }
+        // An ACL change took "b" away while the client was gone.
+        changes.push(Change::QueueReplaced {
+            client_id: client(),
+            deliveries: vec![delivery(&a), delivery(&c)],
+        });
+        let records = run(&mut image, changes);
+        let topics = |image: &Image| -> Vec<String> {
+            let session = image.sessions.values().next().expect("session");
+            session
+                .queue
+                .iter()
+                .map(|e| {
+                    image
+                        .message(e.message)
+                        .expect("stored")
+                        .topic
+                        .as_str()
+                        .to_owned()
+                })
+                .collect()
+        };
+        assert_eq!(topics(&image), ["a", "c"]);
+        assert_eq!(image.messages.len(), 2);
+        // What was written replays to the same state.
+        let mut replayed = Image::default();
+        for record in records {
+            replayed.apply(record).expect("every record applies");
+        }
+        assert_eq!(topics(&replayed), ["a", "c"]);
+        assert_eq!(replayed.messages.len(), 2);
+    }
+
+    #[test]
     fn a_fresh_session_replaces_the_old_one_and_stale_changes_are_ignored() {
         let mut image = Image::default();
         let m = message("t", b"1");
         let open = |fresh| Change::SessionOpened {
             client_id: client(),
             username: None,
+            scope: 0,
             fresh,
             expiry: None,
         };

@@ -155,6 +155,7 @@ impl Journal {
             preallocate: true,
             base_len: file_len,
             unwritten: Vec::new(),
+            frame: Vec::new(),
             unwritten_upto: 0,
             log,
             changes_since_save: 0,
@@ -252,8 +253,11 @@ struct Writer {
     preallocate: bool,
     /// The file's length after the last compaction.
     base_len: u64,
-    /// Frames not yet durable (held after a failed write).
+    /// Records not yet durable: the next frame's body, held across a failed
+    /// write so that each write is one frame (a crash can tear only the last).
     unwritten: Vec<u8>,
+    /// The frame being written.
+    frame: Vec<u8>,
     unwritten_upto: u64,
     log: Logger,
     changes_since_save: u64,
@@ -262,30 +266,28 @@ struct Writer {
 
 impl Writer {
     fn run(mut self) {
+        // However the thread ends, waiters learn that nothing more becomes durable.
+        let _stopped = StoppedOnExit(Arc::clone(&self.journal));
         let mut records = Vec::new();
-        let mut body = Vec::new();
         loop {
             let (changes, upto, stop) = self.next_batch();
             let count = changes.len() as u64;
             let clock = format::Clock::now();
+            let durable = self.settings.mode == PersistenceMode::Durable;
             for change in changes {
                 self.image.translate(change, &mut records);
                 for record in records.drain(..) {
-                    if self.settings.mode == PersistenceMode::Durable {
-                        format::encode(&record, &mut body, &clock);
-                        if body.len() >= FRAME_TARGET {
-                            format::put_frame(&mut self.unwritten, &body);
-                            body.clear();
-                        }
+                    let mark = self.unwritten.len();
+                    if durable {
+                        format::encode(&record, &mut self.unwritten, &clock);
                     }
                     if let Err(error) = self.image.apply(record) {
-                        self.log.error(format_args!("Error: store image: {error}."));
+                        // Never written: a replay would stop on it.
+                        self.unwritten.truncate(mark);
+                        self.log
+                            .error(format_args!("Error: store image: {error}; change dropped."));
                     }
                 }
-            }
-            if !body.is_empty() {
-                format::put_frame(&mut self.unwritten, &body);
-                body.clear();
             }
             self.unwritten_upto = self.unwritten_upto.max(upto);
             match self.settings.mode {
@@ -336,8 +338,6 @@ impl Writer {
             figures.bytes_appended,
             figures.compactions
         ));
-        self.journal.stopped.store(true, Ordering::Release);
-        self.journal.notify.notify_waiters();
     }
 
     /// Waits for changes, a stop, or a timer (a retry, an autosave).
@@ -406,7 +406,7 @@ impl Writer {
         let result = self.append();
         match result {
             Ok(()) => {
-                let written = self.unwritten.len() as u64;
+                let written = self.frame.len() as u64;
                 self.file_len += written;
                 self.journal.syncs.fetch_add(1, Ordering::Relaxed);
                 self.journal
@@ -418,6 +418,7 @@ impl Writer {
                 self.unwritten.clear();
                 if self.unwritten.capacity() > 4 * FRAME_TARGET {
                     self.unwritten = Vec::new();
+                    self.frame = Vec::new();
                 }
                 if self.journal.failing.swap(false, Ordering::Relaxed) {
                     self.log.notice(format_args!(
@@ -429,8 +430,21 @@ impl Writer {
             }
             Err(error) => {
                 self.journal.write_failures.fetch_add(1, Ordering::Relaxed);
-                // The next try writes the same frames at the same offset, over
-                // whatever part of them reached the file.
+                // The next try writes these records and any later ones as one frame
+                // at the same offset, over whatever part of this one reached the
+                // file. A compacted file holds all of them too, and may fit where
+                // the log no longer does (a file-size limit, a nearly full disk).
+                if self.compact() {
+                    self.unwritten.clear();
+                    if self.journal.failing.swap(false, Ordering::Relaxed) {
+                        self.log.notice(format_args!(
+                            "Store {} is writable again; acknowledgements resume.",
+                            self.settings.path.display()
+                        ));
+                    }
+                    self.journal.publish_durable(self.unwritten_upto);
+                    return;
+                }
                 if !self.journal.failing.swap(true, Ordering::Relaxed) {
                     self.log.error(format_args!(
                         "Error: unable to write to store {}: {error}. QoS 1 and 2 messages are refused until it can be written.",
@@ -441,13 +455,15 @@ impl Writer {
         }
     }
 
-    /// Writes the held frames at the end of the log and syncs them.
+    /// Writes the held records as one frame at the end of the log and syncs it.
     fn append(&mut self) -> std::io::Result<()> {
-        let end = self.file_len + self.unwritten.len() as u64;
+        self.frame.clear();
+        format::put_frame(&mut self.frame, &self.unwritten);
+        let end = self.file_len + self.frame.len() as u64;
         if end > self.allocated {
             self.extend(end)?;
         }
-        write_all_at(&self.file, &self.unwritten, self.file_len)?;
+        write_all_at(&self.file, &self.frame, self.file_len)?;
         self.file.sync_data()
     }
 
@@ -475,9 +491,9 @@ impl Writer {
         self.file.sync_all()
     }
 
-    /// Rewrites the file from the image (durable mode).
-    fn compact(&mut self) {
-        match write_image(&self.settings.path, &self.image) {
+    /// Rewrites the file from the image (durable mode); whether it did.
+    fn compact(&mut self) -> bool {
+        match write_image(&self.settings.path, &mut self.image) {
             Ok((file, len)) => {
                 self.file = file;
                 self.file_len = len;
@@ -486,6 +502,7 @@ impl Writer {
                 self.base_len = len;
                 self.journal.compactions.fetch_add(1, Ordering::Relaxed);
                 self.journal.file_bytes.store(len, Ordering::Relaxed);
+                true
             }
             Err(error) => {
                 // Not again until the file has grown as much once more.
@@ -494,6 +511,7 @@ impl Writer {
                     "Warning: unable to compact store {}: {error}.",
                     self.settings.path.display()
                 ));
+                false
             }
         }
     }
@@ -504,7 +522,7 @@ impl Writer {
             "Saving in-memory database to {}.",
             self.settings.path.display()
         ));
-        match write_image(&self.settings.path, &self.image) {
+        match write_image(&self.settings.path, &mut self.image) {
             Ok((_, len)) => {
                 self.journal.file_bytes.store(len, Ordering::Relaxed);
                 self.journal.syncs.fetch_add(1, Ordering::Relaxed);
@@ -547,6 +565,16 @@ fn fill_zeros(file: &File, from: u64, to: u64) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Marks the journal stopped when the writer thread ends, by return or panic.
+struct StoppedOnExit(Arc<Journal>);
+
+impl Drop for StoppedOnExit {
+    fn drop(&mut self) {
+        self.0.stopped.store(true, Ordering::Release);
+        self.0.notify.notify_waiters();
+    }
+}
+
 /// `PATH.new`, next to the store file.
 fn temporary_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -555,9 +583,12 @@ fn temporary_path(path: &Path) -> PathBuf {
 }
 
 /// Writes `image` as a complete store file: to `PATH.new`, synced, renamed over
-/// `PATH`, with the directory synced. Returns the file, open for appending, and
-/// its length.
-pub fn write_image(path: &Path, image: &Image) -> std::io::Result<(File, u64)> {
+/// `PATH`, with the directory synced. Returns the file (the same open file, so it
+/// is the one the path names) and its length. Expired retained messages are
+/// dropped from the image first, as from the file.
+pub fn write_image(path: &Path, image: &mut Image) -> std::io::Result<(File, u64)> {
+    image.purge_expired_retained();
+    let image = &*image;
     let temporary = temporary_path(path);
     let result = (|| {
         let mut file = create_private(&temporary)?;
@@ -591,18 +622,23 @@ pub fn write_image(path: &Path, image: &Image) -> std::io::Result<(File, u64)> {
         total += out.len() as u64;
         file.write_all(&out)?;
         file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temporary, path)?;
-        sync_directory(path)?;
-        // Not O_APPEND: frames are written at the log's end, which is before the
-        // end of the file once zeros are filled ahead.
-        let file = std::fs::OpenOptions::new().write(true).open(path)?;
         Ok((file, total))
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
+    let (file, total) = match result {
+        Ok(done) => done,
+        Err(error) => {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(error);
+        }
+    };
+    std::fs::rename(&temporary, path)?;
+    // Renamed: from here on the new file is the store, whatever else fails. A
+    // directory that cannot be synced leaves the rename to the filesystem's
+    // next commit.
+    if let Err(error) = sync_directory(path) {
+        tracing::warn!(%error, "could not sync the store's directory after a rename");
     }
-    result
+    Ok((file, total))
 }
 
 /// Creates a file only its owner may read, as mosquitto creates its database.

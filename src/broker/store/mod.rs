@@ -56,6 +56,8 @@ pub enum Change {
     SessionOpened {
         client_id: Arc<str>,
         username: Option<String>,
+        /// The auth scope it logged in on ([`Principal::scope`](crate::broker::auth::Principal)).
+        scope: usize,
         fresh: bool,
         /// How long it is kept after disconnect; `None` for ever.
         expiry: Option<Duration>,

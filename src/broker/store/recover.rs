@@ -134,8 +134,8 @@ fn good_frame_after(bytes: &[u8], from: usize) -> Option<usize> {
 /// Reads the store, writes it back compacted, and returns it with the file the
 /// journal appends to.
 pub fn open(path: &Path, log: &Logger) -> Result<(Image, File, u64, Recovery), String> {
-    let (image, recovery) = read(path, log)?;
-    let (file, len) = super::journal::write_image(path, &image)
+    let (mut image, recovery) = read(path, log)?;
+    let (file, len) = super::journal::write_image(path, &mut image)
         .map_err(|error| format!("Error: Unable to write store {}: {error}.", path.display()))?;
     Ok((image, file, len, recovery))
 }
@@ -181,7 +181,7 @@ pub(crate) fn restore(router: &Arc<Router>, image: &Image) {
             &session.client_id,
             state,
             subscriptions,
-            session.username.clone(),
+            (session.username.clone(), session.scope as usize),
         );
         let epoch = restored.lock().epoch;
         if let Some(expiry) = session.expiry {
@@ -196,6 +196,9 @@ pub(crate) fn restore(router: &Arc<Router>, image: &Image) {
             && let Some(will) = image.message(number)
         {
             if due <= now_ms {
+                // Sent now, and no longer pending: a second restart must not send
+                // it again.
+                restored.lock().note_will_cleared();
                 due_wills.push(Arc::clone(will));
             } else {
                 restored.lock().pending_will = Some(Arc::clone(will));

@@ -227,6 +227,8 @@ pub struct Subscriber {
     /// Sessions the broker did not have on reconnect (Session Present 0).
     pub sessions_lost: u32,
     connected_before: bool,
+    /// When the last packet arrived (or the last connect).
+    last_heard: Instant,
 }
 
 impl Subscriber {
@@ -237,6 +239,7 @@ impl Subscriber {
             unreleased: HashSet::new(),
             sessions_lost: 0,
             connected_before: false,
+            last_heard: Instant::now(),
         }
     }
 
@@ -272,9 +275,13 @@ impl Subscriber {
             }
         }
         self.connected_before = true;
+        self.last_heard = Instant::now();
         while !done(self) {
             let packet = match peer.recv(Duration::from_millis(200)) {
-                Ok(Some(packet)) => packet,
+                Ok(Some(packet)) => {
+                    self.last_heard = Instant::now();
+                    packet
+                }
                 Ok(None) => continue,
                 Err(_) => return,
             };
@@ -308,6 +315,11 @@ impl Subscriber {
             }
         }
         let _ = peer.send(&Packet::Disconnect(Disconnect::new(ReasonCode::Success)));
+    }
+
+    /// How long since the broker last sent it anything.
+    pub fn quiet_for(&self) -> Duration {
+        self.last_heard.elapsed()
     }
 
     /// Whether it has connected once (its session exists).
