@@ -328,6 +328,19 @@ fn journal(dir: &Path, compact_at: u64) -> (Arc<Journal>, Store) {
     (Arc::clone(&journal), Store::Kept(journal))
 }
 
+/// Opens a persistent session in `store`; its client id.
+fn open_session(store: &Store, client_id: &str) -> Arc<str> {
+    let client: Arc<str> = Arc::from(client_id);
+    store.record(Change::SessionOpened {
+        client_id: Arc::clone(&client),
+        username: None,
+        scope: 0,
+        fresh: true,
+        expiry: None,
+    });
+    client
+}
+
 /// The QoS 1 life of `count` messages to one persistent session, `batch` at a
 /// time, each batch waited for as a connection waits: queued, sent, acknowledged.
 /// Returns messages per second.
@@ -337,14 +350,7 @@ fn log_workload(dir: &Path, count: usize, batch: usize) -> f64 {
         .enable_all()
         .build()
         .expect("runtime");
-    let client: Arc<str> = Arc::from("session");
-    store.record(Change::SessionOpened {
-        client_id: Arc::clone(&client),
-        username: None,
-        scope: 0,
-        fresh: true,
-        expiry: None,
-    });
+    let client = open_session(&store, "session");
     let payload = [7u8; 64];
     let started = Instant::now();
     let mut sent = 0usize;
@@ -428,14 +434,7 @@ fn log_concurrent(dir: &Path, per_client: usize, clients: usize) -> f64 {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .build()
                     .expect("runtime");
-                let client: Arc<str> = Arc::from(format!("session-{c}"));
-                store.record(Change::SessionOpened {
-                    client_id: Arc::clone(&client),
-                    username: None,
-                    scope: 0,
-                    fresh: true,
-                    expiry: None,
-                });
+                let client = open_session(&store, &format!("session-{c}"));
                 let payload = [7u8; 64];
                 for i in 0..per_client {
                     let m = message(format!("bench/{c}"), &payload, QoS::AtLeastOnce, false);

@@ -188,18 +188,11 @@ impl ConnectionSignal {
     /// Registers the current task for wake-ups, then reports what is set. Registering
     /// first means a flag set after this call still wakes the task.
     pub fn poll(&self, cx: &mut std::task::Context<'_>) -> Option<Signalled> {
-        self.waker.register(cx.waker());
-        if self.shutdown.load(Ordering::Acquire) {
-            Some(Signalled::Shutdown)
-        } else if self.revoked.load(Ordering::Acquire) {
-            Some(Signalled::Revoked)
-        } else if self.taken_over.load(Ordering::Acquire) {
-            Some(Signalled::TakenOver)
-        } else if self.deliveries.swap(false, Ordering::AcqRel) {
-            Some(Signalled::Deliveries)
-        } else {
-            None
-        }
+        self.poll_ending(cx).or_else(|| {
+            self.deliveries
+                .swap(false, Ordering::AcqRel)
+                .then_some(Signalled::Deliveries)
+        })
     }
 }
 

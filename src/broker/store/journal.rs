@@ -693,30 +693,39 @@ mod tests {
         (image, file, len)
     }
 
-    #[test]
-    fn changes_waiting_together_share_one_sync() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("store.db");
-        let (image, file, len) = open(&path);
+    /// A journal on a fresh store at `path`, what starts its writer, and a
+    /// runtime to wait on it.
+    fn journal_at(
+        path: &Path,
+        compact_at: u64,
+    ) -> (Arc<Journal>, Store, impl FnOnce(), tokio::runtime::Runtime) {
+        let (image, file, len) = open(path);
         let journal = Journal::new(PersistenceMode::Durable);
         let store = Store::Kept(Arc::clone(&journal));
-        // Recorded before the writer runs: one batch, however many changes.
-        for n in 0..500 {
-            store.record(retained(&format!("t/{n}"), "x"));
-        }
-        journal
-            .start(
-                settings(&path, u64::MAX),
-                image,
-                file,
-                len,
-                Logger::in_memory(LogTypes::ALL),
-            )
-            .expect("start");
+        let starting = Arc::clone(&journal);
+        let settings = settings(path, compact_at);
+        let start = move || {
+            starting
+                .start(settings, image, file, len, Logger::in_memory(LogTypes::ALL))
+                .expect("start");
+        };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
+        (journal, store, start, runtime)
+    }
+
+    #[test]
+    fn changes_waiting_together_share_one_sync() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.db");
+        let (journal, store, start, runtime) = journal_at(&path, u64::MAX);
+        // Recorded before the writer runs: one batch, however many changes.
+        for n in 0..500 {
+            store.record(retained(&format!("t/{n}"), "x"));
+        }
+        start();
         runtime.block_on(store.synced(500)).expect("synced");
         let figures = journal.figures();
         assert_eq!((figures.changes, figures.syncs), (500, 1));
@@ -729,22 +738,8 @@ mod tests {
     fn compaction_keeps_the_file_near_the_live_state() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("store.db");
-        let (image, file, len) = open(&path);
-        let journal = Journal::new(PersistenceMode::Durable);
-        let store = Store::Kept(Arc::clone(&journal));
-        journal
-            .start(
-                settings(&path, 16 * 1024),
-                image,
-                file,
-                len,
-                Logger::in_memory(LogTypes::ALL),
-            )
-            .expect("start");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let (journal, store, start, runtime) = journal_at(&path, 16 * 1024);
+        start();
         // Ten topics overwritten 2,000 times each: the log would hold 20,000
         // messages; the state is ten.
         for round in 0..2000 {
@@ -772,23 +767,9 @@ mod tests {
     fn zeros_filled_ahead_end_the_log_on_reading() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("store.db");
-        let (image, file, len) = open(&path);
-        let journal = Journal::new(PersistenceMode::Durable);
-        let store = Store::Kept(Arc::clone(&journal));
-        journal
-            .start(
-                settings(&path, u64::MAX),
-                image,
-                file,
-                len,
-                Logger::in_memory(LogTypes::ALL),
-            )
-            .expect("start");
+        let (journal, store, start, runtime) = journal_at(&path, u64::MAX);
+        start();
         store.record(retained("a", "1"));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
         runtime.block_on(store.synced(1)).expect("synced");
         // As after a crash: the file is the log, then zeros.
         let size = std::fs::metadata(&path).expect("metadata").len();
