@@ -285,12 +285,17 @@ fn a_restart_after_sigkill_keeps_sessions_retained_messages_qos2_ids_and_delayed
     drop(leaver);
     let mut broker = broker;
     broker.wait_for("Client leaver closed its connection.");
-    // The store is a log: an acknowledged change recorded after the will's makes
-    // the will durable too.
-    publisher.publish_packet(Publish {
-        retain: true,
-        ..publish_v5("s/sync", b"x", QoS::AtLeastOnce, [])
-    });
+    // The will is recorded just after that line, by the leaver's task; it is on
+    // disk once the store file holds its payload.
+    let file = store.join("mosquitto.db");
+    let deadline = Instant::now() + WAIT;
+    while !std::fs::read(&file).is_ok_and(|bytes| bytes.windows(4).any(|w| w == b"gone")) {
+        assert!(
+            Instant::now() < deadline,
+            "the will never reached the store"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     broker.signal(libc::SIGKILL);
     drop(broker);
 

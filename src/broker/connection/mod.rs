@@ -321,30 +321,28 @@ impl Connection {
                 continue;
             }
             let writing = self.written < self.out.len() || transport.wants_write();
-            match wait(
+            let event = wait(
                 &signal,
                 transport,
                 timer.as_mut(),
                 writing,
                 keep_alive.is_some(),
             )
-            .await
-            {
+            .await;
+            // What other tasks on this thread recorded is theirs to wait for.
+            super::store::take_recorded_here();
+            match event {
                 Event::Signal(Signalled::Shutdown) => return End::Shutdown,
                 Event::Signal(Signalled::TakenOver) => return End::TakenOver,
                 Event::Signal(Signalled::Revoked) => return End::Revoked,
                 // `pump` moves the new deliveries into the write buffer.
                 Event::Signal(Signalled::Deliveries) => {}
                 Event::Readable(Err(_)) | Event::Writable(Err(_)) => return End::SocketError,
-                Event::Readable(Ok(())) => {
-                    // What other tasks on this thread recorded is theirs.
-                    super::store::take_recorded_here();
-                    match self.read_and_handle(transport) {
-                        Ok(true) => self.last_packet = Instant::now(),
-                        Ok(false) => {}
-                        Err(end) => return end,
-                    }
-                }
+                Event::Readable(Ok(())) => match self.read_and_handle(transport) {
+                    Ok(true) => self.last_packet = Instant::now(),
+                    Ok(false) => {}
+                    Err(end) => return end,
+                },
                 Event::Writable(Ok(())) => {}
                 Event::Timer => {
                     let Some(limit) = keep_alive else { continue };
