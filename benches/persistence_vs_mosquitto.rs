@@ -34,7 +34,7 @@ use mqttkit::bench::load::{self, Plan, Progress, Until};
 use mqttkit::bench::scenario::run_latency;
 use mqttkit::broker::message::Message;
 use mqttkit::broker::session::Delivery;
-use mqttkit::broker::store::journal::{JournalSettings, write_image};
+use mqttkit::broker::store::journal::{FRAME_CAP, JournalSettings, write_image};
 use mqttkit::broker::store::{Change, Journal, PersistenceMode, Store, recover};
 use mqttkit::broker::{LogTypes, Logger};
 use mqttkit::protocol::{QoS, TopicFilter, TopicName};
@@ -318,6 +318,7 @@ fn journal(dir: &Path, compact_at: u64) -> (Arc<Journal>, Store) {
                 autosave_interval: 0,
                 autosave_on_changes: false,
                 compact_at,
+                frame_cap: FRAME_CAP,
             },
             image,
             file,

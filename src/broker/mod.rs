@@ -164,6 +164,7 @@ impl Broker {
             autosave_interval: persistence.autosave_interval,
             autosave_on_changes: persistence.autosave_on_changes,
             compact_at: store::journal::COMPACT_AT,
+            frame_cap: store::journal::FRAME_CAP,
         };
         let Some(router) = Arc::get_mut(&mut self.router) else {
             return Err("Error: the store must be opened before the broker runs.".into());

@@ -183,8 +183,12 @@ fn send_delayed(router: &Router, session: &Session, epoch: u64) {
     if let Some(will) = will {
         publish(router, will);
         // Recorded after the will's deliveries: a crash in between sends it
-        // again at the restart rather than never.
-        session.lock().note_will_cleared();
+        // again at the restart rather than never. Unless the client came back
+        // (and perhaps left another will) meanwhile.
+        let state = session.lock();
+        if state.epoch == epoch && state.pending_will.is_none() {
+            state.note_will_cleared();
+        }
     }
 }
 

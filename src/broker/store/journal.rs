@@ -39,8 +39,14 @@ use super::image::Image;
 use super::{Change, PersistenceMode};
 use crate::broker::log::Logger;
 
-/// Records per frame body before a batch is split into another frame.
+/// Bytes of a snapshot frame's body before another frame begins (a snapshot is
+/// written whole and renamed into place, so its frames are never torn).
 const FRAME_TARGET: usize = 1024 * 1024;
+/// Bytes of log records held before they are sealed as a frame of their own. A
+/// frame is written and synced before the next, so a crash still tears only the
+/// last one, and none nears what a reader accepts (`format::MAX_FRAME`), even
+/// with one largest message beyond the cap.
+pub const FRAME_CAP: usize = 64 * 1024 * 1024;
 /// How far ahead of the log the file is filled with zeros. Frames are then
 /// written over blocks that already exist, so `fdatasync` flushes the data alone:
 /// an append that grows the file also makes the filesystem commit its new size,
@@ -63,6 +69,8 @@ pub struct JournalSettings {
     /// The file is compacted once it passes both this and twice its size after
     /// the last compaction.
     pub compact_at: u64,
+    /// [`FRAME_CAP`], unless a test wants smaller frames.
+    pub frame_cap: usize,
 }
 
 /// What the journal did, for `$SYS` and the benchmark.
@@ -155,6 +163,7 @@ impl Journal {
             preallocate: true,
             base_len: file_len,
             unwritten: Vec::new(),
+            sealed: std::collections::VecDeque::new(),
             frame: Vec::new(),
             unwritten_upto: 0,
             log,
@@ -256,6 +265,8 @@ struct Writer {
     /// Records not yet durable: the next frame's body, held across a failed
     /// write so that each write is one frame (a crash can tear only the last).
     unwritten: Vec<u8>,
+    /// Earlier frame bodies that reached [`FRAME_CAP`], written before `unwritten`.
+    sealed: std::collections::VecDeque<Vec<u8>>,
     /// The frame being written.
     frame: Vec<u8>,
     unwritten_upto: u64,
@@ -287,6 +298,10 @@ impl Writer {
                         self.log
                             .error(format_args!("Error: store image: {error}; change dropped."));
                     }
+                    if self.unwritten.len() >= self.settings.frame_cap {
+                        let body = std::mem::take(&mut self.unwritten);
+                        self.sealed.push_back(body);
+                    }
                 }
             }
             self.unwritten_upto = self.unwritten_upto.max(upto);
@@ -301,7 +316,7 @@ impl Writer {
                 }
             }
             if self.settings.mode == PersistenceMode::Durable
-                && self.unwritten.is_empty()
+                && self.nothing_held()
                 && self.file_len
                     > self
                         .settings
@@ -313,7 +328,7 @@ impl Writer {
             if stop {
                 if self.settings.mode == PersistenceMode::Snapshot {
                     self.save();
-                } else if self.unwritten.is_empty() {
+                } else if self.nothing_held() {
                     // A clean stop leaves no zeros after the log.
                     let _ = self
                         .file
@@ -322,7 +337,7 @@ impl Writer {
                 } else {
                     self.log.error(format_args!(
                         "Error: {} bytes of changes could not be written to {} before exit.",
-                        self.unwritten.len(),
+                        self.unwritten.len() + self.sealed.iter().map(Vec::len).sum::<usize>(),
                         self.settings.path.display()
                     ));
                 }
@@ -369,7 +384,7 @@ impl Writer {
     }
 
     fn timeout(&self) -> Duration {
-        if !self.unwritten.is_empty() {
+        if !self.nothing_held() {
             return RETRY;
         }
         match self.settings.mode {
@@ -396,26 +411,40 @@ impl Writer {
         }
     }
 
-    /// Appends the held frames and syncs; on failure cuts the file back and keeps
-    /// them for the next try.
+    /// Whether every recorded change has been written (or there was none).
+    fn nothing_held(&self) -> bool {
+        self.unwritten.is_empty() && self.sealed.is_empty()
+    }
+
+    /// Writes each held frame body (sealed ones first) as a frame of its own,
+    /// synced before the next.
+    fn write_held(&mut self) -> std::io::Result<()> {
+        while let Some(body) = self.sealed.pop_front() {
+            if let Err(error) = self.append(&body) {
+                self.sealed.push_front(body);
+                return Err(error);
+            }
+        }
+        if !self.unwritten.is_empty() {
+            let body = std::mem::take(&mut self.unwritten);
+            let result = self.append(&body);
+            self.unwritten = body;
+            result?;
+            self.unwritten.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes and syncs what is held, then publishes it as durable; on failure
+    /// keeps it for the next try.
     fn commit(&mut self) {
-        if self.unwritten.is_empty() {
+        if self.nothing_held() {
             self.journal.publish_durable(self.unwritten_upto);
             return;
         }
-        let result = self.append();
+        let result = self.write_held();
         match result {
             Ok(()) => {
-                let written = self.frame.len() as u64;
-                self.file_len += written;
-                self.journal.syncs.fetch_add(1, Ordering::Relaxed);
-                self.journal
-                    .bytes_appended
-                    .fetch_add(written, Ordering::Relaxed);
-                self.journal
-                    .file_bytes
-                    .store(self.file_len, Ordering::Relaxed);
-                self.unwritten.clear();
                 if self.unwritten.capacity() > 4 * FRAME_TARGET {
                     self.unwritten = Vec::new();
                     self.frame = Vec::new();
@@ -436,6 +465,7 @@ impl Writer {
                 // the log no longer does (a file-size limit, a nearly full disk).
                 if self.compact() {
                     self.unwritten.clear();
+                    self.sealed.clear();
                     if self.journal.failing.swap(false, Ordering::Relaxed) {
                         self.log.notice(format_args!(
                             "Store {} is writable again; acknowledgements resume.",
@@ -455,16 +485,26 @@ impl Writer {
         }
     }
 
-    /// Writes the held records as one frame at the end of the log and syncs it.
-    fn append(&mut self) -> std::io::Result<()> {
+    /// Writes `body` as one frame at the end of the log and syncs it.
+    fn append(&mut self, body: &[u8]) -> std::io::Result<()> {
         self.frame.clear();
-        format::put_frame(&mut self.frame, &self.unwritten);
+        format::put_frame(&mut self.frame, body);
         let end = self.file_len + self.frame.len() as u64;
         if end > self.allocated {
             self.extend(end)?;
         }
         write_all_at(&self.file, &self.frame, self.file_len)?;
-        self.file.sync_data()
+        self.file.sync_data()?;
+        let written = self.frame.len() as u64;
+        self.file_len += written;
+        self.journal.syncs.fetch_add(1, Ordering::Relaxed);
+        self.journal
+            .bytes_appended
+            .fetch_add(written, Ordering::Relaxed);
+        self.journal
+            .file_bytes
+            .store(self.file_len, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Fills the file with zeros to at least `end` (and [`PREALLOCATE`] beyond
@@ -684,6 +724,7 @@ mod tests {
             autosave_interval: 0,
             autosave_on_changes: false,
             compact_at,
+            frame_cap: FRAME_CAP,
         }
     }
 
@@ -732,6 +773,37 @@ mod tests {
         journal.stop();
         let (image, _) = recover::read(&path, &Logger::in_memory(LogTypes::ALL)).expect("read");
         assert_eq!(image.counts().1, 500);
+    }
+
+    #[test]
+    fn a_large_batch_is_written_as_frames_of_at_most_the_cap() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.db");
+        let (image, file, len) = open(&path);
+        let journal = Journal::new(PersistenceMode::Durable);
+        let store = Store::Kept(Arc::clone(&journal));
+        for n in 0..100 {
+            store.record(retained(&format!("t/{n}"), &"x".repeat(100)));
+        }
+        let settings = JournalSettings {
+            frame_cap: 1024,
+            ..settings(&path, u64::MAX)
+        };
+        journal
+            .start(settings, image, file, len, Logger::in_memory(LogTypes::ALL))
+            .expect("start");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(store.synced(100)).expect("synced");
+        // About 150 bytes a record: 1 KiB frames, each synced on its own.
+        assert!(journal.figures().syncs >= 10, "{:?}", journal.figures());
+        journal.stop();
+        let (image, recovery) =
+            recover::read(&path, &Logger::in_memory(LogTypes::ALL)).expect("read");
+        assert_eq!(image.counts().1, 100);
+        assert!(recovery.frames >= 11, "{recovery:?}");
     }
 
     #[test]
