@@ -738,13 +738,12 @@ mod tests {
     /// runtime to wait on it.
     fn journal_at(
         path: &Path,
-        compact_at: u64,
+        settings: JournalSettings,
     ) -> (Arc<Journal>, Store, impl FnOnce(), tokio::runtime::Runtime) {
         let (image, file, len) = open(path);
         let journal = Journal::new(PersistenceMode::Durable);
         let store = Store::Kept(Arc::clone(&journal));
         let starting = Arc::clone(&journal);
-        let settings = settings(path, compact_at);
         let start = move || {
             starting
                 .start(settings, image, file, len, Logger::in_memory(LogTypes::ALL))
@@ -761,7 +760,7 @@ mod tests {
     fn changes_waiting_together_share_one_sync() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("store.db");
-        let (journal, store, start, runtime) = journal_at(&path, u64::MAX);
+        let (journal, store, start, runtime) = journal_at(&path, settings(&path, u64::MAX));
         // Recorded before the writer runs: one batch, however many changes.
         for n in 0..500 {
             store.record(retained(&format!("t/{n}"), "x"));
@@ -779,23 +778,15 @@ mod tests {
     fn a_large_batch_is_written_as_frames_of_at_most_the_cap() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("store.db");
-        let (image, file, len) = open(&path);
-        let journal = Journal::new(PersistenceMode::Durable);
-        let store = Store::Kept(Arc::clone(&journal));
-        for n in 0..100 {
-            store.record(retained(&format!("t/{n}"), &"x".repeat(100)));
-        }
-        let settings = JournalSettings {
+        let small_frames = JournalSettings {
             frame_cap: 1024,
             ..settings(&path, u64::MAX)
         };
-        journal
-            .start(settings, image, file, len, Logger::in_memory(LogTypes::ALL))
-            .expect("start");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let (journal, store, start, runtime) = journal_at(&path, small_frames);
+        for n in 0..100 {
+            store.record(retained(&format!("t/{n}"), &"x".repeat(100)));
+        }
+        start();
         runtime.block_on(store.synced(100)).expect("synced");
         // About 150 bytes a record: 1 KiB frames, each synced on its own.
         assert!(journal.figures().syncs >= 10, "{:?}", journal.figures());
@@ -810,7 +801,7 @@ mod tests {
     fn compaction_keeps_the_file_near_the_live_state() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("store.db");
-        let (journal, store, start, runtime) = journal_at(&path, 16 * 1024);
+        let (journal, store, start, runtime) = journal_at(&path, settings(&path, 16 * 1024));
         start();
         // Ten topics overwritten 2,000 times each: the log would hold 20,000
         // messages; the state is ten.
@@ -839,7 +830,7 @@ mod tests {
     fn zeros_filled_ahead_end_the_log_on_reading() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("store.db");
-        let (journal, store, start, runtime) = journal_at(&path, u64::MAX);
+        let (journal, store, start, runtime) = journal_at(&path, settings(&path, u64::MAX));
         start();
         store.record(retained("a", "1"));
         runtime.block_on(store.synced(1)).expect("synced");
