@@ -77,22 +77,56 @@ impl Stats {
 }
 
 impl Stats {
-    /// The lifetime counters the store keeps across restarts.
+    /// The lifetime counters the store keeps across restarts, in the order of
+    /// [`Totals::fields`](super::store::format::Totals::fields).
+    fn lifetime_counters(&self) -> [&AtomicU64; 12] {
+        [
+            &self.packets_received,
+            &self.packets_sent,
+            &self.bytes_received,
+            &self.bytes_sent,
+            &self.publish_received,
+            &self.publish_sent,
+            &self.publish_dropped,
+            &self.publish_bytes_received,
+            &self.publish_bytes_sent,
+            &self.connections_accepted,
+            &self.sockets_accepted,
+            &self.sessions_expired,
+        ]
+    }
+
+    /// The lifetime counters now, for the store.
     pub fn totals(&self) -> super::store::format::Totals {
-        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        super::store::format::Totals {
-            packets_received: get(&self.packets_received),
-            packets_sent: get(&self.packets_sent),
-            bytes_received: get(&self.bytes_received),
-            bytes_sent: get(&self.bytes_sent),
-            publish_received: get(&self.publish_received),
-            publish_sent: get(&self.publish_sent),
-            publish_dropped: get(&self.publish_dropped),
-            publish_bytes_received: get(&self.publish_bytes_received),
-            publish_bytes_sent: get(&self.publish_bytes_sent),
-            connections_accepted: get(&self.connections_accepted),
-            sockets_accepted: get(&self.sockets_accepted),
-            sessions_expired: get(&self.sessions_expired),
+        super::store::format::Totals::from_fields(
+            self.lifetime_counters()
+                .map(|counter| counter.load(Ordering::Relaxed)),
+        )
+    }
+
+    /// Continues the lifetime counters from what the store kept.
+    pub fn restore_totals(&self, totals: &super::store::format::Totals) {
+        for (counter, value) in self.lifetime_counters().into_iter().zip(totals.fields()) {
+            counter.store(value, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetime_totals_restore_into_the_counters_they_came_from() {
+        let before = Stats::default();
+        for (n, counter) in before.lifetime_counters().into_iter().enumerate() {
+            counter.store(n as u64 + 1, Ordering::Relaxed);
+        }
+        let totals = before.totals();
+        assert_eq!(totals.publish_dropped, 7);
+        let after = Stats::default();
+        after.restore_totals(&totals);
+        assert_eq!(after.totals(), totals);
+        assert_eq!(Stats::get(&after.sessions_expired), 12);
     }
 }

@@ -179,7 +179,8 @@ pub struct Totals {
 }
 
 impl Totals {
-    fn fields(&self) -> [u64; 12] {
+    /// The counters in the order they are written (and `Stats` lists them).
+    pub fn fields(&self) -> [u64; 12] {
         [
             self.packets_received,
             self.packets_sent,
@@ -196,7 +197,7 @@ impl Totals {
         ]
     }
 
-    fn from_fields(f: [u64; 12]) -> Self {
+    pub fn from_fields(f: [u64; 12]) -> Self {
         Totals {
             packets_received: f[0],
             packets_sent: f[1],

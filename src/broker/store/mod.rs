@@ -185,14 +185,6 @@ impl Store {
         }
     }
 
-    /// Whether a connection ever waits for a commit.
-    pub fn commits_immediately(&self) -> bool {
-        match self {
-            Store::Memory => true,
-            Store::Kept(journal) => journal.mode() == PersistenceMode::Snapshot,
-        }
-    }
-
     /// Whether `sequence` is durable already.
     pub fn is_synced(&self, sequence: u64) -> bool {
         match self {

@@ -21,7 +21,6 @@
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::format::{self, Entry, Frame, HEADER_LEN, Reader};
@@ -145,24 +144,7 @@ pub fn open(path: &Path, log: &Logger) -> Result<(Image, File, u64, Recovery), S
 /// wills and `$SYS` totals from `image`, and starts their timers. Runs before any
 /// listener accepts.
 pub(crate) fn restore(router: &Arc<Router>, image: &Image) {
-    let stats = &router.stats;
-    let totals = image.totals;
-    for (counter, value) in [
-        (&stats.packets_received, totals.packets_received),
-        (&stats.packets_sent, totals.packets_sent),
-        (&stats.bytes_received, totals.bytes_received),
-        (&stats.bytes_sent, totals.bytes_sent),
-        (&stats.publish_received, totals.publish_received),
-        (&stats.publish_sent, totals.publish_sent),
-        (&stats.publish_dropped, totals.publish_dropped),
-        (&stats.publish_bytes_received, totals.publish_bytes_received),
-        (&stats.publish_bytes_sent, totals.publish_bytes_sent),
-        (&stats.connections_accepted, totals.connections_accepted),
-        (&stats.sockets_accepted, totals.sockets_accepted),
-        (&stats.sessions_expired, totals.sessions_expired),
-    ] {
-        counter.store(value, Ordering::Relaxed);
-    }
+    router.stats.restore_totals(&image.totals);
     let now = std::time::Instant::now();
     for number in image.retained.values() {
         if let Some(message) = image.message(*number)
