@@ -822,17 +822,13 @@ impl Connection {
                     return Err(End::Violation(ReasonCode::ReceiveMaximumExceeded));
                 }
                 let reason = if first {
-                    // The id is taken before the message is routed: with
-                    // `persistence`, the store then has it before any delivery of the
-                    // message, so a copy re-sent after a crash is known, not routed
-                    // a second time.
-                    let mut state = state;
-                    state.receive_qos2(id);
                     drop(state);
                     let reason = route(publish);
                     // A refused QoS 2 message ends its flow at PUBREC (v5 §4.3.3).
-                    if reason.is_error() {
-                        session.lock().release_qos2(id);
+                    // With `persistence`, the id is recorded after the deliveries it
+                    // guards, so a store that has the id has them too.
+                    if !reason.is_error() {
+                        session.lock().receive_qos2(id);
                     }
                     reason
                 } else {
