@@ -822,11 +822,17 @@ impl Connection {
                     return Err(End::Violation(ReasonCode::ReceiveMaximumExceeded));
                 }
                 let reason = if first {
+                    // With `persistence`, the deliveries and the id that guards them
+                    // against a re-sent copy reach the store in one frame: a crash
+                    // keeps both or neither, so the copy is delivered exactly once.
+                    let _together = state
+                        .journal
+                        .is_some()
+                        .then(|| router.store.group())
+                        .flatten();
                     drop(state);
                     let reason = route(publish);
                     // A refused QoS 2 message ends its flow at PUBREC (v5 §4.3.3).
-                    // With `persistence`, the id is recorded after the deliveries it
-                    // guards, so a store that has the id has them too.
                     if !reason.is_error() {
                         session.lock().receive_qos2(id);
                     }

@@ -93,7 +93,46 @@ pub struct JournalFigures {
 struct Pending {
     changes: Vec<Change>,
     recorded: u64,
+    /// The first sequence number of each open group ([`Journal::open_group`]):
+    /// the writer takes only what was recorded before the oldest.
+    open_groups: Vec<u64>,
     stop: bool,
+}
+
+impl Pending {
+    /// How many of the pending changes the writer may take now: those before the
+    /// oldest open group, or all of them when stopping.
+    fn takeable(&self) -> usize {
+        let first = self.recorded + 1 - self.changes.len() as u64;
+        match self.open_groups.iter().min() {
+            Some(&start) if !self.stop => {
+                (start.saturating_sub(first) as usize).min(self.changes.len())
+            }
+            _ => self.changes.len(),
+        }
+    }
+}
+
+/// Changes that become durable together or not at all ([`Journal::open_group`]);
+/// the group closes when this is dropped.
+#[derive(Debug)]
+pub struct Group {
+    journal: Arc<Journal>,
+    start: u64,
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let mut pending = lock(&self.journal.pending);
+        if let Some(at) = pending.open_groups.iter().position(|s| *s == self.start) {
+            pending.open_groups.swap_remove(at);
+        }
+        let waiting = !pending.changes.is_empty();
+        drop(pending);
+        if waiting {
+            self.journal.wake.notify_one();
+        }
+    }
 }
 
 /// The shared side of the store: what connection tasks push to and wait on.
@@ -193,6 +232,20 @@ impl Journal {
             self.wake.notify_one();
         }
         sequence
+    }
+
+    /// Opens a group: the changes recorded from now until the returned guard is
+    /// dropped reach the file in one frame, so no durable prefix holds some of
+    /// them without the rest. Hold it only across synchronous work (a group the
+    /// writer waits for stalls every acknowledgement).
+    pub fn open_group(self: &Arc<Self>) -> Group {
+        let mut pending = lock(&self.pending);
+        let start = pending.recorded + 1;
+        pending.open_groups.push(start);
+        Group {
+            journal: Arc::clone(self),
+            start,
+        }
     }
 
     pub fn is_synced(&self, sequence: u64) -> bool {
@@ -359,7 +412,7 @@ impl Writer {
     fn next_batch(&mut self) -> (Vec<Change>, u64, bool) {
         let mut pending = lock(&self.journal.pending);
         loop {
-            if !pending.changes.is_empty() || pending.stop {
+            if pending.takeable() > 0 || pending.stop {
                 break;
             }
             let timeout = self.timeout();
@@ -376,11 +429,14 @@ impl Writer {
                 break;
             }
         }
-        (
-            std::mem::take(&mut pending.changes),
-            pending.recorded,
-            pending.stop,
-        )
+        let take = pending.takeable();
+        let upto = pending.recorded - (pending.changes.len() - take) as u64;
+        let changes = if take == pending.changes.len() {
+            std::mem::take(&mut pending.changes)
+        } else {
+            pending.changes.drain(..take).collect()
+        };
+        (changes, upto, pending.stop)
     }
 
     fn timeout(&self) -> Duration {
@@ -772,6 +828,30 @@ mod tests {
         journal.stop();
         let (image, _) = recover::read(&path, &Logger::in_memory(LogTypes::ALL)).expect("read");
         assert_eq!(image.counts().1, 500);
+    }
+
+    #[test]
+    fn a_group_becomes_durable_whole_and_after_what_came_before() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.db");
+        let (journal, store, start, runtime) = journal_at(&path, settings(&path, u64::MAX));
+        store.record(retained("before", "1"));
+        let group = store.group().expect("kept");
+        store.record(retained("in/1", "x"));
+        let log = Logger::in_memory(LogTypes::ALL);
+        let frames_before = recover::read(&path, &log).expect("read").1.frames;
+        // Both were pending when the writer first ran: without the group they
+        // would have been one batch, durable together.
+        start();
+        runtime.block_on(store.synced(1)).expect("synced");
+        assert!(!store.is_synced(2), "a change of an open group is durable");
+        store.record(retained("in/2", "x"));
+        drop(group);
+        runtime.block_on(store.synced(3)).expect("synced");
+        assert_eq!(journal.figures().syncs, 2, "{:?}", journal.figures());
+        journal.stop();
+        let (image, recovery) = recover::read(&path, &log).expect("read");
+        assert_eq!((image.counts().1, recovery.frames - frames_before), (3, 2));
     }
 
     #[test]

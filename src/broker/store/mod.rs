@@ -34,7 +34,7 @@ pub mod recover;
 use super::message::Message;
 use super::session::Delivery;
 use crate::protocol::{SubscriptionOptions, TopicFilter};
-pub use journal::{Journal, JournalFigures};
+pub use journal::{Group, Journal, JournalFigures};
 
 /// How the store keeps state (`persistence_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -182,6 +182,15 @@ impl Store {
     pub fn record_unwaited(&self, change: Change) {
         if let Store::Kept(journal) = self {
             journal.push(change);
+        }
+    }
+
+    /// Opens a group of changes that become durable together or not at all (see
+    /// [`Journal::open_group`]); `None` when nothing is kept.
+    pub fn group(&self) -> Option<Group> {
+        match self {
+            Store::Memory => None,
+            Store::Kept(journal) => Some(journal.open_group()),
         }
     }
 
