@@ -1190,6 +1190,17 @@ mod tests {
         assert_eq!(config.connect_timeout, Duration::from_secs(10));
     }
 
+    /// Found by the `config` fuzz target: the error had no file:line when the
+    /// unix listener's problem was `protocol websockets` (no TLS line to name).
+    #[test]
+    fn a_websocket_unix_listener_is_refused_naming_the_protocol_line() {
+        let error = parse("listener 0 /tmp/mqtt.sock\n\nprotocol websockets\n")
+            .expect_err("refused");
+        let text = error.to_string();
+        assert!(text.contains("test.conf:3"), "{text}");
+        assert!(text.contains("serves plain MQTT only"), "{text}");
+    }
+
     #[test]
     fn listeners_and_auth_options_are_read() {
         let config = parse("# comment\nlistener 1884 127.0.0.1\n\nlistener 1885\n").expect("valid");

@@ -64,6 +64,8 @@ impl TlsOptions {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TransportOptions {
     pub protocol: ListenerProtocol,
+    /// Where the `protocol` line is (file:line).
+    pub protocol_at: Option<String>,
     /// `http_dir`: static files served to plain HTTP requests on a WebSocket listener.
     pub http_dir: Option<PathBuf>,
     /// `listener 0 PATH`: a unix socket instead of TCP.
@@ -118,6 +120,7 @@ impl TransportOptions {
         let tls = &mut self.tls;
         match key {
             "protocol" => {
+                self.protocol_at = Some(at.to_string());
                 self.protocol = match one()? {
                     "mqtt" => ListenerProtocol::Mqtt,
                     "websockets" => ListenerProtocol::WebSockets,
@@ -208,7 +211,11 @@ impl TransportOptions {
                     "The unix socket listener {} serves plain MQTT only: TLS and WebSockets are for TCP listeners.",
                     path.display()
                 ),
-                tls.first_at.clone().unwrap_or_default(),
+                // The first TLS line, or else the `protocol websockets` line.
+                tls.first_at
+                    .clone()
+                    .or_else(|| self.protocol_at.clone())
+                    .unwrap_or_default(),
             ));
         }
         if self.http_dir.is_some() && self.protocol != ListenerProtocol::WebSockets {
