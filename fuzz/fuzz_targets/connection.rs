@@ -1,6 +1,9 @@
 //! The broker's connection state machine: arbitrary bytes, cut into arbitrary read
 //! sizes, sent to an in-process broker on one connection; then a well-behaved
-//! canary client must still be served (CONNECT, SUBSCRIBE, PINGREQ). Nothing may panic; memory is bounded by libFuzzer's `-rss_limit_mb`.
+//! canary client must still be served (CONNECT, SUBSCRIBE, PINGREQ). Nothing may
+//! panic, and memory stays bounded: `fuzz/run` sets `-malloc_limit_mb=64` (no
+//! single allocation a peer causes may exceed 64 MiB, whatever length it claims)
+//! and `-rss_limit_mb=2048`; libFuzzer reports a breach as a crash.
 //! The broker runs on a current-thread runtime driven by the fuzzing thread, so
 //! its coverage is the input's.
 #![no_main]

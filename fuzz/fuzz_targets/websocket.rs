@@ -3,9 +3,11 @@
 //! upgrade (so it lands in the framing), with an odd one the rest is the HTTP
 //! request itself (upgrade, `http_dir` file or refusal). Then a canary upgrades,
 //! sends CONNECT, SUBSCRIBE and PINGREQ in one masked binary frame, and must get
-//! CONNACK, SUBACK and PINGRESP. Nothing may panic; memory is bounded by
-//! libFuzzer's `-rss_limit_mb`. The broker runs on a current-thread runtime driven
-//! by the fuzzing thread, so its coverage is the input's.
+//! CONNACK, SUBACK and PINGRESP. Nothing may panic, and memory stays bounded:
+//! `fuzz/run` sets `-malloc_limit_mb=64` (a frame or packet length claim never
+//! becomes one large allocation) and `-rss_limit_mb=2048`; libFuzzer reports a
+//! breach as a crash. The broker runs on a current-thread runtime driven by the
+//! fuzzing thread, so its coverage is the input's.
 #![no_main]
 
 use std::net::SocketAddr;
