@@ -49,7 +49,8 @@ pub struct SessionImage {
     /// QoS 1/2 messages not yet sent.
     pub queue: VecDeque<Entry>,
     /// Sent and unfinished, in send order: `None` once PUBREC came (PUBREL is due).
-    pub inflight: Vec<(u16, Option<Entry>)>,
+    /// A deque: acknowledgements mostly come in send order, so the front goes.
+    pub inflight: VecDeque<(u16, Option<Entry>)>,
     /// Incoming QoS 2 packet ids awaiting PUBREL.
     pub incoming: Vec<u16>,
     /// A will waiting for its delay: (message number, due in ms since the epoch).
@@ -206,7 +207,7 @@ impl Image {
             }
             Record::Sent { packet_id, .. } => {
                 if let Some(entry) = image.queue.pop_front() {
-                    image.inflight.push((packet_id, Some(entry)));
+                    image.inflight.push_back((packet_id, Some(entry)));
                 }
             }
             Record::Skipped { .. } => {
@@ -217,14 +218,15 @@ impl Image {
             }
             Record::Acked { packet_id, .. } => {
                 if let Some(at) = image.inflight.iter().position(|(id, _)| *id == packet_id) {
-                    let (_, entry) = image.inflight.remove(at);
-                    released.extend(entry.map(|entry| entry.message));
+                    if let Some((_, entry)) = image.inflight.remove(at) {
+                        released.extend(entry.map(|entry| entry.message));
+                    }
                 }
             }
             Record::Released { packet_id, .. } => {
                 match image.inflight.iter_mut().find(|(id, _)| *id == packet_id) {
                     Some((_, entry)) => released.extend(entry.take().map(|entry| entry.message)),
-                    None => image.inflight.push((packet_id, None)),
+                    None => image.inflight.push_back((packet_id, None)),
                 }
             }
             Record::Received { packet_id, .. } if !image.incoming.contains(&packet_id) => {
