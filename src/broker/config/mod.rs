@@ -1194,8 +1194,8 @@ mod tests {
     /// unix listener's problem was `protocol websockets` (no TLS line to name).
     #[test]
     fn a_websocket_unix_listener_is_refused_naming_the_protocol_line() {
-        let error = parse("listener 0 /tmp/mqtt.sock\n\nprotocol websockets\n")
-            .expect_err("refused");
+        let error =
+            parse("listener 0 /tmp/mqtt.sock\n\nprotocol websockets\n").expect_err("refused");
         let text = error.to_string();
         assert!(text.contains("test.conf:3"), "{text}");
         assert!(text.contains("serves plain MQTT only"), "{text}");

@@ -50,6 +50,9 @@ const READ_CHUNK: usize = 64 * 1024;
 const WRITE_HIGH_WATER: usize = 64 * 1024;
 /// Buffers larger than this are released once empty, so idle connections stay small.
 const KEEP_CAPACITY: usize = 16 * 1024;
+/// Bytes of answers waiting for the store beyond which a connection stops
+/// reading until the store catches up.
+const HOLD_LIMIT: usize = 64 * 1024;
 
 thread_local! {
     /// One read buffer per worker thread instead of one per connection: a connection
@@ -135,6 +138,8 @@ pub(super) fn lost(error: &io::Error) -> End {
 /// What woke the connection loop.
 enum Event {
     Signal(Signalled),
+    /// The store made more of the answers durable.
+    Stored,
     Readable(io::Result<()>),
     Writable(io::Result<()>),
     Timer,
@@ -233,6 +238,12 @@ struct Connection {
     /// The highest store sequence number recorded while filling `out`; `out` is
     /// written once the store says it is durable.
     unsynced: u64,
+    /// An earlier point of the same rule: `out[..mark_end]` needs only
+    /// `sync_mark`. So while one group of answers waits for the store, the
+    /// connection goes on reading and handling, and the answers it adds (which
+    /// need a later number) do not hold back the earlier ones.
+    sync_mark: u64,
+    mark_end: usize,
 }
 
 impl Connection {
@@ -253,6 +264,8 @@ impl Connection {
             written: 0,
             last_packet: Instant::now(),
             unsynced: 0,
+            sync_mark: 0,
+            mark_end: 0,
         }
     }
 
@@ -280,6 +293,7 @@ impl Connection {
             match wait(&signal, transport, timer.as_mut(), writing, true).await {
                 Event::Signal(_) => return End::Shutdown,
                 Event::Timer => return End::ConnectTimeout,
+                Event::Stored => {}
                 Event::Readable(Err(_)) | Event::Writable(Err(_)) => return End::SocketError,
                 Event::Writable(Ok(())) => {
                     if let Err(error) = transport.flush_buffered() {
@@ -287,7 +301,7 @@ impl Connection {
                     }
                 }
                 Event::Readable(Ok(())) => {
-                    super::store::take_recorded_here();
+                    self.begin_stretch();
                     if let Err(end) = self.read_and_handle(transport) {
                         return end;
                     }
@@ -313,25 +327,47 @@ impl Connection {
                 return end;
             }
             self.flush_counts();
-            if !self.router.store.is_synced(self.unsynced) {
+            let held = !self.router.store.is_synced(self.unsynced);
+            if held && self.out.len() - self.written > HOLD_LIMIT {
+                // Enough answers wait for the store: stop reading until they go.
                 if let Err(end) = self.await_store(&signal).await {
                     return end;
                 }
                 // `pump` writes what waited for the store.
                 continue;
             }
-            let writing = self.written < self.out.len() || transport.wants_write();
-            let event = wait(
+            let writing = self.writable_end() > self.written || transport.wants_write();
+            let waiting = wait(
                 &signal,
                 transport,
                 timer.as_mut(),
                 writing,
                 keep_alive.is_some(),
-            )
-            .await;
+            );
+            let event = if held {
+                // Reading goes on while the store catches up.
+                let store = &self.router.store;
+                let next = if store.is_synced(self.sync_mark) {
+                    self.unsynced
+                } else {
+                    self.sync_mark
+                };
+                tokio::select! {
+                    biased;
+                    synced = store.synced(next) => match synced {
+                        Ok(()) => Event::Stored,
+                        Err(_) => return End::SocketError,
+                    },
+                    event = waiting => event,
+                }
+            } else {
+                waiting.await
+            };
             // What other tasks on this thread recorded is theirs to wait for.
-            super::store::take_recorded_here();
+            self.begin_stretch();
             match event {
+                // `pump` writes what the store made durable.
+                Event::Stored => {}
                 Event::Signal(Signalled::Shutdown) => return End::Shutdown,
                 Event::Signal(Signalled::TakenOver) => return End::TakenOver,
                 Event::Signal(Signalled::Revoked) => return End::Revoked,
@@ -357,12 +393,44 @@ impl Connection {
         }
     }
 
+    /// Starts a synchronous stretch of handling: forgets what other tasks on this
+    /// thread recorded, and, when the answers so far wait for the store and no
+    /// earlier point is pending, marks them as needing only what was recorded so
+    /// far.
+    fn begin_stretch(&mut self) {
+        super::store::take_recorded_here();
+        // Only once the bytes of the earlier mark are written: moving it on
+        // would hold them back until the later number is durable.
+        if self.unsynced > self.sync_mark
+            && self.written >= self.mark_end
+            && self.router.store.is_synced(self.sync_mark)
+        {
+            self.sync_mark = self.unsynced;
+            self.mark_end = self.out.len();
+        }
+    }
+
+    /// Where the bytes the store allows to be written end.
+    fn writable_end(&self) -> usize {
+        let store = &self.router.store;
+        if store.is_synced(self.unsynced) {
+            self.out.len()
+        } else if store.is_synced(self.sync_mark) {
+            self.mark_end.max(self.written)
+        } else {
+            self.written
+        }
+    }
+
     /// Notes what this task recorded in the store since the last call (no
     /// `.await` may separate the recording from this).
     fn note_recorded(&mut self) {
         let recorded = super::store::take_recorded_here();
         if recorded > self.unsynced {
             self.unsynced = recorded;
+            // The stretch is over: its answers wait for this, so the writer may
+            // take the batch now.
+            self.router.store.want(recorded);
         }
     }
 
@@ -408,7 +476,7 @@ impl Connection {
             () = shutdown => return Err(End::Shutdown),
         };
         // What other tasks on this thread recorded is theirs to wait for.
-        super::store::take_recorded_here();
+        self.begin_stretch();
         self.finish_login(pending, accepted)?;
         // Packets that came behind the CONNECT, once it is answered.
         if self.client.is_some() && !self.partial.is_empty() {
@@ -676,22 +744,26 @@ impl Connection {
             transport.flush_buffered().map_err(|e| lost(&e))?;
         }
         loop {
-            super::store::take_recorded_here();
+            self.begin_stretch();
             self.drain_session();
             self.note_recorded();
-            if self.written == self.out.len() || !self.router.store.is_synced(self.unsynced) {
+            let end = self.writable_end();
+            if self.written == end {
                 return Ok(());
             }
             self.flush(transport)?;
-            if self.written < self.out.len() {
+            // Bytes left: the socket is full, or they wait for the store.
+            if !self.out.is_empty() {
                 return Ok(());
             }
         }
     }
 
+    /// Writes what the store allows of `out`.
     fn flush<T: Transport>(&mut self, transport: &T) -> Result<(), End> {
-        while self.written < self.out.len() {
-            match transport.try_write(&self.out[self.written..]) {
+        let end = self.writable_end();
+        while self.written < end {
+            match transport.try_write(&self.out[self.written..end]) {
                 Ok(0) => return Err(End::SocketError),
                 Ok(n) => {
                     self.written += n;
@@ -702,8 +774,16 @@ impl Connection {
                 Err(e) => return Err(lost(&e)),
             }
         }
+        if self.written < self.out.len() {
+            // The rest waits for the store: keep it at the front.
+            self.out.drain(..self.written);
+            self.mark_end = self.mark_end.saturating_sub(self.written);
+            self.written = 0;
+            return Ok(());
+        }
         self.out.clear();
         self.written = 0;
+        self.mark_end = 0;
         if self.out.capacity() > KEEP_CAPACITY {
             self.out = Vec::new();
         }
@@ -727,8 +807,10 @@ impl Connection {
         if !self.router.store.is_synced(self.unsynced) {
             let synced = self.router.store.synced(self.unsynced);
             if !matches!(tokio::time::timeout(LINGER, synced).await, Ok(Ok(()))) {
-                self.out.clear();
-                self.written = 0;
+                // Only what the store made durable goes.
+                let end = self.writable_end();
+                self.out.truncate(end);
+                self.mark_end = self.mark_end.min(end);
             }
         }
         let last_words = self.written < self.out.len() || transport.wants_write();

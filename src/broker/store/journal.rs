@@ -54,6 +54,9 @@ pub const FRAME_CAP: usize = 64 * 1024 * 1024;
 const PREALLOCATE: u64 = 8 * 1024 * 1024;
 /// The smallest file compaction bothers with.
 pub const COMPACT_AT: u64 = 16 * 1024 * 1024;
+/// How long changes nobody waits for (a QoS 1 PUBLISH going out, its PUBACK, a
+/// timer's) stay pending before they are written on their own.
+const UNWAITED_LINGER: Duration = Duration::from_millis(5);
 /// How often a failed write is tried again.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -96,6 +99,8 @@ struct Pending {
     /// The first sequence number of each open group ([`Journal::open_group`]):
     /// the writer takes only what was recorded before the oldest.
     open_groups: Vec<u64>,
+    /// The highest sequence number a task waits for ([`Journal::synced`]).
+    wanted: u64,
     stop: bool,
 }
 
@@ -221,6 +226,14 @@ impl Journal {
     }
 
     /// Adds a change; returns its sequence number.
+    ///
+    /// The writer takes a batch when a task waits for a change in it
+    /// ([`Journal::synced`]), not when the change arrives: a connection records
+    /// all it handled from one read before it waits, so a batch holds whole
+    /// reads (on a shared core a writer woken by the first change would cut in
+    /// right after it), and changes nobody waits for ride along with the next
+    /// batch, or go on their own after [`UNWAITED_LINGER`]. The first change
+    /// only wakes the writer to start that clock.
     pub(super) fn push(&self, change: Change) -> u64 {
         let mut pending = lock(&self.pending);
         pending.changes.push(change);
@@ -248,6 +261,23 @@ impl Journal {
         }
     }
 
+    /// Tells the writer a task will wait for `sequence`: the batch holding it
+    /// is taken now rather than after [`UNWAITED_LINGER`].
+    pub fn want(&self, sequence: u64) {
+        if self.is_synced(sequence) {
+            return;
+        }
+        let first_to_want = {
+            let mut pending = lock(&self.pending);
+            let first = pending.wanted < sequence;
+            pending.wanted = pending.wanted.max(sequence);
+            first
+        };
+        if first_to_want {
+            self.wake.notify_one();
+        }
+    }
+
     pub fn is_synced(&self, sequence: u64) -> bool {
         self.durable.load(Ordering::Acquire) >= sequence
     }
@@ -258,6 +288,7 @@ impl Journal {
 
     /// Completes once `sequence` is durable.
     pub async fn synced(&self, sequence: u64) -> std::io::Result<()> {
+        self.want(sequence);
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
@@ -411,11 +442,23 @@ impl Writer {
     /// Waits for changes, a stop, or a timer (a retry, an autosave).
     fn next_batch(&mut self) -> (Vec<Change>, u64, bool) {
         let mut pending = lock(&self.journal.pending);
+        let mut unwanted_since: Option<Instant> = None;
         loop {
-            if pending.takeable() > 0 || pending.stop {
+            let takeable = pending.takeable();
+            if pending.stop {
                 break;
             }
-            let timeout = self.timeout();
+            let timeout = if takeable > 0 {
+                // Someone waits for a change not taken yet: now. Otherwise the
+                // changes wait a little for company.
+                let lingered = unwanted_since.get_or_insert_with(Instant::now).elapsed();
+                if pending.wanted > self.unwritten_upto || lingered >= UNWAITED_LINGER {
+                    break;
+                }
+                UNWAITED_LINGER.saturating_sub(lingered).min(self.timeout())
+            } else {
+                self.timeout()
+            };
             if timeout.is_zero() {
                 break;
             }
@@ -425,7 +468,8 @@ impl Writer {
                 .wait_timeout(pending, timeout)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             pending = guard;
-            if result.timed_out() {
+            // A timer of the writer's own (a retry, an autosave) is due.
+            if result.timed_out() && takeable == 0 {
                 break;
             }
         }

@@ -194,6 +194,13 @@ impl Store {
         }
     }
 
+    /// Says that `sequence` will be waited for, so the writer takes it at once.
+    pub fn want(&self, sequence: u64) {
+        if let Store::Kept(journal) = self {
+            journal.want(sequence);
+        }
+    }
+
     /// Whether `sequence` is durable already.
     pub fn is_synced(&self, sequence: u64) -> bool {
         match self {
