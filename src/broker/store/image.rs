@@ -217,10 +217,10 @@ impl Image {
                 released.extend(image.queue.drain(..).map(|entry| entry.message));
             }
             Record::Acked { packet_id, .. } => {
-                if let Some(at) = image.inflight.iter().position(|(id, _)| *id == packet_id) {
-                    if let Some((_, entry)) = image.inflight.remove(at) {
-                        released.extend(entry.map(|entry| entry.message));
-                    }
+                if let Some(at) = image.inflight.iter().position(|(id, _)| *id == packet_id)
+                    && let Some((_, entry)) = image.inflight.remove(at)
+                {
+                    released.extend(entry.map(|entry| entry.message));
                 }
             }
             Record::Released { packet_id, .. } => {
