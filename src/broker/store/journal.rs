@@ -101,6 +101,8 @@ struct Pending {
     open_groups: Vec<u64>,
     /// The highest sequence number a task waits for ([`Journal::synced`]).
     wanted: u64,
+    /// The writer sleeps until woken: the next change must wake it.
+    asleep: bool,
     stop: bool,
 }
 
@@ -232,16 +234,17 @@ impl Journal {
     /// all it handled from one read before it waits, so a batch holds whole
     /// reads (on a shared core a writer woken by the first change would cut in
     /// right after it), and changes nobody waits for ride along with the next
-    /// batch, or go on their own after [`UNWAITED_LINGER`]. The first change
-    /// only wakes the writer to start that clock.
+    /// batch, or go on their own after [`UNWAITED_LINGER`]. A change wakes the
+    /// writer only from its long sleep (after [`UNWAITED_LINGER`] with nothing
+    /// to do), to start that clock.
     pub(super) fn push(&self, change: Change) -> u64 {
         let mut pending = lock(&self.pending);
         pending.changes.push(change);
         pending.recorded += 1;
         let sequence = pending.recorded;
-        let first = pending.changes.len() == 1;
+        let asleep = std::mem::take(&mut pending.asleep);
         drop(pending);
-        if first {
+        if asleep {
             self.wake.notify_one();
         }
         sequence
@@ -443,11 +446,17 @@ impl Writer {
     fn next_batch(&mut self) -> (Vec<Change>, u64, bool) {
         let mut pending = lock(&self.journal.pending);
         let mut unwanted_since: Option<Instant> = None;
+        // Right after a batch the writer sleeps lightly: changes arriving then do
+        // not wake it (each would cost a context switch), and it looks again
+        // after UNWAITED_LINGER.
+        let mut light = true;
         loop {
             let takeable = pending.takeable();
             if pending.stop {
                 break;
             }
+            let own = self.timeout();
+            let lightly = takeable == 0 && light && own > UNWAITED_LINGER;
             let timeout = if takeable > 0 {
                 // Someone waits for a change not taken yet: now. Otherwise the
                 // changes wait a little for company.
@@ -455,9 +464,12 @@ impl Writer {
                 if pending.wanted > self.unwritten_upto || lingered >= UNWAITED_LINGER {
                     break;
                 }
-                UNWAITED_LINGER.saturating_sub(lingered).min(self.timeout())
+                UNWAITED_LINGER.saturating_sub(lingered).min(own)
+            } else if lightly {
+                UNWAITED_LINGER
             } else {
-                self.timeout()
+                pending.asleep = true;
+                own
             };
             if timeout.is_zero() {
                 break;
@@ -468,8 +480,13 @@ impl Writer {
                 .wait_timeout(pending, timeout)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             pending = guard;
-            // A timer of the writer's own (a retry, an autosave) is due.
+            pending.asleep = false;
             if result.timed_out() && takeable == 0 {
+                if lightly {
+                    light = false;
+                    continue;
+                }
+                // A timer of the writer's own (a retry, an autosave) is due.
                 break;
             }
         }
