@@ -265,7 +265,7 @@ impl Journal {
     }
 
     /// Tells the writer a task will wait for `sequence`: the batch holding it
-    /// is taken now rather than after [`UNWAITED_LINGER`].
+    /// is taken now rather than after a few milliseconds.
     pub fn want(&self, sequence: u64) {
         if self.is_synced(sequence) {
             return;
