@@ -825,11 +825,11 @@ impl Connection {
                     // With `persistence`, the deliveries and the id that guards them
                     // against a re-sent copy reach the store in one frame: a crash
                     // keeps both or neither, so the copy is delivered exactly once.
-                    let _together = state
-                        .journal
-                        .is_some()
-                        .then(|| router.store.group())
-                        .flatten();
+                    let _together = if state.journal.is_some() {
+                        router.store.group()
+                    } else {
+                        None
+                    };
                     drop(state);
                     let reason = route(publish);
                     // A refused QoS 2 message ends its flow at PUBREC (v5 §4.3.3).

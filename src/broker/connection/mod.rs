@@ -293,6 +293,7 @@ impl Connection {
             match wait(&signal, transport, timer.as_mut(), writing, true).await {
                 Event::Signal(_) => return End::Shutdown,
                 Event::Timer => return End::ConnectTimeout,
+                // Only the store wait after login gives this.
                 Event::Stored => {}
                 Event::Readable(Err(_)) | Event::Writable(Err(_)) => return End::SocketError,
                 Event::Writable(Ok(())) => {

@@ -99,7 +99,7 @@ struct Pending {
     /// The first sequence number of each open group ([`Journal::open_group`]):
     /// the writer takes only what was recorded before the oldest.
     open_groups: Vec<u64>,
-    /// The highest sequence number a task waits for ([`Journal::synced`]).
+    /// The highest sequence number a task will wait for ([`Journal::want`]).
     wanted: u64,
     /// The writer sleeps until woken: the next change must wake it.
     asleep: bool,
@@ -229,8 +229,8 @@ impl Journal {
 
     /// Adds a change; returns its sequence number.
     ///
-    /// The writer takes a batch when a task waits for a change in it
-    /// ([`Journal::synced`]), not when the change arrives: a connection records
+    /// The writer takes a batch when a task says it will wait for a change in
+    /// it ([`Journal::want`]), not when the change arrives: a connection records
     /// all it handled from one read before it waits, so a batch holds whole
     /// reads (on a shared core a writer woken by the first change would cut in
     /// right after it), and changes nobody waits for ride along with the next
