@@ -429,28 +429,36 @@ pub async fn accept_loop(
         if super::memory::would_exceed(router.config.memory_limit, 0) {
             continue;
         }
+        // Each kind of socket is spawned as its own future: one task type for all
+        // would be as large as the largest, the TLS and WebSocket handshakes. The
+        // guard goes into the connection's future rather than a wrapping `async`
+        // block, which would hold that future twice (once captured, once awaited).
         let router = Arc::clone(&router);
-        let layers = Arc::clone(&layers);
-        tasks.spawn(async move {
-            let _guard = guard;
-            match stream {
-                Accepted::Tcp(stream) => {
-                    // The connection coalesces its own writes, so Nagle would only
-                    // add latency; `set_tcp_nodelay false` turns it back on.
-                    let _ = stream.set_nodelay(router.config.set_tcp_nodelay);
-                    if layers.tls.is_none() && !layers.websocket {
-                        router.log.new_connection(&peer, port);
-                        connection::serve(router, stream, peer, None, index, None).await;
-                    } else {
-                        open_layers(router, stream, peer, (port, index), &layers).await;
-                    }
-                }
-                Accepted::Unix(stream) => {
+        match stream {
+            Accepted::Tcp(stream) => {
+                // The connection coalesces its own writes, so Nagle would only
+                // add latency; `set_tcp_nodelay false` turns it back on.
+                let _ = stream.set_nodelay(router.config.set_tcp_nodelay);
+                if layers.tls.is_none() && !layers.websocket {
                     router.log.new_connection(&peer, port);
-                    connection::serve(router, stream, peer, None, index, None).await;
+                    tasks.spawn(connection::serve(
+                        router, stream, peer, None, index, None, guard,
+                    ));
+                } else {
+                    let layers = Arc::clone(&layers);
+                    tasks.spawn(async move {
+                        let _guard = guard;
+                        open_layers(router, stream, peer, (port, index), &layers).await;
+                    });
                 }
             }
-        });
+            Accepted::Unix(stream) => {
+                router.log.new_connection(&peer, port);
+                tasks.spawn(connection::serve(
+                    router, stream, peer, None, index, None, guard,
+                ));
+            }
+        }
     }
 }
 
@@ -535,7 +543,7 @@ async fn open_layers(
     // As mosquitto: a connection is new once its handshakes are done.
     log.new_connection(&peer, port);
     // The handshakes spent part of connect_timeout: CONNECT has what is left.
-    connection::serve(router, transport, peer, identity, index, Some(deadline)).await;
+    connection::serve(router, transport, peer, identity, index, Some(deadline), ()).await;
 }
 
 /// The WebSocket upgrade (or an `http_dir` file) on `inner`, by `deadline`.

@@ -18,7 +18,8 @@
 //! * `listener`: binding (TCP, unix sockets) and the accept loop, with TLS and
 //!   WebSocket handshakes
 //! * `transport`: the byte stream a connection runs over (TCP, unix, TLS, WebSocket)
-//! * `connection`: one task per client: framing, CONNECT, packets, keep-alive, writes
+//! * `connection`: one task per client: framing, CONNECT, packets, writes
+//! * `keepalive`: one task checking every connection's keep-alive and connect deadline
 //! * `session`: sans-I/O QoS state per client
 //! * `router`: shared state (sessions, subscription index, retained store) and routing
 //! * `topic_tree`, `retain`: the subscription index and the retained store
@@ -30,6 +31,7 @@
 pub mod auth;
 pub mod config;
 mod connection;
+mod keepalive;
 mod listener;
 pub mod log;
 pub mod memory;
@@ -230,6 +232,7 @@ impl Broker {
                 token.clone(),
             ));
         }
+        tasks.spawn(keepalive::sweep(Arc::clone(&self.router), token.clone()));
         if self.router.config.sys_interval > 0 {
             tasks.spawn(sys::run(Arc::clone(&self.router), token.clone()));
         }

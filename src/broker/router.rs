@@ -156,6 +156,14 @@ impl Router {
         lock(&self.connections).remove(&id);
     }
 
+    /// Wakes the connections whose keep-alive or connect deadline is at or
+    /// before `now` (see [`keepalive`](super::keepalive)).
+    pub fn expire_connections(&self, now: u64) {
+        for signal in lock(&self.connections).values() {
+            signal.expire_if_due(now);
+        }
+    }
+
     /// Disconnects every connected client whose [`Principal`] `revoked` says may no
     /// longer be connected.
     pub fn revoke(&self, revoked: impl Fn(&Principal) -> bool) {

@@ -21,7 +21,7 @@
 //! the innermost lock taken, and is never held across an `.await`.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use atomic_waker::AtomicWaker;
@@ -137,6 +137,11 @@ pub struct ConnectionSignal {
     shutdown: AtomicBool,
     /// Set when a reload took the client's right to be connected away.
     revoked: AtomicBool,
+    /// Set by the keep-alive sweep when `deadline` passed.
+    expired: AtomicBool,
+    /// When the connection times out, on the [`keepalive`](super::keepalive)
+    /// clock; 0 for never.
+    deadline: AtomicU64,
 }
 
 /// What a [`ConnectionSignal`] reports, most urgent first.
@@ -145,6 +150,9 @@ pub enum Signalled {
     Shutdown,
     Revoked,
     TakenOver,
+    /// The keep-alive (or connect) deadline passed when the sweep looked; the
+    /// connection checks its own clock before it closes.
+    Expired,
     Deliveries,
 }
 
@@ -169,6 +177,22 @@ impl ConnectionSignal {
         self.waker.wake();
     }
 
+    /// Sets when the connection times out (`None`: never).
+    pub fn set_deadline(&self, at: Option<tokio::time::Instant>) {
+        let millis = at.map_or(0, super::keepalive::millis);
+        self.deadline.store(millis, Ordering::Relaxed);
+    }
+
+    /// Wakes the connection if its deadline is at or before `now` (both on the
+    /// keep-alive clock).
+    pub fn expire_if_due(&self, now: u64) {
+        let deadline = self.deadline.load(Ordering::Relaxed);
+        if deadline != 0 && deadline <= now && !self.expired.load(Ordering::Relaxed) {
+            self.expired.store(true, Ordering::Release);
+            self.waker.wake();
+        }
+    }
+
     /// Registers the current task for wake-ups and reports a signal that ends
     /// the connection (shutdown, revocation, takeover), leaving the deliveries
     /// flag for [`ConnectionSignal::poll`].
@@ -188,11 +212,16 @@ impl ConnectionSignal {
     /// Registers the current task for wake-ups, then reports what is set. Registering
     /// first means a flag set after this call still wakes the task.
     pub fn poll(&self, cx: &mut std::task::Context<'_>) -> Option<Signalled> {
-        self.poll_ending(cx).or_else(|| {
-            self.deliveries
-                .swap(false, Ordering::AcqRel)
-                .then_some(Signalled::Deliveries)
-        })
+        self.poll_ending(cx)
+            .or_else(|| {
+                (self.expired.load(Ordering::Relaxed) && self.expired.swap(false, Ordering::AcqRel))
+                    .then_some(Signalled::Expired)
+            })
+            .or_else(|| {
+                self.deliveries
+                    .swap(false, Ordering::AcqRel)
+                    .then_some(Signalled::Deliveries)
+            })
     }
 }
 

@@ -21,10 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use std::future::Future;
-use std::pin::Pin;
 use std::task::Poll;
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 mod handle;
 mod v5;
@@ -142,11 +141,10 @@ enum Event {
     Stored,
     Readable(io::Result<()>),
     Writable(io::Result<()>),
-    Timer,
 }
 
-/// Waits for the next thing to do: a signal from another task, bytes to read, room
-/// to write (when `writing`), or the timer (when `timed`).
+/// Waits for the next thing to do: a signal from another task (the keep-alive
+/// sweep's included), bytes to read, or room to write (when `writing`).
 ///
 /// One `poll_fn` instead of a `select!` over futures: the wakers live in the socket's
 /// registration and in the shared [`ConnectionSignal`], so the connection task carries
@@ -154,9 +152,7 @@ enum Event {
 fn wait<'a, T: Transport>(
     signal: &'a ConnectionSignal,
     transport: &'a T,
-    mut timer: Pin<&'a mut Sleep>,
     writing: bool,
-    timed: bool,
 ) -> impl Future<Output = Event> + 'a {
     std::future::poll_fn(move |cx| {
         if let Some(signalled) = signal.poll(cx) {
@@ -167,9 +163,6 @@ fn wait<'a, T: Transport>(
         }
         if writing && let Poll::Ready(ready) = transport.poll_write_ready(cx) {
             return Poll::Ready(Event::Writable(ready));
-        }
-        if timed && timer.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Event::Timer);
         }
         Poll::Pending
     })
@@ -191,25 +184,38 @@ struct Client {
 /// closes or the broker shuts down. `identity` is the client certificate's
 /// subject, on a TLS listener that asked for one. CONNECT must come by
 /// `connect_deadline` (by default `connect_timeout` from now).
-pub(crate) async fn serve<T: Transport>(
+///
+/// `held` is dropped when the connection ends (a listener's count of open
+/// sockets, say).
+///
+/// Not an `async fn`: an async fn's arguments stay in its future for its whole
+/// life, and the task of every idle connection would carry them. The returned
+/// future holds only the connection, its transport and `held`.
+pub(crate) fn serve<T: Transport, H: Send + 'static>(
     router: Arc<Router>,
     transport: T,
     peer: PeerAddress,
     identity: Option<CertificateIdentity>,
     listener: Option<usize>,
     connect_deadline: Option<Instant>,
-) {
+    held: H,
+) -> impl Future<Output = ()> {
     let mut connection = Connection::new(router, peer, listener);
     connection.identity = identity.map(Box::new);
     if let Some(deadline) = connect_deadline {
         connection.last_packet = deadline - connection.router.config.connect_timeout;
     }
-    connection
-        .router
-        .register_connection(connection.id, Arc::clone(&connection.signal));
-    let end = connection.run(&transport).await;
-    connection.finish(&transport, end).await;
-    connection.router.unregister_connection(connection.id);
+    async move {
+        connection
+            .router
+            .register_connection(connection.id, Arc::clone(&connection.signal));
+        let end = connection.run(&transport).await;
+        // Boxed, as every wait but the idle one: a future is as large as its
+        // largest await, and the task of every idle connection carries it.
+        Box::pin(connection.finish(&transport, end)).await;
+        connection.router.unregister_connection(connection.id);
+        drop(held);
+    }
 }
 
 /// Packet types only a server sends: CONNACK, SUBACK, UNSUBACK, PINGRESP.
@@ -282,17 +288,20 @@ impl Connection {
 
     async fn run<T: Transport>(&mut self, transport: &T) -> End {
         // [MQTT-3.1.0-1 3.1.1/5.0]: the first packet must be CONNECT, within the connect timeout
-        // measured from accept; partial bytes do not extend it. One timer serves first
-        // that deadline, then keep-alive.
+        // measured from accept; partial bytes do not extend it. One deadline, checked
+        // by the keep-alive sweep, serves first that timeout, then keep-alive.
         // From accept: `last_packet` starts then (or when the handshakes began).
-        let timer = tokio::time::sleep_until(self.last_packet + self.router.config.connect_timeout);
-        tokio::pin!(timer);
         let signal = Arc::clone(&self.signal);
+        signal.set_deadline(Some(self.connect_deadline()));
         while self.client.is_none() {
             let writing = transport.wants_write();
-            match wait(&signal, transport, timer.as_mut(), writing, true).await {
+            match wait(&signal, transport, writing).await {
+                Event::Signal(Signalled::Expired) => {
+                    if Instant::now() >= self.connect_deadline() {
+                        return End::ConnectTimeout;
+                    }
+                }
                 Event::Signal(_) => return End::Shutdown,
-                Event::Timer => return End::ConnectTimeout,
                 // Only the store wait after login gives this.
                 Event::Stored => {}
                 Event::Readable(Err(_)) | Event::Writable(Err(_)) => return End::SocketError,
@@ -311,7 +320,7 @@ impl Connection {
             }
             // A check finished after a reload is run again: wait for that one too.
             while let Some(pending) = self.pending.take() {
-                if let Err(end) = self.await_login(*pending, &signal).await {
+                if let Err(end) = Box::pin(self.await_login(*pending, &signal)).await {
                     return end;
                 }
                 self.note_recorded();
@@ -319,10 +328,11 @@ impl Connection {
         }
         transport.set_frame_limit(self.router.config.websocket_frame_limit());
         self.last_packet = Instant::now();
-        let keep_alive = self.keep_alive_limit();
-        if let Some(limit) = keep_alive {
-            timer.as_mut().reset(self.last_packet + limit);
-        }
+        // Not kept in a local: what lives across an await sizes every idle task.
+        signal.set_deadline(
+            self.keep_alive_limit()
+                .map(|limit| self.last_packet + limit),
+        );
         loop {
             if let Err(end) = self.pump(transport) {
                 return end;
@@ -331,20 +341,14 @@ impl Connection {
             let held = !self.router.store.is_synced(self.unsynced);
             if held && self.out.len() - self.written > HOLD_LIMIT {
                 // Enough answers wait for the store: stop reading until they go.
-                if let Err(end) = self.await_store(&signal).await {
+                if let Err(end) = Box::pin(self.await_store(&signal)).await {
                     return end;
                 }
                 // `pump` writes what waited for the store.
                 continue;
             }
             let writing = self.writable_end() > self.written || transport.wants_write();
-            let waiting = wait(
-                &signal,
-                transport,
-                timer.as_mut(),
-                writing,
-                keep_alive.is_some(),
-            );
+            let waiting = wait(&signal, transport, writing);
             let event = if held {
                 // Reading goes on while the store catches up.
                 let store = &self.router.store;
@@ -355,7 +359,7 @@ impl Connection {
                 };
                 tokio::select! {
                     biased;
-                    synced = store.synced(next) => match synced {
+                    synced = Box::pin(store.synced(next)) => match synced {
                         Ok(()) => Event::Stored,
                         Err(_) => return End::SocketError,
                     },
@@ -374,21 +378,27 @@ impl Connection {
                 Event::Signal(Signalled::Revoked) => return End::Revoked,
                 // `pump` moves the new deliveries into the write buffer.
                 Event::Signal(Signalled::Deliveries) => {}
+                Event::Signal(Signalled::Expired) => {
+                    // The sweep looked before a packet that arrived since, perhaps.
+                    if self
+                        .keep_alive_limit()
+                        .is_some_and(|limit| Instant::now() >= self.last_packet + limit)
+                    {
+                        return End::KeepAliveExpired;
+                    }
+                }
                 Event::Readable(Err(_)) | Event::Writable(Err(_)) => return End::SocketError,
                 Event::Readable(Ok(())) => match self.read_and_handle(transport) {
-                    Ok(true) => self.last_packet = Instant::now(),
+                    Ok(true) => {
+                        self.last_packet = Instant::now();
+                        if let Some(limit) = self.keep_alive_limit() {
+                            signal.set_deadline(Some(self.last_packet + limit));
+                        }
+                    }
                     Ok(false) => {}
                     Err(end) => return end,
                 },
                 Event::Writable(Ok(())) => {}
-                Event::Timer => {
-                    let Some(limit) = keep_alive else { continue };
-                    let deadline = self.last_packet + limit;
-                    if Instant::now() >= deadline {
-                        return End::KeepAliveExpired;
-                    }
-                    timer.as_mut().reset(deadline);
-                }
             }
             self.note_recorded();
         }
@@ -491,6 +501,12 @@ impl Connection {
     /// Moves this thread's pending counts into the broker's counters.
     fn flush_counts(&self) {
         COUNTS.with(|counts| self.router.stats.add(&mut counts.borrow_mut()));
+    }
+
+    /// When CONNECT must have come by: `connect_timeout` after `last_packet`,
+    /// which is set at accept (or when the handshakes began).
+    fn connect_deadline(&self) -> Instant {
+        self.last_packet + self.router.config.connect_timeout
     }
 
     /// [MQTT-3.1.2-24 3.1.1]: close when no packet arrives within 1.5 times the keep-alive.
