@@ -7,11 +7,17 @@
 //!
 //! Scenarios: fan-in (4 publishers → 1 subscriber) and fan-out (1 → 8) delivered
 //! messages per second at QoS 0/1/2, closed-loop with 500 messages outstanding;
-//! 1:1 latency with one message in flight; broker CPU per delivered message; RSS per
-//! idle connection with 5,000 connections. Payloads are 64 bytes.
+//! 1:1 latency with one message in flight (p50, p99, max); broker CPU per delivered
+//! message. Connections: connects per second, connect p99 and RSS per idle
+//! connection for 5,000 and 15,000 clients, MQTT 3.1.1 and 5.0, clean and
+//! persistent sessions (64 attempts under way at once); RSS after each of 3
+//! connect/disconnect cycles of 5,000 clients; and a reconnect storm: 10,000
+//! persistent clients dropping and reconnecting over and over while a paced QoS 1
+//! flow runs, with the flow's loss and latency. Payloads are 64 bytes.
 //!
 //! `cargo bench --bench broker_vs_mosquitto`; `MQTTKIT_BENCH_ROUNDS` (default 3) and
-//! `MQTTKIT_BENCH_SCALE` (default 1.0) change the effort.
+//! `MQTTKIT_BENCH_SCALE` (default 1.0) change the effort; `MQTTKIT_BENCH_ONLY=TEXT`
+//! runs only the scenarios whose label contains TEXT (`connect`, `storm`, `cycles`).
 
 mod common;
 
@@ -22,10 +28,10 @@ use common::{Broker, Kind, installed, load_runtime, median, rounds, scale};
 
 use mqttkit::bench::client::ConnectOptions;
 use mqttkit::bench::conn::{ConnPlan, open_connections};
-use mqttkit::bench::load::{self, Plan, Progress, Until};
+use mqttkit::bench::load::{self, Pace, Plan, Progress, Until};
 use mqttkit::bench::process::{self, ProcessSample};
 use mqttkit::bench::scenario::run_latency;
-use mqttkit::protocol::QoS;
+use mqttkit::protocol::{ProtocolVersion, QoS};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +39,15 @@ enum Scenario {
     FanIn(QoS),
     FanOut(QoS),
     Latency(QoS),
-    Idle,
+    Connect {
+        clients: usize,
+        version: ProtocolVersion,
+        persistent: bool,
+    },
+    /// 3 rounds of 5,000 connections opened and closed.
+    Cycles,
+    /// Persistent clients dropping and reconnecting during a QoS 1 flow.
+    Storm,
 }
 
 impl Scenario {
@@ -42,7 +56,22 @@ impl Scenario {
             Scenario::FanIn(qos) => format!("fan-in 4→1, QoS {qos}"),
             Scenario::FanOut(qos) => format!("fan-out 1→8, QoS {qos}"),
             Scenario::Latency(qos) => format!("latency 1:1, QoS {qos}"),
-            Scenario::Idle => "5,000 idle connections".to_string(),
+            Scenario::Connect {
+                clients,
+                version,
+                persistent,
+            } => format!(
+                "connect {}k {} {}",
+                clients / 1000,
+                if version == ProtocolVersion::V5 {
+                    "5.0"
+                } else {
+                    "3.1.1"
+                },
+                if persistent { "persistent" } else { "clean" }
+            ),
+            Scenario::Cycles => "3 connect/disconnect cycles of 5,000".to_string(),
+            Scenario::Storm => "reconnect storm".to_string(),
         }
     }
 }
@@ -50,10 +79,18 @@ impl Scenario {
 /// One measurement of one scenario on one broker.
 #[derive(Debug, Clone, Copy, Default)]
 struct Measure {
-    /// Deliveries per second (throughput) or p50 µs (latency) or bytes/conn (idle).
+    /// Deliveries per second (throughput, storm), p50 µs (latency), connects per
+    /// second (connect), or RSS above baseline after cycle 1 (cycles).
     primary: f64,
-    /// p99 µs (latency), or lost + duplicated messages (throughput).
+    /// p99 µs (latency, storm), lost + duplicated messages (throughput), connect
+    /// p99 µs (connect), or RSS above baseline after cycle 2 (cycles).
     secondary: f64,
+    /// Max µs (latency, storm), RSS bytes per idle connection (connect), or RSS
+    /// above baseline after cycle 3 (cycles).
+    third: f64,
+    /// Storms: lost messages + sessions not found on reconnect; connect: RSS bytes
+    /// of the broker with the clients connected (cycles).
+    fourth: f64,
     /// Subscribers the broker disconnected during the run.
     disconnects: f64,
     /// Broker CPU µs per delivered message.
@@ -98,6 +135,7 @@ async fn measure(scenario: Scenario, broker: &Broker, scale: f64) -> Measure {
                 secondary: (result.lost() + result.duplicates) as f64,
                 disconnects: result.disconnects as f64,
                 cpu_per_message: cpu_micros(before, after) / result.delivered.max(1) as f64,
+                ..Measure::default()
             }
         }
         Scenario::Latency(qos) => {
@@ -116,42 +154,211 @@ async fn measure(scenario: Scenario, broker: &Broker, scale: f64) -> Measure {
             Measure {
                 primary: result.end_to_end.value_at_quantile(0.5) as f64,
                 secondary: result.end_to_end.value_at_quantile(0.99) as f64,
+                third: result.end_to_end.max() as f64,
                 cpu_per_message: cpu_micros(before, after) / messages.max(1) as f64,
-                disconnects: 0.0,
+                ..Measure::default()
             }
         }
-        Scenario::Idle => {
-            let count = 5000;
-            let plan = ConnPlan {
-                hosts: vec![broker.addr],
-                options: ConnectOptions {
-                    keep_alive: 600,
-                    ..ConnectOptions::default()
-                },
-                client_prefix: "bench".into(),
-                count,
-                rate: None,
-                concurrency: 64,
-                timeout: Duration::from_secs(10),
-            };
-            let opened = open_connections(&plan, Arc::default(), CancellationToken::new()).await;
-            assert_eq!(
-                opened.connected, count as u64,
-                "failures: {:?}",
-                opened.failures
-            );
-            let clients = opened.clients;
+        Scenario::Connect {
+            clients,
+            version,
+            persistent,
+        } => {
+            let options = connect_options(version, persistent);
+            let opened = open(broker, "bench", clients, 64, options).await;
             let after = process::sample(broker.pid()).expect("broker /proc readable");
             let per_connection =
-                after.rss_bytes.saturating_sub(before.rss_bytes) as f64 / count as f64;
-            drop(clients);
+                after.rss_bytes.saturating_sub(before.rss_bytes) as f64 / clients as f64;
             Measure {
-                primary: per_connection,
-                secondary: after.rss_bytes as f64,
-                cpu_per_message: 0.0,
-                disconnects: 0.0,
+                primary: opened.0,
+                secondary: opened.1,
+                third: per_connection,
+                ..Measure::default()
             }
         }
+        Scenario::Cycles => {
+            let baseline_fds = open_descriptors(broker.pid());
+            let mut above = [0.0; 3];
+            for (cycle, rss) in above.iter_mut().enumerate() {
+                let options = connect_options(ProtocolVersion::V3_1_1, false);
+                let clients = open_clients(broker, &format!("cycle{cycle}-"), 5000, options).await;
+                drop(clients);
+                wait_for_descriptors(broker.pid(), baseline_fds).await;
+                *rss = settled_rss(broker.pid()).await as f64 - before.rss_bytes as f64;
+            }
+            Measure {
+                primary: above[0],
+                secondary: above[1],
+                third: above[2],
+                ..Measure::default()
+            }
+        }
+        Scenario::Storm => storm(broker, scale).await,
+    }
+}
+
+fn connect_options(version: ProtocolVersion, persistent: bool) -> ConnectOptions {
+    ConnectOptions {
+        version,
+        keep_alive: 600,
+        clean_start: !persistent,
+        session_expiry: if persistent { 3600 } else { 0 },
+        ..ConnectOptions::default()
+    }
+}
+
+/// Opens `count` connections, `concurrency` attempts at a time; returns connects
+/// per second and connect p99 µs.
+async fn open(
+    broker: &Broker,
+    prefix: &str,
+    count: usize,
+    concurrency: usize,
+    options: ConnectOptions,
+) -> (f64, f64, Vec<mqttkit::bench::client::LoadClient>) {
+    let plan = ConnPlan {
+        hosts: vec![broker.addr],
+        options,
+        client_prefix: prefix.into(),
+        count,
+        rate: None,
+        concurrency,
+        timeout: Duration::from_secs(30),
+    };
+    let opened = open_connections(&plan, Arc::default(), CancellationToken::new()).await;
+    assert_eq!(
+        opened.connected, count as u64,
+        "failures: {:?}",
+        opened.failures
+    );
+    (
+        opened.connects_per_second(),
+        opened.latency.value_at_quantile(0.99) as f64,
+        opened.clients,
+    )
+}
+
+async fn open_clients(
+    broker: &Broker,
+    prefix: &str,
+    count: usize,
+    options: ConnectOptions,
+) -> Vec<mqttkit::bench::client::LoadClient> {
+    open(broker, prefix, count, 64, options).await.2
+}
+
+fn open_descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
+
+/// Waits until the broker has closed the connections it was serving: its open
+/// descriptors are back to `baseline`.
+async fn wait_for_descriptors(pid: u32, baseline: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while open_descriptors(pid) > baseline {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the broker still holds {} descriptors (baseline {baseline}) after 60 s",
+            open_descriptors(pid)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The broker's RSS once it has stopped changing for a second (at most 10 s):
+/// what it keeps after its housekeeping ran.
+async fn settled_rss(pid: u32) -> u64 {
+    let rss = || {
+        process::sample(pid)
+            .expect("broker /proc readable")
+            .rss_bytes
+    };
+    let mut last = rss();
+    let mut unchanged = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = rss();
+        unchanged = if now == last { unchanged + 1 } else { 0 };
+        last = now;
+        if unchanged >= 10 {
+            break;
+        }
+    }
+    last
+}
+
+/// 10,000 persistent clients (each subscribed to its own topic) drop and
+/// reconnect, all at once, again and again, while a QoS 1 flow of 2,000 msg/s runs
+/// from one publisher to one subscriber. Reports the flow's rate, p99 and max
+/// latency, its lost messages plus the reconnects that found no session, and
+/// counts the storms in `disconnects`.
+async fn storm(broker: &Broker, scale: f64) -> Measure {
+    let clients = 10_000;
+    let options = connect_options(ProtocolVersion::V3_1_1, true);
+    let mut storm_clients = open_clients(broker, "storm", clients, options.clone()).await;
+    for (index, client) in storm_clients.iter_mut().enumerate() {
+        client
+            .subscribe(&format!("storm/{index}"), QoS::AtLeastOnce)
+            .await
+            .expect("storm subscription");
+    }
+    let rate = 2000.0;
+    let messages = (6000.0 * scale.max(0.5)) as u64;
+    let mut plan = Plan::new(
+        vec![broker.addr],
+        1,
+        1,
+        QoS::AtLeastOnce,
+        Until::Count(messages),
+    );
+    plan.pace = Pace::Rate(rate);
+    plan.client_prefix = "flow".into();
+    plan.stall = Duration::from_secs(30);
+    let flow_done = CancellationToken::new();
+    // The flow runs on a thread of its own, so the storm's client work does not
+    // delay it inside the load generator.
+    let flow = {
+        let done = flow_done.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("flow runtime");
+            let result = runtime
+                .block_on(load::run(
+                    &plan,
+                    Arc::new(Progress::default()),
+                    CancellationToken::new(),
+                ))
+                .expect("storm flow");
+            done.cancel();
+            result
+        })
+    };
+    let storms = async {
+        let mut storms = 0u64;
+        let mut sessions_lost = 0u64;
+        while !flow_done.is_cancelled() {
+            drop(std::mem::take(&mut storm_clients));
+            let (_, _, reconnected) =
+                open(broker, "storm", clients, clients, options.clone()).await;
+            sessions_lost += reconnected.iter().filter(|c| !c.session_present).count() as u64;
+            storm_clients = reconnected;
+            storms += 1;
+        }
+        (storms, sessions_lost)
+    };
+    let (storms, sessions_lost) = storms.await;
+    let result = flow.join().expect("flow thread");
+    Measure {
+        primary: result.deliveries_per_second(),
+        secondary: result.latency.value_at_quantile(0.99) as f64,
+        third: result.latency.max() as f64,
+        fourth: (result.lost() + sessions_lost) as f64,
+        disconnects: storms as f64,
+        cpu_per_message: 0.0,
     }
 }
 
@@ -179,8 +386,25 @@ fn main() {
         Scenario::Latency(QoS::AtMostOnce),
         Scenario::Latency(QoS::AtLeastOnce),
         Scenario::Latency(QoS::ExactlyOnce),
-        Scenario::Idle,
-    ];
+    ]
+    .into_iter()
+    .chain(
+        [5000, 15000]
+            .into_iter()
+            .flat_map(|clients| {
+                [ProtocolVersion::V3_1_1, ProtocolVersion::V5]
+                    .into_iter()
+                    .map(move |version| (clients, version))
+            })
+            .flat_map(|(clients, version)| {
+                [false, true].map(|persistent| Scenario::Connect {
+                    clients,
+                    version,
+                    persistent,
+                })
+            }),
+    )
+    .chain([Scenario::Cycles, Scenario::Storm]);
     println!(
         "rbroker vs mosquitto on loopback; brokers {}; {rounds} round(s), median shown; 64-byte payloads\n",
         if pinned {
@@ -194,6 +418,10 @@ fn main() {
         "scenario", "rbroker", "mosquitto", "ratio"
     );
     for scenario in scenarios {
+        // `MQTTKIT_BENCH_ONLY=connect` runs the scenarios whose label has that text.
+        if std::env::var("MQTTKIT_BENCH_ONLY").is_ok_and(|only| !scenario.label().contains(&only)) {
+            continue;
+        }
         let mut runs: Vec<(Kind, Measure)> = Vec::new();
         for round in 0..rounds {
             let order = if round % 2 == 0 {
@@ -266,26 +494,101 @@ fn main() {
                     theirs,
                     theirs / ours.max(1.0)
                 );
+                let micros = |label: &str, ours: f64, theirs: f64| {
+                    println!(
+                        "{:<26} {:>19} µs {:>19} µs {:>7.2}x",
+                        label,
+                        ours,
+                        theirs,
+                        theirs / ours.max(1.0)
+                    );
+                };
+                micros("  p99", ours2, theirs2);
+                micros(
+                    "  max",
+                    pick(Kind::Rbroker, |m| m.third),
+                    pick(Kind::Mosquitto, |m| m.third),
+                );
+            }
+            Scenario::Connect { .. } => {
                 println!(
-                    "{:<26} {:>19} µs {:>19} µs {:>7.2}x",
-                    "  p99",
+                    "{:<26} {:>15.0} conn/s {:>15.0} conn/s {:>7.2}x",
+                    scenario.label(),
+                    ours,
+                    theirs,
+                    ours / theirs.max(1.0)
+                );
+                println!(
+                    "{:<26} {:>19.0} µs {:>19.0} µs {:>7.2}x",
+                    "  connect p99",
                     ours2,
                     theirs2,
                     theirs2 / ours2.max(1.0)
                 );
-            }
-            Scenario::Idle => {
+                let (rss_ours, rss_theirs) = (
+                    pick(Kind::Rbroker, |m| m.third),
+                    pick(Kind::Mosquitto, |m| m.third),
+                );
                 println!(
-                    "{:<26} {:>14.0} B/conn {:>14.0} B/conn {:>7.2}x",
-                    "RSS per idle connection",
-                    ours,
-                    theirs,
-                    ours / theirs.max(1.0)
+                    "{:<26} {:>15.0} B/conn {:>15.0} B/conn {:>7.2}x",
+                    "  RSS per idle connection",
+                    rss_ours,
+                    rss_theirs,
+                    rss_ours / rss_theirs.max(1.0)
+                );
+            }
+            Scenario::Cycles => {
+                println!(
+                    "{}: RSS above the broker's baseline once all left",
+                    scenario.label()
+                );
+                for (cycle, field) in [
+                    (1, (|m: &Measure| m.primary) as fn(&Measure) -> f64),
+                    (2, |m: &Measure| m.secondary),
+                    (3, |m: &Measure| m.third),
+                ] {
+                    println!(
+                        "{:<26} {:>19.0} KB {:>19.0} KB",
+                        format!("  after cycle {cycle}"),
+                        pick(Kind::Rbroker, field) / 1024.0,
+                        pick(Kind::Mosquitto, field) / 1024.0,
+                    );
+                }
+            }
+            Scenario::Storm => {
+                println!(
+                    "reconnect storm: 10,000 persistent clients reconnecting at once, again and again, during a 2,000 msg/s QoS 1 flow"
+                );
+                println!(
+                    "{:<26} {:>22} {:>22}",
+                    "  storms during the flow",
+                    pick(Kind::Rbroker, |m| m.disconnects),
+                    pick(Kind::Mosquitto, |m| m.disconnects),
+                );
+                println!(
+                    "{:<26} {:>19.0} µs {:>19.0} µs {:>7.2}x",
+                    "  flow p99",
+                    ours2,
+                    theirs2,
+                    theirs2 / ours2.max(1.0)
+                );
+                println!(
+                    "{:<26} {:>19.0} µs {:>19.0} µs {:>7.2}x",
+                    "  flow max",
+                    pick(Kind::Rbroker, |m| m.third),
+                    pick(Kind::Mosquitto, |m| m.third),
+                    pick(Kind::Mosquitto, |m| m.third) / pick(Kind::Rbroker, |m| m.third).max(1.0)
+                );
+                println!(
+                    "{:<26} {:>22} {:>22}",
+                    "  lost + sessions lost",
+                    pick(Kind::Rbroker, |m| m.fourth),
+                    pick(Kind::Mosquitto, |m| m.fourth),
                 );
             }
         }
     }
     println!(
-        "\nratio: rbroker / mosquitto for msg/s and B/conn; mosquitto / rbroker for µs (above 1 means rbroker is better, except B/conn)"
+        "\nratio: rbroker / mosquitto for msg/s, conn/s and B/conn; mosquitto / rbroker for µs (above 1 means rbroker is better, except B/conn)"
     );
 }

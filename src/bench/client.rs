@@ -15,9 +15,9 @@ use crate::client::connection::Stream;
 use crate::client::endpoint::{DialError, Dialer};
 use crate::client::engine::{self, Handshake};
 use crate::protocol::{
-    Connect, FrameStatus, Packet, PacketId, PacketType, Properties, ProtocolVersion, PublishHeader,
-    PublishView, QoS, ReasonCode, Subscribe, SubscriptionOptions, TopicFilter, check_frame,
-    encode_publish, encode_short_ack,
+    Connect, FrameStatus, Packet, PacketId, PacketType, Properties, Property, ProtocolVersion,
+    PublishHeader, PublishView, QoS, ReasonCode, Subscribe, SubscriptionOptions, TopicFilter,
+    check_frame, encode_publish, encode_short_ack,
 };
 
 /// Bytes reserved for each read.
@@ -57,6 +57,9 @@ pub struct ConnectOptions {
     pub username: Option<String>,
     pub password: Option<Bytes>,
     pub clean_start: bool,
+    /// MQTT 5 Session Expiry Interval, seconds; 0 sends none (the session ends
+    /// with the connection).
+    pub session_expiry: u32,
     pub tls: Option<TlsSettings>,
     /// MQTT over WebSockets, upgrading this path.
     pub websocket: Option<String>,
@@ -70,6 +73,7 @@ impl Default for ConnectOptions {
             username: None,
             password: None,
             clean_start: true,
+            session_expiry: 0,
             tls: None,
             websocket: None,
         }
@@ -104,6 +108,8 @@ pub struct LoadClient {
     version: ProtocolVersion,
     read_buf: BytesMut,
     write_buf: Vec<u8>,
+    /// The CONNACK's session-present flag.
+    pub session_present: bool,
     /// Packets and bytes on the wire, both directions, since the last reset.
     pub packets_sent: u64,
     pub packets_received: u64,
@@ -144,23 +150,32 @@ impl LoadClient {
             version: options.version,
             read_buf: BytesMut::with_capacity(1024),
             write_buf: Vec::with_capacity(1024),
+            session_present: false,
             packets_sent: 0,
             packets_received: 0,
             bytes_sent: 0,
             bytes_received: 0,
         };
-        let connect = Connect {
+        let mut connect = Connect {
             version: options.version,
             clean_start: options.clean_start,
             username: options.username.clone(),
             password: options.password.clone(),
             ..Connect::new(client_id, options.keep_alive)
         };
+        if options.version == ProtocolVersion::V5 && options.session_expiry > 0 {
+            connect
+                .properties
+                .push(Property::SessionExpiryInterval(options.session_expiry));
+        }
         client.queue(&Packet::Connect(Box::new(connect)));
         client.flush().await?;
         loop {
             return match engine::handshake(client.recv().await?) {
-                Handshake::Accepted(_) => Ok(client),
+                Handshake::Accepted(connack) => {
+                    client.session_present = connack.session_present;
+                    Ok(client)
+                }
                 Handshake::Refused(code) => Err(ConnectError::Refused(code)),
                 Handshake::KeepWaiting => continue,
                 Handshake::Unexpected(kind) => Err(ConnectError::Protocol(format!("{kind:?}"))),

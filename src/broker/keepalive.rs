@@ -1,4 +1,5 @@
-//! Keep-alive and connect timeouts for every connection, checked by one task.
+//! Keep-alive and connect timeouts for every connection, checked by one task,
+//! which also gives memory back after many connections left.
 //!
 //! A timer per connection would cost every idle connection a timer entry (112
 //! bytes in its task, which tokio sizes in steps of 128). mosquitto checks its
@@ -18,6 +19,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::memory::{ReturnPolicy, return_free_memory};
 use super::router::Router;
 
 /// How often the deadlines are checked: a connection closes at most this long
@@ -39,16 +41,22 @@ pub fn millis(at: Instant) -> u64 {
 }
 
 /// Wakes every connection whose deadline has passed, every [`SWEEP_INTERVAL`],
-/// until `stop`.
+/// until `stop`; after many connections left, gives their memory back
+/// ([`ReturnPolicy`]).
 pub async fn sweep(router: Arc<Router>, stop: CancellationToken) {
     let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut returning = ReturnPolicy::default();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        router.expire_connections(millis(Instant::now()));
+        let connections = router.expire_connections(millis(Instant::now()));
+        if returning.observe(connections) {
+            router.shrink_maps();
+            return_free_memory();
+        }
     }
 }
 
@@ -64,6 +72,9 @@ mod tests {
         let soon = millis(now);
         let later = millis(now + Duration::from_millis(1500));
         assert!(soon > first, "{first} then {soon}");
-        assert!((1499..=1501).contains(&(later - soon)), "{soon} then {later}");
+        assert!(
+            (1499..=1501).contains(&(later - soon)),
+            "{soon} then {later}"
+        );
     }
 }

@@ -157,11 +157,27 @@ impl Router {
     }
 
     /// Wakes the connections whose keep-alive or connect deadline is at or
-    /// before `now` (see [`keepalive`](super::keepalive)).
-    pub fn expire_connections(&self, now: u64) {
-        for signal in lock(&self.connections).values() {
+    /// before `now` (see [`keepalive`](super::keepalive)); returns how many
+    /// connections there are.
+    pub fn expire_connections(&self, now: u64) -> usize {
+        let connections = lock(&self.connections);
+        for signal in connections.values() {
             signal.expire_if_due(now);
         }
+        connections.len()
+    }
+
+    /// Gives back the space of the connection and session maps when they hold
+    /// far fewer entries than they have room for (hash maps never shrink on
+    /// their own).
+    pub fn shrink_maps(&self) {
+        fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+            if map.capacity() > 64 && map.len() * 4 < map.capacity() {
+                map.shrink_to_fit();
+            }
+        }
+        shrink(&mut lock(&self.connections));
+        shrink(&mut lock(&self.sessions));
     }
 
     /// Disconnects every connected client whose [`Principal`] `revoked` says may no

@@ -256,6 +256,7 @@ impl ConnectArgs {
             username: self.username.clone(),
             password: self.password.clone().map(Bytes::from),
             clean_start: true,
+            session_expiry: 0,
             tls,
             websocket: websocket.map(|url| url.path),
         })

@@ -23,6 +23,7 @@ mod persistence;
 mod pubsub;
 mod retain;
 mod session;
+mod storm;
 mod sys;
 mod takeover;
 mod transports;
