@@ -506,12 +506,14 @@ async fn open_layers(
     let max_frame = router.config.connect_packet_limit() + 16;
     let mut identity = None;
     let transport: Box<dyn Transport> = match &layers.tls {
-        None => match upgrade(stream, layers, max_frame, deadline, log, &peer).await {
+        // The handshakes are boxed, each freed once done: kept inline, their
+        // state (KiBs) would stay in the task of every connection for its life.
+        None => match Box::pin(upgrade(stream, layers, max_frame, deadline, log, &peer)).await {
             Some(ws) => ws,
             None => return,
         },
         Some(config) => {
-            let handshake = TlsTransport::accept(stream, Arc::clone(config));
+            let handshake = Box::pin(TlsTransport::accept(stream, Arc::clone(config)));
             let tls = match tokio::time::timeout_at(deadline, handshake).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(error)) => {
@@ -531,7 +533,7 @@ async fn open_layers(
             };
             identity = tls.peer_identity();
             if layers.websocket {
-                match upgrade(tls, layers, max_frame, deadline, log, &peer).await {
+                match Box::pin(upgrade(tls, layers, max_frame, deadline, log, &peer)).await {
                     Some(ws) => ws,
                     None => return,
                 }
