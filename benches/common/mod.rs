@@ -183,6 +183,9 @@ pub fn scale() -> f64 {
 /// and the current-thread runtime the load runs on.
 pub fn load_runtime() -> (bool, tokio::runtime::Runtime) {
     let pinned = can_pin();
+    // The load generator opens thousands of sockets: no descriptor-table growth
+    // (and its RCU wait) in the middle of a measurement.
+    mqttkit::broker::reserve_descriptor_table();
     if pinned {
         mqttkit::bench::process::pin_current_thread(0).expect("pin the load generator to CPU 0");
     }

@@ -52,8 +52,8 @@ pub async fn sweep(router: Arc<Router>, stop: CancellationToken) {
             () = stop.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let connections = router.expire_connections(millis(Instant::now()));
-        if returning.observe(connections) {
+        let (connections, peak) = router.expire_connections(millis(Instant::now()));
+        if returning.observe(peak, connections) {
             router.shrink_maps();
             return_free_memory();
         }

@@ -117,10 +117,10 @@ impl ReturnPolicy {
     /// Connections that must have left before memory is given back.
     pub const LEFT: usize = 1000;
 
-    /// Notes the current number of connections; true when memory should be
-    /// given back now.
-    pub fn observe(&mut self, connections: usize) -> bool {
-        self.peak = self.peak.max(connections);
+    /// Notes the most connections there were since the last call and how many
+    /// there are now; true when memory should be given back now.
+    pub fn observe(&mut self, peak: usize, connections: usize) -> bool {
+        self.peak = self.peak.max(peak).max(connections);
         if self.peak - connections >= Self::LEFT && connections <= self.peak / 2 {
             self.peak = connections;
             true
@@ -148,14 +148,20 @@ mod return_policy_tests {
     #[test]
     fn memory_goes_back_once_many_connections_left_and_not_before() {
         let mut policy = ReturnPolicy::default();
-        assert!(!policy.observe(5000));
-        assert!(!policy.observe(4500), "500 left");
-        assert!(!policy.observe(3000), "more than half remain");
-        assert!(policy.observe(2000));
-        assert!(
-            !policy.observe(1500),
-            "the peak is now 2000: 500 left since"
-        );
-        assert!(policy.observe(900), "1,100 left since, under half remain");
+        let mut observe = |connections| policy.observe(connections, connections);
+        assert!(!observe(5000));
+        assert!(!observe(4500), "500 left");
+        assert!(!observe(3000), "more than half remain");
+        assert!(observe(2000));
+        assert!(!observe(1500), "the peak is now 2000: 500 left since");
+        assert!(observe(900), "1,100 left since, under half remain");
+    }
+
+    #[test]
+    fn a_burst_between_two_looks_counts() {
+        let mut policy = ReturnPolicy::default();
+        assert!(!policy.observe(0, 0));
+        // 5,000 came and went between two looks of the sweep.
+        assert!(policy.observe(5000, 0));
     }
 }

@@ -49,6 +49,7 @@ mod will;
 
 pub use auth::{Security, SecurityError};
 pub use config::{AuthConfig, Config, ConfigError, ListenerConfig, LogDest, LogTypes};
+pub use listener::reserve_descriptor_table;
 pub use log::Logger;
 pub use sys::version_string;
 pub use transport::Transport;
@@ -105,6 +106,8 @@ impl Broker {
         ports: &[u16],
     ) -> io::Result<Broker> {
         check_memory_limit(&config)?;
+        // Before listening: no client waits while the table grows.
+        listener::reserve_descriptor_table();
         let ports = if ports.is_empty() { &[1883][..] } else { ports };
         let tls = listener::tls_configs(&config)?;
         let addresses = listener::addresses(&config, ports, &log).await?;
@@ -128,6 +131,7 @@ impl Broker {
     ) -> io::Result<Broker> {
         let security = load_security(&config)?;
         check_memory_limit(&config)?;
+        listener::reserve_descriptor_table();
         let addresses: Vec<_> = addresses.iter().map(|address| (*address, None)).collect();
         let listeners = listener::bind_all(&addresses, &log)?;
         Ok(Broker::with_listeners(config, security, log, listeners))

@@ -17,7 +17,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
@@ -106,6 +106,9 @@ pub struct Router {
     next_connection_id: AtomicU64,
     /// The signal of every connection task, so shutdown can reach each one.
     connections: Mutex<HashMap<u64, Arc<ConnectionSignal>>>,
+    /// The most connections registered at once since the keep-alive sweep last
+    /// looked, so a burst between two sweeps is not missed.
+    connection_peak: AtomicUsize,
     shutting_down: AtomicBool,
     /// Will-delay and session-expiry timers, stopped with the broker.
     pub timers: Timers,
@@ -134,6 +137,7 @@ impl Router {
             next_session_id: AtomicU64::new(1),
             next_connection_id: AtomicU64::new(1),
             connections: Mutex::new(HashMap::new()),
+            connection_peak: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
             timers: Timers::default(),
         }
@@ -146,7 +150,11 @@ impl Router {
     /// Makes a connection task reachable by [`Router::shut_down_connections`]. A task
     /// that registers after shutdown began is told at once.
     pub fn register_connection(&self, id: u64, signal: Arc<ConnectionSignal>) {
-        lock(&self.connections).insert(id, Arc::clone(&signal));
+        let mut connections = lock(&self.connections);
+        connections.insert(id, Arc::clone(&signal));
+        self.connection_peak
+            .fetch_max(connections.len(), Ordering::Relaxed);
+        drop(connections);
         if self.shutting_down.load(Ordering::Acquire) {
             signal.shut_down();
         }
@@ -158,13 +166,15 @@ impl Router {
 
     /// Wakes the connections whose keep-alive or connect deadline is at or
     /// before `now` (see [`keepalive`](super::keepalive)); returns how many
-    /// connections there are.
-    pub fn expire_connections(&self, now: u64) -> usize {
+    /// connections there are, and the most there were since the last call.
+    pub fn expire_connections(&self, now: u64) -> (usize, usize) {
         let connections = lock(&self.connections);
         for signal in connections.values() {
             signal.expire_if_due(now);
         }
-        connections.len()
+        let count = connections.len();
+        let peak = self.connection_peak.swap(count, Ordering::Relaxed);
+        (count, peak.max(count))
     }
 
     /// Gives back the space of the connection and session maps when they hold

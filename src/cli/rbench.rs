@@ -230,6 +230,9 @@ pub fn main() -> ExitCode {
     };
     args.output.color.apply();
     crate::cli::init_tracing();
+    // rbench holds thousands of sockets too: grow its descriptor table now, not
+    // while connecting (see the function).
+    crate::broker::reserve_descriptor_table();
     let embedded = args.connect.hosts.is_empty();
     let pin = embedded && !args.output.no_pin && embedded::can_pin();
     if pin {

@@ -178,6 +178,8 @@ pub fn main() -> ExitCode {
             .error(format_args!("Unable to run as a daemon: {error}."));
         return ExitCode::FAILURE;
     }
+    // Before the runtime's threads exist, growing the table costs no RCU wait.
+    crate::broker::reserve_descriptor_table();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
