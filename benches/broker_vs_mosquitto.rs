@@ -89,7 +89,8 @@ struct Measure {
     /// Max µs (latency, storm), RSS bytes per idle connection (connect), or RSS
     /// above baseline after cycle 3 (cycles).
     third: f64,
-    /// Storm: the flow's lost messages plus reconnects that found no session.
+    /// Latency: messages slower than [`SPIKE_MICROS`]; storm: the flow's lost
+    /// messages plus reconnects that found no session.
     fourth: f64,
     /// Storm: storms completed while the flow ran.
     storms: f64,
@@ -157,6 +158,7 @@ async fn measure(scenario: Scenario, broker: &Broker, scale: f64) -> Measure {
                 primary: result.end_to_end.value_at_quantile(0.5) as f64,
                 secondary: result.end_to_end.value_at_quantile(0.99) as f64,
                 third: result.end_to_end.max() as f64,
+                fourth: slower_than(&result.end_to_end, SPIKE_MICROS) as f64,
                 cpu_per_message: cpu_micros(before, after) / messages.max(1) as f64,
                 ..Measure::default()
             }
@@ -365,6 +367,60 @@ async fn storm(broker: &Broker, scale: f64) -> Measure {
     }
 }
 
+/// A round trip slower than this counts as a spike.
+const SPIKE_MICROS: u64 = 400;
+
+/// How many recorded values exceed `micros`.
+fn slower_than(histogram: &hdrhistogram::Histogram<u64>, micros: u64) -> u64 {
+    histogram.len() - histogram.count_between(0, micros)
+}
+
+/// The 1:1 round trip with no broker: a blocking TCP echo server on CPU 1 and a
+/// client on CPU 0 exchange 64 bytes `messages` times. Medians over `rounds` of
+/// p50, p99, max µs and round trips slower than [`SPIKE_MICROS`]: the latency
+/// floor and the spikes of the machine itself, against which a broker's are read.
+fn echo_baseline(rounds: usize, pinned: bool, messages: usize) -> [f64; 4] {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("echo listener");
+    let addr = listener.local_addr().expect("echo address");
+    std::thread::spawn(move || {
+        if pinned {
+            let _ = process::pin_current_thread(1);
+        }
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let _ = stream.set_nodelay(true);
+            let mut buffer = [0u8; 64];
+            while stream.read_exact(&mut buffer).is_ok() && stream.write_all(&buffer).is_ok() {}
+        }
+    });
+    let mut figures: [Vec<f64>; 4] = Default::default();
+    for _ in 0..rounds {
+        let mut stream = std::net::TcpStream::connect(addr).expect("echo connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let mut times: Vec<u64> = (0..messages.max(100))
+            .map(|_| {
+                let mut buffer = [7u8; 64];
+                let start = std::time::Instant::now();
+                stream.write_all(&buffer).expect("echo write");
+                stream.read_exact(&mut buffer).expect("echo read");
+                start.elapsed().as_micros() as u64
+            })
+            .collect();
+        times.sort_unstable();
+        let n = times.len();
+        for (figure, value) in figures.iter_mut().zip([
+            times[n / 2],
+            times[n * 99 / 100],
+            times[n - 1],
+            times.iter().filter(|t| **t > SPIKE_MICROS).count() as u64,
+        ]) {
+            figure.push(value as f64);
+        }
+    }
+    figures.map(|mut values| median(&mut values))
+}
+
 fn cpu_micros(before: ProcessSample, after: ProcessSample) -> f64 {
     after.cpu.saturating_sub(before.cpu).as_secs_f64() * 1e6
 }
@@ -499,7 +555,7 @@ fn main() {
                     cpu_theirs / cpu_ours.max(1e-9)
                 );
             }
-            Scenario::Latency(_) => {
+            Scenario::Latency(qos) => {
                 micros(&format!("{} p50", scenario.label()), ours, theirs);
                 micros("  p99", ours2, theirs2);
                 micros(
@@ -507,6 +563,19 @@ fn main() {
                     pick(Kind::Rbroker, |m| m.third),
                     pick(Kind::Mosquitto, |m| m.third),
                 );
+                println!(
+                    "{:<26} {:>22} {:>22}",
+                    format!("  slower than {SPIKE_MICROS} µs"),
+                    pick(Kind::Rbroker, |m| m.fourth),
+                    pick(Kind::Mosquitto, |m| m.fourth),
+                );
+                if qos == QoS::AtMostOnce {
+                    let echo = echo_baseline(rounds, pinned, (3000.0 * scale) as usize);
+                    println!(
+                        "  the machine alone (a TCP echo of 64 bytes, same CPUs, same count): p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs, {} slower than {SPIKE_MICROS} µs",
+                        echo[0], echo[1], echo[2], echo[3]
+                    );
+                }
             }
             Scenario::Connect { .. } => {
                 println!(
