@@ -94,6 +94,8 @@ struct Measure {
     fourth: f64,
     /// Storm: storms completed while the flow ran.
     storms: f64,
+    /// Storm: ms from dropping all clients to all reconnected, on average.
+    storm_millis: f64,
     /// Subscribers the broker disconnected during the run.
     disconnects: f64,
     /// Broker CPU µs per delivered message (per connection opened, in connect).
@@ -345,6 +347,7 @@ async fn storm(broker: &Broker, scale: f64) -> Measure {
     let storms = async {
         let mut storms = 0u64;
         let mut sessions_lost = 0u64;
+        let started = std::time::Instant::now();
         while !flow_done.is_cancelled() {
             drop(std::mem::take(&mut storm_clients));
             let (_, _, reconnected) =
@@ -353,9 +356,9 @@ async fn storm(broker: &Broker, scale: f64) -> Measure {
             storm_clients = reconnected;
             storms += 1;
         }
-        (storms, sessions_lost)
+        (storms, sessions_lost, started.elapsed())
     };
-    let (storms, sessions_lost) = storms.await;
+    let (storms, sessions_lost, storming) = storms.await;
     let result = flow.join().expect("flow thread");
     Measure {
         primary: result.deliveries_per_second(),
@@ -363,6 +366,7 @@ async fn storm(broker: &Broker, scale: f64) -> Measure {
         third: result.latency.max() as f64,
         fourth: (result.lost() + sessions_lost) as f64,
         storms: storms as f64,
+        storm_millis: storming.as_secs_f64() * 1000.0 / storms.max(1) as f64,
         ..Measure::default()
     }
 }
@@ -632,6 +636,17 @@ fn main() {
                     "  storms during the flow",
                     pick(Kind::Rbroker, |m| m.storms),
                     pick(Kind::Mosquitto, |m| m.storms),
+                );
+                let (storm_ours, storm_theirs) = (
+                    pick(Kind::Rbroker, |m| m.storm_millis),
+                    pick(Kind::Mosquitto, |m| m.storm_millis),
+                );
+                println!(
+                    "{:<26} {:>19.0} ms {:>19.0} ms {:>7.2}x",
+                    "  one storm (all back)",
+                    storm_ours,
+                    storm_theirs,
+                    storm_theirs / storm_ours.max(1.0)
                 );
                 micros("  flow p99", ours2, theirs2);
                 micros(
