@@ -518,6 +518,32 @@ fn main() {
             pick(Kind::Rbroker, |m| m.cpu_per_message),
             pick(Kind::Mosquitto, |m| m.cpu_per_message),
         );
+        // A figure for each broker, and the ratio: mosquitto's over rbroker's
+        // when `shorter_is_better`, rbroker's over mosquitto's otherwise.
+        let row = |label: &str, unit: &str, field: fn(&Measure) -> f64, shorter_is_better| {
+            let (ours, theirs) = (pick(Kind::Rbroker, field), pick(Kind::Mosquitto, field));
+            let ratio = if shorter_is_better {
+                theirs / ours.max(1e-9)
+            } else {
+                ours / theirs.max(1e-9)
+            };
+            println!(
+                "{:<26} {:>22} {:>22} {:>7.2}x",
+                label,
+                format!("{ours:.0} {unit}"),
+                format!("{theirs:.0} {unit}"),
+                ratio
+            );
+        };
+        // A count for each broker.
+        let counts = |label: &str, field: fn(&Measure) -> f64| {
+            println!(
+                "{:<26} {:>22} {:>22}",
+                label,
+                pick(Kind::Rbroker, field),
+                pick(Kind::Mosquitto, field)
+            );
+        };
         // A time in µs for each broker, and how many times shorter rbroker's is.
         let micros = |label: &str, ours: f64, theirs: f64| {
             println!(
@@ -537,19 +563,11 @@ fn main() {
                     theirs,
                     ours / theirs.max(1.0)
                 );
-                println!(
-                    "{:<26} {:>22} {:>22}",
-                    "  lost + duplicated", ours2, theirs2
-                );
-                let (dis_ours, dis_theirs) = (
-                    pick(Kind::Rbroker, |m| m.disconnects),
-                    pick(Kind::Mosquitto, |m| m.disconnects),
-                );
-                if dis_ours + dis_theirs > 0.0 {
-                    println!(
-                        "{:<26} {:>22} {:>22}",
-                        "  subscribers disconnected", dis_ours, dis_theirs
-                    );
+                counts("  lost + duplicated", |m| m.secondary);
+                if pick(Kind::Rbroker, |m| m.disconnects) + pick(Kind::Mosquitto, |m| m.disconnects)
+                    > 0.0
+                {
+                    counts("  subscribers disconnected", |m| m.disconnects);
                 }
                 println!(
                     "{:<26} {:>17.2} µs/msg {:>15.2} µs/msg {:>7.2}x",
@@ -562,17 +580,8 @@ fn main() {
             Scenario::Latency(qos) => {
                 micros(&format!("{} p50", scenario.label()), ours, theirs);
                 micros("  p99", ours2, theirs2);
-                micros(
-                    "  max",
-                    pick(Kind::Rbroker, |m| m.third),
-                    pick(Kind::Mosquitto, |m| m.third),
-                );
-                println!(
-                    "{:<26} {:>22} {:>22}",
-                    format!("  slower than {SPIKE_MICROS} µs"),
-                    pick(Kind::Rbroker, |m| m.fourth),
-                    pick(Kind::Mosquitto, |m| m.fourth),
-                );
+                row("  max", "µs", |m| m.third, true);
+                counts(&format!("  slower than {SPIKE_MICROS} µs"), |m| m.fourth);
                 if qos == QoS::AtMostOnce {
                     let echo = echo_baseline(rounds, pinned, (3000.0 * scale) as usize);
                     println!(
@@ -597,17 +606,7 @@ fn main() {
                     cpu_theirs,
                     cpu_theirs / cpu_ours.max(1e-9)
                 );
-                let (rss_ours, rss_theirs) = (
-                    pick(Kind::Rbroker, |m| m.third),
-                    pick(Kind::Mosquitto, |m| m.third),
-                );
-                println!(
-                    "{:<26} {:>15.0} B/conn {:>15.0} B/conn {:>7.2}x",
-                    "  RSS per idle connection",
-                    rss_ours,
-                    rss_theirs,
-                    rss_ours / rss_theirs.max(1.0)
-                );
+                row("  RSS per idle connection", "B/conn", |m| m.third, false);
             }
             Scenario::Cycles => {
                 println!(
@@ -631,39 +630,15 @@ fn main() {
                 println!(
                     "reconnect storm: 10,000 persistent clients reconnecting at once, again and again, during a 2,000 msg/s QoS 1 flow"
                 );
-                println!(
-                    "{:<26} {:>22} {:>22}",
-                    "  storms during the flow",
-                    pick(Kind::Rbroker, |m| m.storms),
-                    pick(Kind::Mosquitto, |m| m.storms),
-                );
-                let (storm_ours, storm_theirs) = (
-                    pick(Kind::Rbroker, |m| m.storm_millis),
-                    pick(Kind::Mosquitto, |m| m.storm_millis),
-                );
-                println!(
-                    "{:<26} {:>19.0} ms {:>19.0} ms {:>7.2}x",
-                    "  one storm (all back)",
-                    storm_ours,
-                    storm_theirs,
-                    storm_theirs / storm_ours.max(1.0)
-                );
+                counts("  storms during the flow", |m| m.storms);
+                row("  one storm (all back)", "ms", |m| m.storm_millis, true);
                 micros("  flow p99", ours2, theirs2);
-                micros(
-                    "  flow max",
-                    pick(Kind::Rbroker, |m| m.third),
-                    pick(Kind::Mosquitto, |m| m.third),
-                );
-                println!(
-                    "{:<26} {:>22} {:>22}",
-                    "  lost + sessions lost",
-                    pick(Kind::Rbroker, |m| m.fourth),
-                    pick(Kind::Mosquitto, |m| m.fourth),
-                );
+                row("  flow max", "µs", |m| m.third, true);
+                counts("  lost + sessions lost", |m| m.fourth);
             }
         }
     }
     println!(
-        "\nratio: rbroker / mosquitto for msg/s, conn/s and B/conn; mosquitto / rbroker for µs (above 1 means rbroker is better, except B/conn)"
+        "\nratio: rbroker / mosquitto for msg/s, conn/s and B/conn; mosquitto / rbroker for times and CPU (above 1 means rbroker is better, except B/conn)"
     );
 }
