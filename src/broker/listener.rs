@@ -356,7 +356,7 @@ pub fn bind_all(addresses: &[ListenAddress], log: &Logger) -> io::Result<Vec<Bou
 const RESERVED_DESCRIPTORS: u64 = 65_536;
 
 /// Grows the process's descriptor table once, before any client connects, to
-/// the descriptor limit (at most [`RESERVED_DESCRIPTORS`]).
+/// the descriptor limit (at most 65,536).
 ///
 /// The kernel doubles the table as descriptors are opened (at 256, 512, 1024,
 /// ...), and in a multi-threaded process each doubling waits for an RCU grace

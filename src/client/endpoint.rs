@@ -88,7 +88,7 @@ impl Dialer {
     /// A stream to one resolved `address` (rbench resolves its brokers once), over
     /// TLS verified against `server_name` when `tls` is set. To a loopback
     /// broker, successive calls connect from successive source addresses
-    /// ([`connect_spread`]).
+    /// (127.0.0.1 to 127.0.0.8 in turn, on Linux).
     /// With `websocket`, MQTT goes in WebSocket frames, upgrading that path.
     pub async fn dial_address(
         address: SocketAddr,
