@@ -180,7 +180,16 @@ fn plain_mqtt_on_a_tls_port_and_tls_on_a_plain_port_close_only_that_connection()
         // Closed from this side too, so a broker still waiting for the rest of a
         // handshake sees the end now rather than at its own timeout.
         drop(plaintext);
-        broker.wait_for("Client connection from 127.0.0.1 failed: ");
+        // mosquitto fails the handshake in its accept when the bytes are
+        // already there, and later in its loop ("Client <unknown>
+        // disconnected: Protocol error.") when they arrive after it; rbroker
+        // always gives the first line, with the reason.
+        let failed = "Client connection from 127.0.0.1 failed: ";
+        if program == "mosquitto" {
+            broker.wait_for_any(&[failed, "Client <unknown> disconnected: Protocol error."]);
+        } else {
+            broker.wait_for(failed);
+        }
         // A TLS client on the plain port: refused.
         let ca = path(&certs.ca);
         let plain = plain_port.to_string();

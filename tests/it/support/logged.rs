@@ -68,18 +68,25 @@ impl Running {
     }
 
     pub fn wait_for(&mut self, text: &str) -> String {
+        self.wait_for_any(&[text])
+    }
+
+    /// The first line containing any of `texts`: for an event a broker may
+    /// report in more than one way (mosquitto's TLS failures depend on
+    /// whether the bytes arrived before or after the accept).
+    pub fn wait_for_any(&mut self, texts: &[&str]) -> String {
         loop {
             match self.lines.recv_timeout(WAIT) {
                 Ok(raw) => {
                     let line = without_time(&raw);
                     self.raw.push(raw);
                     self.seen.push(line.clone());
-                    if line.contains(text) {
+                    if texts.iter().any(|text| line.contains(text)) {
                         return line;
                     }
                 }
                 Err(_) => panic!(
-                    "no line containing {text:?}; stderr so far: {:#?}",
+                    "no line containing any of {texts:?}; stderr so far: {:#?}",
                     self.seen
                 ),
             }
