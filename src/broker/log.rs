@@ -337,15 +337,18 @@ impl Logger {
     /// `New client connected from 127.0.0.1:60608 as X (p2, c1, k60, u'bob').`
     ///
     /// `p` is mosquitto's protocol number: 1 for 3.1, 2 for 3.1.1, 5 for 5.0.
+    /// A bridge that said so in its protocol level (`try_private`) is a
+    /// `New bridge connected ...`.
     pub fn client_connected(
         &self,
         peer: &PeerAddress,
         client_id: &str,
-        version: ProtocolVersion,
+        (version, bridge): (ProtocolVersion, bool),
         clean: bool,
         keep_alive: u16,
         username: Option<&str>,
     ) {
+        let kind = if bridge { "bridge" } else { "client" };
         let clean = u8::from(clean);
         let level = match version {
             ProtocolVersion::V3_1 => 1,
@@ -354,11 +357,11 @@ impl Logger {
         };
         match username {
             Some(user) => self.connection(format_args!(
-                "New client connected from {} as {client_id} (p{level}, c{clean}, k{keep_alive}, u'{user}').",
+                "New {kind} connected from {} as {client_id} (p{level}, c{clean}, k{keep_alive}, u'{user}').",
                 peer
             )),
             None => self.connection(format_args!(
-                "New client connected from {} as {client_id} (p{level}, c{clean}, k{keep_alive}).",
+                "New {kind} connected from {} as {client_id} (p{level}, c{clean}, k{keep_alive}).",
                 peer
             )),
         }
@@ -527,8 +530,16 @@ mod tests {
         let log = Logger::in_memory(LogTypes::ALL);
         let peer = PeerAddress::Ip("127.0.0.1:60608".parse().expect("address"));
         log.new_connection(&peer, 1883);
-        log.client_connected(&peer, "X", ProtocolVersion::V3_1_1, true, 60, None);
-        log.client_connected(&peer, "Y", ProtocolVersion::V5, false, 10, Some("bob"));
+        log.client_connected(&peer, "X", (ProtocolVersion::V3_1_1, false), true, 60, None);
+        log.client_connected(
+            &peer,
+            "Y",
+            (ProtocolVersion::V5, false),
+            false,
+            10,
+            Some("bob"),
+        );
+        log.client_connected(&peer, "B", (ProtocolVersion::V3_1_1, true), false, 60, None);
         log.will(Some((3, false, QoS::AtMostOnce, "w/t")));
         log.subscribed("subber", "a/#", QoS::ExactlyOnce);
         log.error(format_args!("Unable to open config file x."));
@@ -538,6 +549,7 @@ mod tests {
                 "New connection from 127.0.0.1:60608 on port 1883.",
                 "New client connected from 127.0.0.1:60608 as X (p2, c1, k60).",
                 "New client connected from 127.0.0.1:60608 as Y (p5, c0, k10, u'bob').",
+                "New bridge connected from 127.0.0.1:60608 as B (p2, c0, k60).",
                 "Will message specified (3 bytes) (r0, q0).",
                 "\tw/t",
                 "\ta/# (QoS 2)",

@@ -610,6 +610,7 @@ impl CommonArgs {
             will,
             username,
             password: password.map(Bytes::from),
+            bridge: false,
         };
         Ok(Settings {
             dialer: Dialer {

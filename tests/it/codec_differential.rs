@@ -151,6 +151,7 @@ fn to_ours(packet: theirs::Packet) -> Packet {
             }),
             username: c.login.as_ref().map(|l| l.username.clone()),
             password: c.login.map(|l| bytes::Bytes::from(l.password.into_bytes())),
+            bridge: false,
         })),
         theirs::Packet::ConnAck(c) => Packet::ConnAck(ConnAck::new(
             ReasonCode::from_v3_connack(c.code as u8).expect("defined code"),

@@ -186,6 +186,7 @@ pub(crate) fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
                     }),
                     username,
                     password,
+                    bridge: false,
                 }))
             },
         );

@@ -12,9 +12,6 @@ pub enum Status {
     Differs(&'static str),
     /// Stops startup with `file:line`, exit status 3, and this reason.
     Refused(&'static str),
-    /// Accepted with a warning and ignored until rbroker implements the feature
-    /// named (nothing it protects can run without it).
-    Planned(&'static str),
     /// rbroker's own option; mosquitto has none of that name.
     Own(&'static str),
 }
@@ -30,7 +27,10 @@ const PLUGIN: Status = Status::Refused("plugins are not supported by this versio
 const ENGINE: Status =
     Status::Refused("OpenSSL engines do not exist for rbroker, which uses rustls");
 const PSK: Status = Status::Refused("TLS-PSK is not supported: rustls has no PSK cipher suites");
-const BRIDGE: Status = Status::Planned("bridges");
+const BRIDGE: Status = Status::Same;
+const BRIDGE_TLS_FILE: Status = Status::Differs(
+    "Read when rbroker starts: a file that does not load stops startup (mosquitto fails each connection attempt instead).",
+);
 const CERT_PAIR: Status = Status::Differs(
     "TLS is on with both `certfile` and `keyfile`; one without the other, or any other TLS option without both, stops startup (mosquitto serves plaintext). Re-read at restart, not on SIGHUP.",
 );
@@ -81,18 +81,28 @@ pub const OPTIONS: &[Entry] = &[
     entry("bridge_alpn", BRIDGE),
     entry("bridge_attempt_unsubscribe", BRIDGE),
     entry("bridge_bind_address", BRIDGE),
-    entry("bridge_cafile", BRIDGE),
-    entry("bridge_capath", BRIDGE),
-    entry("bridge_certfile", BRIDGE),
-    entry("bridge_identity", BRIDGE),
+    entry("bridge_cafile", BRIDGE_TLS_FILE),
+    entry("bridge_capath", BRIDGE_TLS_FILE),
+    entry("bridge_certfile", BRIDGE_TLS_FILE),
+    entry("bridge_identity", PSK),
     entry("bridge_insecure", BRIDGE),
-    entry("bridge_keyfile", BRIDGE),
+    entry("bridge_keyfile", BRIDGE_TLS_FILE),
     entry("bridge_max_packet_size", BRIDGE),
     entry("bridge_outgoing_retain", BRIDGE),
     entry("bridge_protocol_version", BRIDGE),
-    entry("bridge_psk", BRIDGE),
-    entry("bridge_require_ocsp", BRIDGE),
-    entry("bridge_tls_version", BRIDGE),
+    entry("bridge_psk", PSK),
+    entry(
+        "bridge_require_ocsp",
+        Status::Differs(
+            "Only `false`: rbroker does not check OCSP responses, so `true` stops startup.",
+        ),
+    ),
+    entry(
+        "bridge_tls_version",
+        Status::Differs(
+            "`tlsv1.2` or `tlsv1.3`, the oldest version allowed (rustls speaks no older one).",
+        ),
+    ),
     entry("cafile", Status::Same),
     entry(
         "capath",
@@ -131,7 +141,12 @@ pub const OPTIONS: &[Entry] = &[
             "Files are served with a `Content-Type` from their extension (mosquitto sends none); HEAD is answered too.",
         ),
     ),
-    entry("idle_timeout", BRIDGE),
+    entry(
+        "idle_timeout",
+        Status::Differs(
+            "Honoured as documented: a `lazy` bridge disconnects after this many seconds with nothing to send (mosquitto 2.0 never reads it).",
+        ),
+    ),
     entry(
         "include_dir",
         Status::Differs(
@@ -148,8 +163,18 @@ pub const OPTIONS: &[Entry] = &[
     ),
     entry("local_cleansession", BRIDGE),
     entry("local_clientid", BRIDGE),
-    entry("local_password", BRIDGE),
-    entry("local_username", BRIDGE),
+    entry(
+        "local_password",
+        Status::Differs(
+            "Accepted and unused, as in mosquitto 2.0: the local side of a bridge is not checked against the password file or ACL.",
+        ),
+    ),
+    entry(
+        "local_username",
+        Status::Differs(
+            "Accepted and unused, as in mosquitto 2.0: the local side of a bridge is not checked against the password file or ACL.",
+        ),
+    ),
     entry(
         "log_dest",
         Status::Differs(
@@ -259,7 +284,12 @@ pub const OPTIONS: &[Entry] = &[
             "Accepted with mosquitto 2.0's warning that it is no longer available; it does nothing in either.",
         ),
     ),
-    entry("round_robin", BRIDGE),
+    entry(
+        "round_robin",
+        Status::Differs(
+            "Without it, each new connection attempt starts again at the first address; a bridge on a later address moves back when its connection is lost (mosquitto also probes the first address every 5 s).",
+        ),
+    ),
     entry(
         "set_tcp_nodelay",
         Status::Differs(
@@ -344,11 +374,9 @@ pub fn markdown_table() -> String {
             Status::Same => ("as mosquitto", ""),
             Status::Differs(note) => ("honoured", note),
             Status::Refused(reason) => ("refused at startup", reason),
-            Status::Planned(feature) => ("ignored, with a warning", feature),
             Status::Own(note) => ("rbroker only", note),
         };
         let note = match entry.status {
-            Status::Planned(feature) => format!("Until rbroker has {feature}."),
             Status::Refused(_) => format!("{}.", capitalised(note)),
             _ => note.to_string(),
         };

@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::session::QueueLimits;
 use crate::protocol::QoS;
 
+pub mod bridge;
 pub mod catalogue;
 pub mod transport;
 
@@ -155,6 +156,8 @@ pub struct Config {
     /// Listeners from the config file. Empty means mosquitto 2.0's "local only"
     /// default: loopback on port 1883 (or the `-p` ports).
     pub listeners: Vec<ListenerConfig>,
+    /// `connection` blocks: the bridges to other brokers (not reloaded on SIGHUP).
+    pub bridges: bridge::Bridges,
     /// The global rules (and the default listener's).
     pub auth: AuthConfig,
     /// Whether `allow_anonymous`, `password_file` and `acl_file` apply to the
@@ -274,6 +277,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listeners: Vec::new(),
+            bridges: bridge::Bridges::default(),
             auth: AuthConfig::default(),
             per_listener_settings: false,
             max_keepalive: 65535,
@@ -378,6 +382,7 @@ impl Config {
         // Every field is named here, so a new option cannot be left out unnoticed.
         let Config {
             listeners: _,
+            bridges,
             auth: _,
             listener_defaults: _,
             default_listener: _,
@@ -456,6 +461,7 @@ impl Config {
             clientid_prefixes => "clientid_prefixes",
             user => "user",
             persistence => "persistence",
+            bridges => "connection",
         );
         // Listeners (addresses and listener options), without their auth rules.
         let places = |config: &Config| {
@@ -563,6 +569,17 @@ impl Config {
                 at,
             });
         }
+        if let Some(last) = self.bridges.list.last() {
+            self.bridges
+                .finish_last()
+                .map_err(|reason| ConfigError::Line {
+                    reason,
+                    at: last.at.clone(),
+                })?;
+        }
+        self.bridges
+            .check_all()
+            .map_err(|(reason, at)| ConfigError::Line { reason, at })?;
         let configured = self.listeners.iter().map(|l| (l, l.settings));
         let default = (self.default_listener.iter()).map(|l| (l, self.listener_defaults));
         for (listener, settings) in configured.chain(default) {
@@ -643,6 +660,14 @@ impl Config {
                 self.log_file = None;
                 self.log_topic = false;
                 self.log_syslog = false;
+            }
+            if key == "connection" || bridge::KEYS.contains(&key) {
+                match self.bridges.apply(key, &values, &at()) {
+                    Ok(None) => {}
+                    Ok(Some(warning)) => warnings.push(format!("Warning: {warning} ({})", at())),
+                    Err(reason) => return Err(ConfigError::Line { reason, at: at() }),
+                }
+                continue;
             }
             if transport::KEYS.contains(&key) {
                 let opened = self.defaults_open_default_listener(key);
@@ -1018,11 +1043,6 @@ impl Config {
                 Some(Status::Refused(reason)) => {
                     return Err(format!("\"{key}\" is not supported: {reason}."));
                 }
-                Some(Status::Planned(feature)) => {
-                    return Ok(Some(format!(
-                        "\"{key}\" is not supported by this version of rbroker yet ({feature}) and is ignored"
-                    )));
-                }
                 _ => return Err(format!("Unknown configuration variable \"{key}\".")),
             },
         }
@@ -1285,15 +1305,38 @@ mod tests {
     }
 
     #[test]
-    fn planned_options_only_warn() {
+    fn a_bridge_block_ends_at_the_next_connection_and_is_checked_whole() {
         let mut config = Config::default();
-        let warnings = config
-            .apply_text("connection b\nlog_type all\nlog_dest stdout\n", "c")
+        config
+            .apply_text(
+                "connection a\naddress 127.0.0.1:1884\ntopic x/# out 1\nlog_type all\nconnection b\naddress h\ntopic y in\nremote_clientid rb\n",
+                "c",
+            )
             .expect("accepted");
-        assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("bridges") && warnings[0].contains("c:1"));
         assert_eq!(config.log_types, LogTypes::ALL);
-        assert_eq!(config.log_dest, LogDest::Stdout);
+        let names: Vec<&str> = config
+            .bridges
+            .list
+            .iter()
+            .map(|b| b.name.as_str())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(config.bridges.list[1].local_clientid(), "local.rb");
+        // The first block had no topic when the second began.
+        let error = Config::default()
+            .apply_text("connection a\naddress h\nconnection b\n", "c")
+            .expect_err("no topics");
+        assert_eq!(
+            error.to_string(),
+            "Invalid bridge configuration: no topics defined.\nError found at c:3."
+        );
+        let error = Config::default()
+            .apply_text(
+                "connection a\naddress h\ntopic x\nlocal_clientid same\nconnection b\naddress h\ntopic y\nlocal_clientid same\n",
+                "c",
+            )
+            .expect_err("shared local id");
+        assert!(error.to_string().contains("c:5"), "{error}");
     }
 
     #[test]
@@ -1505,6 +1548,24 @@ mod tests {
     fn sample(option: &str) -> &'static str {
         match option {
             "listener" => "1885",
+            "address" | "addresses" => "127.0.0.1:1884",
+            "topic" => "b/# in 2",
+            "bridge_protocol_version" => "mqttv50",
+            "start_type" => "lazy",
+            "restart_timeout" => "5 30",
+            "bridge_tls_version" => "tlsv1.3",
+            "bridge_require_ocsp" => "false",
+            "notification_topic" => "bridges/walk",
+            "idle_timeout" | "threshold" | "bridge_max_packet_size" => "10",
+            "round_robin"
+            | "try_private"
+            | "notifications"
+            | "notifications_local_only"
+            | "cleansession"
+            | "local_cleansession"
+            | "bridge_insecure"
+            | "bridge_attempt_unsubscribe"
+            | "bridge_outgoing_retain" => "true",
             "port" => "1886",
             "log_dest" => "stderr",
             "log_type" => "all",
@@ -1551,10 +1612,23 @@ mod tests {
         }
     }
 
+    /// Lines a bridge option needs before it: the bridge it belongs to.
+    fn preamble(option: &str) -> &'static str {
+        if bridge::KEYS.contains(&option) {
+            "connection walk\naddress 127.0.0.1:1884\ntopic a/# both 1\n"
+        } else {
+            ""
+        }
+    }
+
     /// Lines a TLS option needs beside it to make a whole listener (TLS options
-    /// alone stop startup).
+    /// alone stop startup), and a bridge's (`connection`) to make a whole bridge.
     fn companions(option: &str) -> &'static str {
         match option {
+            "connection" => "address 127.0.0.1:1884\ntopic a/# both 1\n",
+            "bridge_certfile" => "bridge_keyfile /k\nbridge_cafile /ca\n",
+            "bridge_keyfile" => "bridge_certfile /c\nbridge_cafile /ca\n",
+            "bridge_insecure" | "bridge_alpn" | "bridge_tls_version" => "bridge_cafile /ca\n",
             "certfile" => "keyfile /k\n",
             "keyfile" => "certfile /c\n",
             "cafile" => "certfile /c\nkeyfile /k\n",
@@ -1584,21 +1658,25 @@ mod tests {
                 "include_dir" => include.path().display().to_string(),
                 _ => sample(&option).to_string(),
             };
-            let text = format!("listener 1884\n{option} {value}\n{}", companions(&option));
+            let before = preamble(&option);
+            let line = before.lines().count() + 2;
+            let text = format!(
+                "{before}listener 1884\n{option} {value}\n{}",
+                companions(&option)
+            );
             let outcome = Config::default().apply_text(&text, "walk.conf");
-            let planned =
+            let unsupported =
                 |warnings: &[String]| warnings.iter().any(|w| w.contains("not supported"));
             match (entry.status, outcome) {
-                (Status::Planned(_), Ok(warnings)) => assert!(planned(&warnings), "{option}"),
                 (Status::Refused(reason), Err(error)) => {
                     let text = error.to_string();
                     assert!(
-                        text.contains(reason) && text.contains("walk.conf:2"),
+                        text.contains(reason) && text.contains(&format!("walk.conf:{line}")),
                         "{option}: {text}"
                     );
                 }
                 (Status::Same | Status::Differs(_) | Status::Own(_), Ok(warnings)) => {
-                    assert!(!planned(&warnings), "{option}: {warnings:?}")
+                    assert!(!unsupported(&warnings), "{option}: {warnings:?}")
                 }
                 (status, outcome) => panic!("{option}: {status:?} but {outcome:?}"),
             }
@@ -1620,7 +1698,7 @@ mod tests {
     #[test]
     fn bad_values_are_refused_for_every_option() {
         for entry in catalogue::OPTIONS {
-            if matches!(entry.status, Status::Refused(_) | Status::Planned(_)) {
+            if matches!(entry.status, Status::Refused(_)) {
                 continue;
             }
             let option = entry.name;
@@ -1641,10 +1719,15 @@ mod tests {
             }
             for value in bad {
                 // Some values are fine where the option takes a name or a path.
-                let text = format!("listener 1884\n{option} {value}\n{}", companions(option));
+                let before = preamble(option);
+                let line = before.lines().count() + 2;
+                let text = format!(
+                    "{before}listener 1884\n{option} {value}\n{}",
+                    companions(option)
+                );
                 match Config::default().apply_text(&text, "bad.conf") {
                     Err(error) => assert!(
-                        error.to_string().contains("bad.conf:2"),
+                        error.to_string().contains(&format!("bad.conf:{line}")),
                         "{option} {value:?}: {error}"
                     ),
                     Ok(_) => assert!(

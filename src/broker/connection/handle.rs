@@ -445,7 +445,7 @@ impl Connection {
         log.client_connected(
             &self.peer,
             &client_id,
-            connect.version,
+            (connect.version, connect.bridge),
             connect.clean_start,
             connect.keep_alive,
             connect.username.as_deref(),
@@ -475,6 +475,7 @@ impl Connection {
             principal,
             will,
             keep_alive,
+            bridge: connect.bridge,
             v5: state_v5,
         });
         // [MQTT-4.4.0-1 3.1.1/5.0]: unacknowledged messages are re-sent, in order, with DUP.
@@ -911,6 +912,7 @@ impl Connection {
         let ids_refused = subscription_id.is_some() && !config.subscription_identifier_available;
         let security = router.security.load();
         let principal = self.principal()?;
+        let bridge = self.client.as_ref().is_some_and(|c| c.bridge);
         let acl = security.scope(principal.scope).acl.as_ref();
         let who = principal.identity();
         let mut slots = codes.iter_mut().filter(|c| c.is_none());
@@ -940,11 +942,17 @@ impl Connection {
             let code = match checked {
                 Err(code) => code,
                 Ok(()) => {
-                    // max_qos: granted at most that, as mosquitto.
-                    let options = SubscriptionOptions {
+                    // max_qos: granted at most that, as mosquitto. A bridge
+                    // that said so (try_private) never gets its own messages
+                    // back, and sees retain flags as published (mosquitto).
+                    let mut options = SubscriptionOptions {
                         qos: options.qos.min(max_qos),
                         ..*options
                     };
+                    if bridge {
+                        options.no_local = true;
+                        options.retain_as_published = true;
+                    }
                     router.subscribe(&session, filter, options, subscription_id);
                     router
                         .log

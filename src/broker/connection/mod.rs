@@ -176,6 +176,8 @@ struct Client {
     /// Boxed: most clients have none, and every idle connection carries this field.
     will: Option<Box<Will>>,
     keep_alive: u16,
+    /// The client is a bridge that said so in its protocol level (`try_private`).
+    bridge: bool,
     /// MQTT 5 state; `None` on 3.x connections.
     v5: Option<Box<V5>>,
 }

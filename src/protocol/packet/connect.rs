@@ -24,7 +24,14 @@ pub struct Connect {
     pub will: Option<Will>,
     pub username: Option<String>,
     pub password: Option<Bytes>,
+    /// mosquitto's `try_private`: the protocol level carries 0x80, saying the
+    /// client is a bridge, so the receiving broker does not send a bridge's own
+    /// messages back to it.
+    pub bridge: bool,
 }
+
+/// The bit a bridge sets in the protocol level (mosquitto's `try_private`).
+const LEVEL_BRIDGE: u8 = 0x80;
 
 /// The message a broker publishes when a connection ends without DISCONNECT.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,13 +62,15 @@ impl Connect {
             will: None,
             username: None,
             password: None,
+            bridge: false,
         }
     }
 
     pub(super) fn decode(reader: &mut Reader<'_>) -> Result<Connect, DecodeError> {
         let name = reader.binary()?;
         let level = reader.u8()?;
-        let version = match (name, level) {
+        let bridge = level & LEVEL_BRIDGE != 0;
+        let version = match (name, level & !LEVEL_BRIDGE) {
             (b"MQTT", 4) => ProtocolVersion::V3_1_1,
             (b"MQTT", 5) => ProtocolVersion::V5,
             (b"MQIsdp", 3) => ProtocolVersion::V3_1,
@@ -135,6 +144,7 @@ impl Connect {
             will,
             username,
             password,
+            bridge,
         })
     }
 
@@ -184,7 +194,8 @@ impl Connect {
     pub(super) fn encode_body(&self, buf: &mut impl BufMut) -> Result<(), EncodeError> {
         let v5 = self.version.is_v5();
         wire::put_string(buf, self.version.protocol_name())?;
-        buf.put_u8(self.version.level());
+        let bridge = if self.bridge { LEVEL_BRIDGE } else { 0 };
+        buf.put_u8(self.version.level() | bridge);
         buf.put_u8(self.flags());
         buf.put_u16(self.keep_alive);
         if v5 {
