@@ -505,7 +505,10 @@ async fn serve(
                     }
                 }
             }
-            Event::UnsubAck(_) | Event::Published { .. } => {}
+            Event::UnsubAck(_)
+            | Event::Published { .. }
+            | Event::Received { .. }
+            | Event::Released { .. } => {}
         }
     }
 }

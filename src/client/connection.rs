@@ -27,8 +27,8 @@ use super::engine::{self, ClientState, Handshake};
 pub use super::engine::{ClientError, Event, Unacknowledged};
 use super::trace::Trace;
 use crate::protocol::{
-    ConnAck, Connect, Disconnect, FrameStatus, Packet, Properties, ProtocolVersion, Publish,
-    ReasonCode, SubscriptionOptions, TopicFilter, check_frame,
+    ConnAck, Connect, Disconnect, FrameStatus, Packet, PacketId, Properties, ProtocolVersion,
+    Publish, QoS, ReasonCode, SubscriptionOptions, TopicFilter, check_frame,
 };
 
 /// The largest packet MQTT can frame.
@@ -124,6 +124,38 @@ impl Connection {
     /// Queues `publish` ([`ClientState::publish`]); returns its message id.
     pub fn publish(&mut self, publish: Publish) -> Result<u16, ClientError> {
         self.state.publish(publish)
+    }
+
+    /// The program sends every acknowledgement itself
+    /// ([`ClientState::set_manual_acks`]).
+    pub fn set_manual_acks(&mut self) {
+        self.state.set_manual_acks();
+    }
+
+    /// Queues `publish` under the packet id it carries
+    /// ([`ClientState::publish_with_id`]).
+    pub fn publish_with_id(&mut self, publish: Publish) -> Result<(), ClientError> {
+        self.state.publish_with_id(publish)
+    }
+
+    /// PUBACK or PUBREC for an incoming message (manual acknowledgements).
+    pub fn acknowledge(
+        &mut self,
+        id: PacketId,
+        qos: QoS,
+        reason: ReasonCode,
+    ) -> Result<(), ClientError> {
+        self.state.acknowledge(id, qos, reason)
+    }
+
+    /// PUBREL for an outgoing QoS 2 message (manual acknowledgements).
+    pub fn release(&mut self, id: PacketId) -> Result<(), ClientError> {
+        self.state.release(id)
+    }
+
+    /// PUBCOMP for an incoming QoS 2 message (manual acknowledgements).
+    pub fn complete(&mut self, id: PacketId) -> Result<(), ClientError> {
+        self.state.complete(id)
     }
 
     /// Queues a SUBSCRIBE; returns its message id.

@@ -90,6 +90,16 @@ pub enum Event {
     },
     /// A PINGRESP: everything the broker sent before it has been handled.
     Pong,
+    /// With manual acknowledgements: the broker's PUBREC for outgoing QoS 2
+    /// message `mid`; [`ClientState::release`] sends the PUBREL.
+    Received {
+        mid: u16,
+    },
+    /// With manual acknowledgements: the broker's PUBREL for incoming QoS 2
+    /// message `mid`; [`ClientState::complete`] sends the PUBCOMP.
+    Released {
+        mid: u16,
+    },
 }
 
 /// The acknowledgement an outgoing QoS 1/2 message waits for.
@@ -128,6 +138,9 @@ pub struct ClientState {
     /// The broker's Receive Maximum (MQTT 5) or `-M`: QoS 1/2 messages in flight.
     pub(super) send_window: usize,
     pub(super) trace: Trace,
+    /// The program answers each step of the QoS flows itself
+    /// ([`ClientState::set_manual_acks`]).
+    manual_acks: bool,
 }
 
 impl ClientState {
@@ -149,7 +162,103 @@ impl ClientState {
             ping_outstanding: None,
             send_window: usize::from(max_inflight.max(1)),
             trace,
+            manual_acks: false,
         }
+    }
+
+    /// From now on the program sends every acknowledgement itself: an incoming
+    /// QoS 1/2 PUBLISH is an [`Event::Message`] at once, each time it arrives
+    /// (DUP copies too), and waits for [`ClientState::acknowledge`]; a PUBREC is
+    /// an [`Event::Received`] waiting for [`ClientState::release`]; a PUBREL an
+    /// [`Event::Released`] waiting for [`ClientState::complete`]. A broker's
+    /// bridge uses this to answer only once its own store holds what the answer
+    /// promises.
+    pub fn set_manual_acks(&mut self) {
+        self.manual_acks = true;
+    }
+
+    /// Queues `publish` under the packet id it already carries (its sender keeps
+    /// its own ids, as a bridge sends a session's messages), DUP as given.
+    pub fn publish_with_id(&mut self, publish: Publish) -> Result<(), ClientError> {
+        let mid = publish.packet_id.map_or(0, PacketId::get);
+        if let Some(id) = publish.packet_id.filter(|_| publish.qos != QoS::AtMostOnce) {
+            let stage = if publish.qos == QoS::AtLeastOnce {
+                Stage::Puback
+            } else {
+                Stage::Pubrec
+            };
+            self.outgoing.insert(
+                id.get(),
+                Unacknowledged {
+                    publish: publish.clone(),
+                    stage,
+                },
+            );
+        }
+        self.trace.publish("sending", &publish, mid);
+        self.queue(&Packet::Publish(publish))
+    }
+
+    /// Sends PUBREL for outgoing QoS 2 message `id` (its PUBREC came), and
+    /// waits for PUBCOMP; also after a reconnect, for a message whose PUBREC an
+    /// earlier connection received.
+    pub fn release(&mut self, id: PacketId) -> Result<(), ClientError> {
+        let entry = self
+            .outgoing
+            .entry(id.get())
+            .or_insert_with(|| Unacknowledged {
+                publish: Publish {
+                    qos: QoS::ExactlyOnce,
+                    packet_id: Some(id),
+                    ..Publish::new(crate::protocol::TopicName::alias_placeholder(), Vec::new())
+                },
+                stage: Stage::Pubcomp,
+            });
+        entry.stage = Stage::Pubcomp;
+        self.answer(
+            PacketType::PubRec,
+            QoS::ExactlyOnce,
+            ReasonCode::Success,
+            id,
+        )
+    }
+
+    /// Sends PUBACK (QoS 1) or PUBREC (QoS 2) for incoming message `id`, with
+    /// `reason` on MQTT 5.
+    pub fn acknowledge(
+        &mut self,
+        id: PacketId,
+        qos: QoS,
+        reason: ReasonCode,
+    ) -> Result<(), ClientError> {
+        let reason = if self.version.is_v5() {
+            reason
+        } else {
+            ReasonCode::Success
+        };
+        let mid = id.get();
+        let packet = match qos {
+            QoS::AtMostOnce => return Ok(()),
+            QoS::AtLeastOnce => {
+                self.trace.sending_ack("PUBACK", mid);
+                Packet::PubAck(Ack::with_reason(id, reason))
+            }
+            QoS::ExactlyOnce => {
+                self.trace.sending_ack("PUBREC", mid);
+                Packet::PubRec(Ack::with_reason(id, reason))
+            }
+        };
+        self.queue(&packet)
+    }
+
+    /// Sends PUBCOMP for incoming QoS 2 message `id` (its PUBREL came).
+    pub fn complete(&mut self, id: PacketId) -> Result<(), ClientError> {
+        self.answer(
+            PacketType::PubRel,
+            QoS::ExactlyOnce,
+            ReasonCode::Success,
+            id,
+        )
     }
 
     /// The next message id, skipping 0 and ids still in use.
@@ -321,6 +430,8 @@ impl ClientState {
                 self.trace.received_mid("PUBREC", mid);
                 if ack.reason.is_error() {
                     self.finished(mid, ack.reason);
+                } else if self.manual_acks {
+                    self.events.push_back(Event::Received { mid });
                 } else {
                     if let Some(entry) = self.outgoing.get_mut(&mid) {
                         entry.stage = Stage::Pubcomp;
@@ -341,6 +452,10 @@ impl ClientState {
             Packet::PubRel(ack) => {
                 let mid = ack.packet_id.get();
                 self.trace.received_mid("PUBREL", mid);
+                if self.manual_acks {
+                    self.events.push_back(Event::Released { mid });
+                    return Ok(());
+                }
                 self.answer(
                     PacketType::PubRel,
                     QoS::ExactlyOnce,
@@ -420,6 +535,7 @@ impl ClientState {
         self.trace.publish("received", &publish, mid);
         match (publish.qos, publish.packet_id) {
             (QoS::AtMostOnce, _) => self.events.push_back(Event::Message(publish)),
+            (_, Some(_)) if self.manual_acks => self.events.push_back(Event::Message(publish)),
             (QoS::AtLeastOnce, Some(id)) => {
                 self.answer(PacketType::Publish, publish.qos, ReasonCode::Success, id)?;
                 self.events.push_back(Event::Message(publish));
@@ -561,6 +677,66 @@ mod tests {
             Packet::decode(&state.out, ProtocolVersion::V5),
             Ok(Packet::PubComp(Ack::new(id(10))))
         );
+    }
+
+    #[test]
+    fn with_manual_acks_nothing_is_answered_until_the_program_says_so() {
+        let mut state = state();
+        state.set_manual_acks();
+        let mut incoming = message(QoS::ExactlyOnce);
+        incoming.packet_id = Some(id(7));
+        state.handle(Packet::Publish(incoming)).expect("handled");
+        assert!(state.out.is_empty(), "no PUBREC yet");
+        assert!(matches!(state.events.pop_front(), Some(Event::Message(_))));
+        state
+            .acknowledge(id(7), QoS::ExactlyOnce, ReasonCode::Success)
+            .expect("queued");
+        assert_eq!(
+            Packet::decode(&state.out, ProtocolVersion::V5),
+            Ok(Packet::PubRec(Ack::new(id(7))))
+        );
+        state.out.clear();
+        state
+            .handle(Packet::PubRel(Ack::new(id(7))))
+            .expect("handled");
+        assert!(state.out.is_empty(), "no PUBCOMP yet");
+        assert!(matches!(
+            state.events.pop_front(),
+            Some(Event::Released { mid: 7 })
+        ));
+        state.complete(id(7)).expect("queued");
+        assert_eq!(
+            Packet::decode(&state.out, ProtocolVersion::V5),
+            Ok(Packet::PubComp(Ack::new(id(7))))
+        );
+        // Outgoing, under the sender's own id.
+        state.out.clear();
+        let mut outgoing = message(QoS::ExactlyOnce);
+        outgoing.packet_id = Some(id(300));
+        state.publish_with_id(outgoing).expect("queued");
+        assert_eq!(state.in_flight(), 1);
+        state.out.clear();
+        state
+            .handle(Packet::PubRec(Ack::new(id(300))))
+            .expect("handled");
+        assert!(state.out.is_empty(), "no PUBREL yet");
+        assert!(matches!(
+            state.events.pop_front(),
+            Some(Event::Received { mid: 300 })
+        ));
+        state.release(id(300)).expect("queued");
+        assert_eq!(
+            Packet::decode(&state.out, ProtocolVersion::V5),
+            Ok(Packet::PubRel(Ack::new(id(300))))
+        );
+        state
+            .handle(Packet::PubComp(Ack::new(id(300))))
+            .expect("handled");
+        assert!(matches!(
+            state.events.pop_front(),
+            Some(Event::Published { mid: 300, .. })
+        ));
+        assert_eq!(state.in_flight(), 0);
     }
 
     #[test]
