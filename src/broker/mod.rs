@@ -27,8 +27,10 @@
 //! * [`memory`]: the counting allocator behind `memory_limit`
 //! * `will`: when a will goes, and the timers (will delay, session expiry)
 //! * `subscription_dump`: the subscription tree printed on SIGUSR2
+//! * `bridge`: `connection` blocks, rbroker as a client of another broker
 
 pub mod auth;
+mod bridge;
 pub mod config;
 mod connection;
 mod keepalive;
@@ -70,6 +72,7 @@ use store::Store;
 pub struct Broker {
     router: Arc<Router>,
     listeners: Vec<listener::BoundListener>,
+    bridges: Vec<bridge::Bridge>,
 }
 
 /// Records the `$SYS` lifetime totals in the store once a second while they
@@ -120,7 +123,7 @@ impl Broker {
             bound.tls = tls.get(&bound.index).cloned();
         }
         listeners.extend(listener::bind_unix_listeners(&config, &log)?);
-        Ok(Broker::with_listeners(config, security, log, listeners))
+        Broker::with_listeners(config, security, log, listeners)
     }
 
     /// Binds exactly `addresses` (port 0 picks a free port), whatever `config` lists.
@@ -134,7 +137,7 @@ impl Broker {
         listener::reserve_descriptor_table();
         let addresses: Vec<_> = addresses.iter().map(|address| (*address, None)).collect();
         let listeners = listener::bind_all(&addresses, &log)?;
-        Ok(Broker::with_listeners(config, security, log, listeners))
+        Broker::with_listeners(config, security, log, listeners)
     }
 
     fn with_listeners(
@@ -142,11 +145,18 @@ impl Broker {
         security: Security,
         log: Logger,
         listeners: Vec<listener::BoundListener>,
-    ) -> Broker {
-        Broker {
-            router: Arc::new(Router::new(config, log, Store::Memory, security)),
-            listeners,
+    ) -> io::Result<Broker> {
+        // TLS files of bridges are read now: one that does not load stops startup.
+        let bridges = bridge::prepare(&config.bridges.list)?;
+        let router = Arc::new(Router::new(config, log, Store::Memory, security));
+        for bridge in &bridges {
+            router.add_bridge_counters(bridge.name(), Arc::clone(&bridge.counters));
         }
+        Ok(Broker {
+            router,
+            listeners,
+            bridges,
+        })
     }
 
     /// `persistence true`: reads the store file back (its sessions, retained
@@ -237,6 +247,9 @@ impl Broker {
             ));
         }
         tasks.spawn(keepalive::sweep(Arc::clone(&self.router), token.clone()));
+        for bridge in self.bridges {
+            tasks.spawn(bridge::run(bridge, Arc::clone(&self.router), token.clone()));
+        }
         if self.router.config.sys_interval > 0 {
             tasks.spawn(sys::run(Arc::clone(&self.router), token.clone()));
         }

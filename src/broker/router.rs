@@ -24,6 +24,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::auth::{Principal, Security};
+use super::bridge::BridgeCounters;
 use super::config::Config;
 use super::log::Logger;
 use super::message::Message;
@@ -112,6 +113,8 @@ pub struct Router {
     shutting_down: AtomicBool,
     /// Will-delay and session-expiry timers, stopped with the broker.
     pub timers: Timers,
+    /// Each bridge's counters, by name, for `$SYS`.
+    bridges: Mutex<Vec<(String, Arc<BridgeCounters>)>>,
 }
 
 /// Recovers a poisoned lock: a panic under it is a bug, but taking every other
@@ -140,7 +143,18 @@ impl Router {
             connection_peak: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
             timers: Timers::default(),
+            bridges: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Makes a bridge's counters part of `$SYS`.
+    pub fn add_bridge_counters(&self, name: &str, counters: Arc<BridgeCounters>) {
+        lock(&self.bridges).push((name.to_string(), counters));
+    }
+
+    /// Each bridge's name and counters.
+    pub fn bridge_counters(&self) -> Vec<(String, Arc<BridgeCounters>)> {
+        lock(&self.bridges).clone()
     }
 
     pub fn next_connection_id(&self) -> u64 {

@@ -139,6 +139,22 @@ impl SysTree {
         for (suffix, value) in values {
             self.publish(router, &format!("$SYS/broker/{suffix}"), value);
         }
+        // rbroker's own: what each bridge carried (its state is on its
+        // notification topic, as in mosquitto).
+        for (name, bridge) in router.bridge_counters() {
+            let figures = [
+                ("sent", &bridge.sent),
+                ("received", &bridge.received),
+                ("dropped", &bridge.dropped),
+            ];
+            for (direction, counter) in figures {
+                self.publish(
+                    router,
+                    &format!("$SYS/broker/bridge/{name}/messages/{direction}"),
+                    get(counter).to_string(),
+                );
+            }
+        }
         let counters: [(&'static str, &AtomicU64); 9] = [
             ("messages/received", &stats.packets_received),
             ("messages/sent", &stats.packets_sent),

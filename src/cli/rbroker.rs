@@ -530,7 +530,11 @@ pub async fn serve(
     }
     // The store is read as the user the broker runs as, whose file it is.
     if let Err(error) = broker.open_store() {
-        log.error(format_args!("{error}"));
+        // The line already says "Error: ", which the log adds too.
+        log.error(format_args!(
+            "{}",
+            error.strip_prefix("Error: ").unwrap_or(&error)
+        ));
         if let Some(path) = &pid_file {
             let _ = std::fs::remove_file(path);
         }

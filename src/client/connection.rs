@@ -81,7 +81,7 @@ impl Connection {
         connection.flush_all().await?;
         let v5 = connection.state.version.is_v5();
         let connack = loop {
-            match engine::handshake(connection.read_packet().await?) {
+            match engine::handshake(connection.read_answer_to_connect().await?) {
                 Handshake::Accepted(connack) => {
                     if let Some(assigned) = connack.properties.assigned_client_identifier() {
                         connection.state.trace.set_client_id(assigned);
@@ -251,8 +251,20 @@ impl Connection {
         }
     }
 
-    async fn read_packet(&mut self) -> Result<Packet, ClientError> {
+    /// The broker's first packet. Only CONNACK (or AUTH) may come; anything else
+    /// is refused from its first byte, so a peer that is not an MQTT broker (an
+    /// HTTP server, garbage) fails the handshake at once instead of leaving it
+    /// waiting for a length its bytes only seem to give.
+    async fn read_answer_to_connect(&mut self) -> Result<Packet, ClientError> {
         loop {
+            if let Some(&first) = self.read_buf.first()
+                && first != 0x20
+                && first != 0xF0
+            {
+                return Err(ClientError::Protocol(format!(
+                    "expected CONNACK, got a first byte of 0x{first:02x}"
+                )));
+            }
             if let Some(packet) = self.decode_buffered()? {
                 return Ok(packet);
             }

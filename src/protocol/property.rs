@@ -504,6 +504,7 @@ impl Properties {
         copied topic_alias: TopicAlias -> u16;
         copied maximum_qos: MaximumQos -> u8;
         copied maximum_packet_size: MaximumPacketSize -> u32;
+        copied retain_available: RetainAvailable -> u8;
     }
 
     pub fn user_properties(&self) -> impl Iterator<Item = (&str, &str)> + '_ {

@@ -5,6 +5,7 @@ mod support;
 
 mod auth;
 mod auth_files;
+mod bridge;
 mod browser;
 mod cli_rbench;
 mod cli_rbroker;

@@ -33,6 +33,10 @@ use super::config::{AuthConfig, Config};
 pub use acl::{Access, Acl, Identity};
 use password::{LineError, PasswordFile};
 
+/// The scope of a bridge's session on this broker: no ACL applies to it, as in
+/// mosquitto. A `u32` value, so the store keeps it as it is.
+pub const BRIDGE_SCOPE: usize = u32::MAX as usize;
+
 /// Who a session belongs to, for the ACL checks made while it is offline too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -335,6 +339,9 @@ impl Security {
     }
 
     fn allows(&self, principal: &Principal, topic: &str, access: Access) -> bool {
+        if principal.scope == BRIDGE_SCOPE {
+            return true;
+        }
         match &self.scope(principal.scope).acl {
             None => true,
             Some(acl) => acl.allows(principal.identity(), topic, access),

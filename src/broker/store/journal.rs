@@ -383,7 +383,7 @@ impl Writer {
                         // Never written: a replay would stop on it.
                         self.unwritten.truncate(mark);
                         self.log
-                            .error(format_args!("Error: store image: {error}; change dropped."));
+                            .error(format_args!("store image: {error}; change dropped."));
                     }
                     if self.unwritten.len() >= self.settings.frame_cap {
                         let body = std::mem::take(&mut self.unwritten);
@@ -423,7 +423,7 @@ impl Writer {
                         .and_then(|()| self.file.sync_all());
                 } else {
                     self.log.error(format_args!(
-                        "Error: {} bytes of changes could not be written to {} before exit.",
+                        "{} bytes of changes could not be written to {} before exit.",
                         self.unwritten.len() + self.sealed.iter().map(Vec::len).sum::<usize>(),
                         self.settings.path.display()
                     ));
@@ -594,7 +594,7 @@ impl Writer {
                 }
                 if !self.journal.failing.swap(true, Ordering::Relaxed) {
                     self.log.error(format_args!(
-                        "Error: unable to write to store {}: {error}. QoS 1 and 2 messages are refused until it can be written.",
+                        "unable to write to store {}: {error}. QoS 1 and 2 messages are refused until it can be written.",
                         self.settings.path.display()
                     ));
                 }

@@ -1,0 +1,997 @@
+//! Bridges (`connection NAME` in mosquitto.conf): rbroker as a client of another
+//! broker, carrying the topics the `topic` lines name in either direction.
+//!
+//! A bridge is two things joined by one task:
+//! * toward the remote broker, a client of the client engine
+//!   ([`client::connection::Connection`](crate::client::connection::Connection))
+//!   with manual acknowledgements, dialled through the client's [`Dialer`] (TCP or
+//!   TLS);
+//! * on this broker, a session like any client's (id `local_clientid`,
+//!   persistent unless `local_cleansession`), holding subscriptions for the
+//!   `out` and `both` lines with No Local and Retain As Published, so what the
+//!   bridge brings in never goes back out.
+//!
+//! The packet ids on the link are the local session's own, so its in-flight
+//! window and queue (kept in the store with `persistence`) are what a lost link or
+//! a restart resumes from: a QoS 1/2 message acknowledged to a local publisher
+//! stays in the session until the remote broker acknowledges it. Every answer the
+//! bridge gives the remote broker (PUBACK, PUBREC, PUBREL, PUBCOMP) goes out only
+//! once this broker's store holds what it promises, as for any client.
+//!
+//! Topics are renamed by `topics.rs`; the connection state is published, retained,
+//! on the notification topic (`1` up, `0` down, `0` also as the will on the remote
+//! side), and the counters of messages each way in `$SYS` (`sys.rs`).
+
+mod topics;
+
+use std::future::poll_fn;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::auth::BRIDGE_SCOPE;
+use super::config::bridge::{BridgeConfig, Restart, StartType};
+use super::message::Message;
+use super::router::Router;
+use super::session::{
+    Acked, ConnectionLink, ConnectionSignal, Delivery, Outgoing, Session, Signalled,
+};
+use super::store;
+use crate::client::connection::{ClientError, Connection, Event};
+use crate::client::endpoint::{Dialer, Endpoint};
+use crate::client::tls::TlsOptions;
+use crate::client::trace::Trace;
+use crate::protocol::{
+    ConnAck, Connect, Packet, PacketId, Properties, Property, ProtocolVersion, Publish,
+    PublishHeader, QoS, ReasonCode, RetainHandling, SubscriptionOptions, TopicName, Will,
+};
+
+/// Bytes queued toward the remote broker before the bridge stops taking
+/// deliveries from its session until they are written.
+const WRITE_HIGH_WATER: usize = 64 * 1024;
+/// How often a bridge on a later address checks whether the first is back
+/// (without `round_robin`), as mosquitto.
+const PRIMARY_PROBE: Duration = Duration::from_secs(5);
+
+/// What the bridge has done, for `$SYS`.
+#[derive(Debug, Default)]
+pub struct BridgeCounters {
+    pub connected: AtomicBool,
+    /// Messages sent to the remote broker.
+    pub sent: AtomicU64,
+    /// Messages received from the remote broker.
+    pub received: AtomicU64,
+    /// Messages too large for the remote broker, dropped.
+    pub dropped: AtomicU64,
+}
+
+/// One configured bridge, its TLS settings loaded.
+pub struct Bridge {
+    config: BridgeConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    remote_id: String,
+    local_id: String,
+    state_topic: Option<TopicName>,
+    pub counters: Arc<BridgeCounters>,
+}
+
+impl Bridge {
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+}
+
+/// The bridges `config` names, their TLS files read now: one that does not load
+/// stops startup, so no bridge runs in plaintext or without its certificate.
+pub fn prepare(list: &[BridgeConfig]) -> io::Result<Vec<Bridge>> {
+    list.iter()
+        .map(|config| {
+            let tls = TlsOptions {
+                cafile: config.tls.cafile.clone(),
+                capath: config.tls.capath.clone(),
+                cert: config.tls.certfile.clone(),
+                key: config.tls.keyfile.clone(),
+                insecure: config.tls.insecure,
+                use_os_certs: false,
+                alpn: config.tls.alpn.clone(),
+                version: config.tls.version.clone(),
+            };
+            let tls = tls.client_config().map_err(|error| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("Error: bridge {} ({}): {error}.", config.name, config.at),
+                )
+            })?;
+            let state_topic = if config.notifications {
+                Some(TopicName::new(config.notification_topic()).map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "Error: bridge {}: invalid notification topic {}.",
+                            config.name,
+                            config.notification_topic()
+                        ),
+                    )
+                })?)
+            } else {
+                None
+            };
+            Ok(Bridge {
+                remote_id: config.remote_clientid(),
+                local_id: config.local_clientid(),
+                config: config.clone(),
+                tls,
+                state_topic,
+                counters: Arc::default(),
+            })
+        })
+        .collect()
+}
+
+/// Why a connection to the remote broker ended.
+enum Ended {
+    Shutdown,
+    Lost(String),
+    /// A `lazy` bridge had nothing to send for `idle_timeout`.
+    Idle,
+    /// The first address answers again (no `round_robin`).
+    PrimaryBack,
+    /// A client connected with the bridge's local id and took its session.
+    TakenOver,
+}
+
+/// The bridge's task state.
+struct Link {
+    bridge: Bridge,
+    router: Arc<Router>,
+    id: u64,
+    signal: Arc<ConnectionSignal>,
+    session: Option<Arc<Session>>,
+    /// Whether the remote broker still gets the private protocol level (it
+    /// refused it once: mosquitto then stops trying).
+    try_private: bool,
+    /// The remote broker's limits, from its CONNACK.
+    remote_max_packet: Option<u32>,
+    remote_retain: bool,
+    /// The next address to dial.
+    address: usize,
+    last_activity: Instant,
+    /// Whether the session subscribed since the last connection started, so the
+    /// next one need not subscribe again.
+    subscribed: bool,
+}
+
+/// Runs `bridge` until `stop`: connects, carries messages, and reconnects after
+/// `restart_timeout` as its `start_type` says.
+pub async fn run(bridge: Bridge, router: Arc<Router>, stop: CancellationToken) {
+    let id = router.next_connection_id();
+    let signal = Arc::new(ConnectionSignal::default());
+    router.register_connection(id, Arc::clone(&signal));
+    let mut link = Link {
+        try_private: bridge.config.try_private && !bridge.config.protocol.is_v5(),
+        bridge,
+        router: Arc::clone(&router),
+        id,
+        signal,
+        session: None,
+        remote_max_packet: None,
+        remote_retain: true,
+        address: 0,
+        last_activity: Instant::now(),
+        subscribed: false,
+    };
+    // Until the first connection, the state is "down" (mosquitto stores a
+    // local retained 0 at the first attempt).
+    link.notify_local(false);
+    link.attach();
+    let mut waits = Backoff::new(link.bridge.config.restart);
+    loop {
+        if link.bridge.config.start_type == StartType::Lazy && !link.await_threshold(&stop).await {
+            break;
+        }
+        let attempt = tokio::select! {
+            () = stop.cancelled() => break,
+            attempt = link.connect() => attempt,
+        };
+        let ended = match attempt {
+            Ok((remote, connack)) => {
+                waits.reset();
+                link.counters().connected.store(true, Ordering::Relaxed);
+                let ended = link.serve(remote, connack, &stop).await;
+                link.counters().connected.store(false, Ordering::Relaxed);
+                link.notify_local(false);
+                Some(ended)
+            }
+            Err(reason) => {
+                link.router
+                    .log
+                    .notice(format_args!("Error creating bridge: {reason}."));
+                link.next_address();
+                None
+            }
+        };
+        let primary_back = matches!(ended, Some(Ended::PrimaryBack));
+        let connected = ended.is_some();
+        match ended {
+            Some(Ended::Shutdown) => break,
+            Some(Ended::Lost(reason)) => {
+                link.router.log.notice(format_args!(
+                    "Client {} closed its connection.",
+                    link.bridge.local_id
+                ));
+                link.router
+                    .log
+                    .debug(format_args!("Bridge {}: {reason}", link.bridge.config.name));
+                link.next_address();
+            }
+            Some(Ended::Idle) => {
+                link.router.log.notice(format_args!(
+                    "Bridge {} stopped: nothing to send for {} s (idle_timeout).",
+                    link.bridge.config.name,
+                    link.bridge.config.idle_timeout.as_secs()
+                ));
+            }
+            Some(Ended::PrimaryBack) => {
+                link.address = 0;
+            }
+            Some(Ended::TakenOver) => {
+                link.router.log.warning(format_args!(
+                    "Warning: bridge {}: a client connected as {} and took its session.",
+                    link.bridge.config.name, link.bridge.local_id
+                ));
+                link.session = None;
+            }
+            None => {}
+        }
+        if connected {
+            link.detach();
+            if link.bridge.config.start_type == StartType::Once {
+                stop.cancelled().await;
+                break;
+            }
+            if link.bridge.config.start_type == StartType::Lazy {
+                link.attach();
+            }
+        }
+        if primary_back {
+            continue;
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(waits.next()) => {}
+        }
+    }
+    link.detach();
+    router.unregister_connection(link.id);
+}
+
+/// `restart_timeout`: a constant wait, or mosquitto's backoff (each wait drawn
+/// from [base, 3 × the previous), capped; back to base after a connection).
+struct Backoff {
+    restart: Restart,
+    previous: Duration,
+    seed: u64,
+}
+
+impl Backoff {
+    fn new(restart: Restart) -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9E37_79B9, |d| d.as_nanos() as u64)
+            | 1;
+        let mut backoff = Backoff {
+            restart,
+            previous: Duration::ZERO,
+            seed,
+        };
+        backoff.reset();
+        backoff
+    }
+
+    fn reset(&mut self) {
+        self.previous = match self.restart {
+            Restart::Constant(wait) => wait,
+            Restart::Backoff { base, .. } => base,
+        };
+    }
+
+    fn next(&mut self) -> Duration {
+        let Restart::Backoff { base, cap } = self.restart else {
+            return self.previous;
+        };
+        let wait = self.previous;
+        // xorshift: the spread only keeps many bridges from retrying in step.
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let upper = (self.previous * 3).max(base + Duration::from_millis(1));
+        let span = (upper - base).as_millis().max(1) as u64;
+        self.previous = (base + Duration::from_millis(self.seed % span)).min(cap);
+        wait
+    }
+}
+
+impl Link {
+    fn counters(&self) -> &BridgeCounters {
+        &self.bridge.counters
+    }
+
+    fn next_address(&mut self) {
+        self.address = (self.address + 1) % self.bridge.config.addresses.len();
+    }
+
+    /// Publishes the connection state on this broker, retained.
+    fn notify_local(&self, up: bool) {
+        let Some(topic) = &self.bridge.state_topic else {
+            return;
+        };
+        let payload = Bytes::from_static(if up { b"1" } else { b"0" });
+        self.router.publish(Arc::new(Message::new(
+            topic.clone(),
+            payload,
+            QoS::AtLeastOnce,
+            true,
+        )));
+    }
+
+    /// Opens (or resumes) the bridge's session on this broker and subscribes it
+    /// to the local side of every `out` and `both` line, which queues the
+    /// retained messages they match.
+    fn attach(&mut self) {
+        if self.session.is_some() {
+            return;
+        }
+        let config = &self.bridge.config;
+        let clean = config.local_cleansession();
+        let link = ConnectionLink {
+            id: self.id,
+            signal: Arc::clone(&self.signal),
+        };
+        let opened = self.router.open_session(
+            &self.bridge.local_id,
+            clean,
+            !clean,
+            link,
+            (None, BRIDGE_SCOPE, true),
+            None,
+        );
+        if let Some(previous) = &opened.previous {
+            previous.take_over();
+        }
+        for line in config.topics.iter().filter(|t| t.direction.outgoing()) {
+            self.router.log.debug(format_args!(
+                "Bridge {} doing local SUBSCRIBE on topic {}",
+                self.bridge.local_id, line.local
+            ));
+            self.router
+                .subscribe(&opened.session, &line.local, local_options(line.qos), None);
+        }
+        self.session = Some(opened.session);
+        self.subscribed = true;
+    }
+
+    /// Detaches the session: kept (queueing QoS 1/2 messages) unless
+    /// `local_cleansession`.
+    fn detach(&mut self) {
+        if let Some(session) = self.session.take() {
+            self.router.close_session(&session, self.id, None);
+        }
+    }
+
+    /// Waits (as a `lazy` bridge) until `threshold` messages wait for the remote
+    /// broker; false when stopped first.
+    async fn await_threshold(&mut self, stop: &CancellationToken) -> bool {
+        loop {
+            let waiting = self.session.as_ref().map_or(0, |session| {
+                let state = session.lock();
+                state.queued() + state.inflight()
+            });
+            if waiting >= self.bridge.config.threshold {
+                return true;
+            }
+            let signalled = poll_fn(|cx| match self.signal.poll(cx) {
+                Some(signalled) => Poll::Ready(signalled),
+                None => Poll::Pending,
+            });
+            tokio::select! {
+                () = stop.cancelled() => return false,
+                signalled = signalled => {
+                    if signalled == Signalled::Shutdown {
+                        return false;
+                    }
+                    if signalled == Signalled::TakenOver {
+                        self.session = None;
+                        self.attach();
+                    }
+                }
+            }
+        }
+    }
+
+    /// The CONNECT this bridge sends.
+    fn connect_packet(&self) -> Connect {
+        let config = &self.bridge.config;
+        let mut connect = Connect::new(self.bridge.remote_id.clone(), config.keepalive);
+        connect.version = config.protocol;
+        connect.clean_start = config.cleansession;
+        connect.bridge = self.try_private;
+        connect.username = config.remote_username.clone();
+        connect.password = config
+            .remote_password
+            .as_ref()
+            .map(|p| Bytes::from(p.clone().into_bytes()));
+        if config.protocol.is_v5() && !config.cleansession {
+            // The remote broker keeps the session until the bridge is back.
+            connect
+                .properties
+                .push(Property::SessionExpiryInterval(u32::MAX));
+        }
+        if let Some(topic) = self
+            .bridge
+            .state_topic
+            .as_ref()
+            .filter(|_| !config.notifications_local_only)
+        {
+            connect.will = Some(Will {
+                topic: topic.clone(),
+                payload: Bytes::from_static(b"0"),
+                qos: QoS::AtLeastOnce,
+                retain: true,
+                properties: Properties::new(),
+            });
+        }
+        connect
+    }
+
+    /// Dials the current address and logs in; a remote broker refusing the
+    /// private protocol level is asked again without it.
+    async fn connect(&mut self) -> Result<(Connection, ConnAck), String> {
+        let (host, port) = self.bridge.config.addresses[self.address].clone();
+        for step in [1, 2] {
+            self.router.log.notice(format_args!(
+                "Connecting bridge (step {step}) {} ({host}:{port})",
+                self.bridge.config.name
+            ));
+        }
+        let dialer = Dialer {
+            endpoint: Endpoint::Tcp {
+                host: host.clone(),
+                port,
+            },
+            bind_address: self.bridge.config.bind_address.clone(),
+            tls: self.bridge.tls.clone(),
+        };
+        loop {
+            let connect = self.connect_packet();
+            self.router.log.debug(format_args!(
+                "Bridge {} sending CONNECT",
+                self.bridge.remote_id
+            ));
+            // Dialling (TCP, TLS) and the CONNACK get one keep-alive interval.
+            let limit = u64::from(self.bridge.config.keepalive);
+            let attempt = tokio::time::timeout(Duration::from_secs(limit), async {
+                let stream = dialer.dial().await.map_err(worded)?;
+                Connection::handshake(stream, &connect, u16::MAX, Trace::default())
+                    .await
+                    .map_err(|error| match error {
+                        ClientError::Refused(code) => refusal(code),
+                        other => worded(other),
+                    })
+            })
+            .await
+            .map_err(|_| format!("no CONNACK within {limit} s (keepalive_interval)"))?;
+            match attempt {
+                Err(reason)
+                    if connect.bridge
+                        && reason == refusal(ReasonCode::UnsupportedProtocolVersion) =>
+                {
+                    self.router.log.notice(format_args!(
+                        "Bridge {}: {reason}; connecting again without try_private.",
+                        self.bridge.config.name
+                    ));
+                    self.try_private = false;
+                }
+                Err(reason) => return Err(reason),
+                Ok((mut remote, connack)) => {
+                    remote.set_manual_acks();
+                    self.router.log.debug(format_args!(
+                        "Received CONNACK on connection {}.",
+                        self.bridge.local_id
+                    ));
+                    return Ok((remote, connack));
+                }
+            }
+        }
+    }
+
+    /// Carries messages both ways over one connection until it ends.
+    async fn serve(
+        &mut self,
+        mut remote: Connection,
+        connack: ConnAck,
+        stop: &CancellationToken,
+    ) -> Ended {
+        let config = self.bridge.config.clone();
+        self.remote_max_packet = connack.properties.maximum_packet_size();
+        self.remote_retain = connack.properties.retain_available() != Some(0);
+        self.last_activity = Instant::now();
+        self.attach();
+        let resubscribe = !std::mem::replace(&mut self.subscribed, false);
+        let Some(session) = self.session.clone() else {
+            return Ended::TakenOver;
+        };
+        self.notify_local(true);
+        if let Err(error) = self.start(&mut remote, &session, &config, resubscribe) {
+            return Ended::Lost(error.to_string());
+        }
+        let probing = !config.round_robin && self.address != 0;
+        let mut probe = tokio::time::interval_at(Instant::now() + PRIMARY_PROBE, PRIMARY_PROBE);
+        loop {
+            match self.drain(&mut remote, &session) {
+                Ok(true) => {}
+                Ok(false) => return Ended::TakenOver,
+                Err(error) => return Ended::Lost(error.to_string()),
+            }
+            if let Err(ended) = self.synced().await {
+                return ended;
+            }
+            let idle_at = (config.start_type == StartType::Lazy)
+                .then(|| self.last_activity + config.idle_timeout);
+            let signalled = poll_fn(|cx| match self.signal.poll(cx) {
+                Some(signalled) => Poll::Ready(signalled),
+                None => Poll::Pending,
+            });
+            let event = tokio::select! {
+                () = stop.cancelled() => return Ended::Shutdown,
+                signalled = signalled => match signalled {
+                    Signalled::Shutdown => return Ended::Shutdown,
+                    Signalled::TakenOver => return Ended::TakenOver,
+                    Signalled::Revoked | Signalled::Expired | Signalled::Deliveries => continue,
+                },
+                event = remote.next_event() => event,
+                _ = probe.tick(), if probing => {
+                    if self.primary_answers().await {
+                        return Ended::PrimaryBack;
+                    }
+                    continue;
+                }
+                () = sleep_until(idle_at) => {
+                    let idle = session.lock().queued() == 0 && remote.in_flight() == 0;
+                    if idle && Instant::now() >= self.last_activity + config.idle_timeout {
+                        let _ = remote.disconnect(ReasonCode::Success, Properties::new()).await;
+                        return Ended::Idle;
+                    }
+                    self.last_activity = Instant::now();
+                    continue;
+                }
+            };
+            let result = match event {
+                Ok(event) => self.on_event(event, &mut remote, &session).await,
+                Err(error) => Err(Ended::Lost(error.to_string())),
+            };
+            if let Err(ended) = result {
+                return ended;
+            }
+        }
+    }
+
+    /// What follows a CONNACK: the state `1`, the remote subscriptions, and the
+    /// messages an earlier connection left in flight.
+    fn start(
+        &mut self,
+        remote: &mut Connection,
+        session: &Arc<Session>,
+        config: &BridgeConfig,
+        resubscribe: bool,
+    ) -> Result<(), ClientError> {
+        let v5 = config.protocol.is_v5();
+        // In flight first, under their ids, so the ids the engine picks for
+        // SUBSCRIBE and UNSUBSCRIBE are not among them.
+        let replay = session.lock().replay();
+        for outgoing in replay {
+            self.send(remote, outgoing)?;
+        }
+        if config.attempt_unsubscribe {
+            for line in config.topics.iter().filter(|t| !t.direction.incoming()) {
+                let mid = remote.unsubscribe(vec![line.remote.clone()], Properties::new())?;
+                self.router.log.debug(format_args!(
+                    "Bridge {} sending UNSUBSCRIBE (Mid: {mid}, Topic: {})",
+                    self.bridge.local_id, line.remote
+                ));
+            }
+        }
+        for line in config.topics.iter().filter(|t| t.direction.incoming()) {
+            let options = SubscriptionOptions {
+                qos: line.qos,
+                no_local: v5,
+                retain_as_published: v5,
+                retain_handling: RetainHandling::SendAtSubscribe,
+            };
+            let mid = remote.subscribe(vec![(line.remote.clone(), options)], Properties::new())?;
+            self.router.log.debug(format_args!(
+                "Bridge {} sending SUBSCRIBE (Mid: {mid}, Topic: {}, QoS: {}, Options: 0x{:02x})",
+                self.bridge.local_id,
+                line.remote,
+                line.qos as u8,
+                options_byte(&options) & !0x03
+            ));
+        }
+        if let Some(topic) = self
+            .bridge
+            .state_topic
+            .as_ref()
+            .filter(|_| !config.notifications_local_only)
+        {
+            // Through the session, so it takes one of its packet ids.
+            session.deliver(Delivery {
+                message: Arc::new(Message::new(
+                    topic.clone(),
+                    Bytes::from_static(b"1"),
+                    QoS::AtLeastOnce,
+                    true,
+                )),
+                qos: QoS::AtLeastOnce,
+                retain: true,
+                subscription_ids: Vec::new(),
+                shared: None,
+            });
+        }
+        if resubscribe {
+            // mosquitto makes the local subscriptions again at each connection,
+            // so the retained messages they match go out again.
+            for line in config.topics.iter().filter(|t| t.direction.outgoing()) {
+                self.router
+                    .subscribe(session, &line.local, local_options(line.qos), None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the first address accepts a TCP connection.
+    async fn primary_answers(&self) -> bool {
+        let (host, port) = &self.bridge.config.addresses[0];
+        matches!(
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::TcpStream::connect((host.as_str(), *port))
+            )
+            .await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Moves deliveries from the session to the remote broker, within the
+    /// session's in-flight window; false when the session was taken over.
+    fn drain(
+        &mut self,
+        remote: &mut Connection,
+        session: &Arc<Session>,
+    ) -> Result<bool, ClientError> {
+        store::take_recorded_here();
+        let mut state = session.lock();
+        if !state.is_connected_to(self.id) {
+            return Ok(false);
+        }
+        let now = std::time::Instant::now();
+        while remote.unwritten() < WRITE_HIGH_WATER {
+            let fits = |delivery: &Delivery| self.fits(delivery, remote.version());
+            let Some(outgoing) = state.next_publish(now, fits) else {
+                break;
+            };
+            self.send(remote, outgoing)?;
+        }
+        Ok(true)
+    }
+
+    /// Whether a delivery fits the remote broker's Maximum Packet Size and
+    /// `bridge_max_packet_size`; one that does not is logged and dropped.
+    fn fits(&self, delivery: &Delivery, version: ProtocolVersion) -> bool {
+        let limit = match (self.remote_max_packet, self.bridge.config.max_packet_size) {
+            (None, 0) => return true,
+            (Some(remote), 0) => remote,
+            (None, own) => own,
+            (Some(remote), own) => remote.min(own),
+        };
+        let publish = self.outgoing_publish(delivery, None, false, version);
+        let size = publish
+            .and_then(|p| Packet::Publish(p).to_bytes(version).ok())
+            .map_or(usize::MAX, |bytes| bytes.len());
+        if size <= limit as usize {
+            return true;
+        }
+        self.counters().dropped.fetch_add(1, Ordering::Relaxed);
+        self.router.log.notice(format_args!(
+            "Dropping too large outgoing PUBLISH for {} ({size} bytes)",
+            self.bridge.local_id
+        ));
+        false
+    }
+
+    /// The PUBLISH the remote broker gets for `delivery`: its topic renamed, and
+    /// on MQTT 5 its properties with the expiry that remains.
+    fn outgoing_publish(
+        &self,
+        delivery: &Delivery,
+        packet_id: Option<PacketId>,
+        dup: bool,
+        version: ProtocolVersion,
+    ) -> Option<Publish> {
+        let message = &delivery.message;
+        let topic = topics::to_remote(&self.bridge.config.topics, message.topic.as_str());
+        let topic = TopicName::new(topic).ok()?;
+        let properties = if version.is_v5() {
+            let remaining = message.remaining_life(std::time::Instant::now());
+            message
+                .properties
+                .iter()
+                .map(|property| match property {
+                    Property::MessageExpiryInterval(_) => {
+                        Property::MessageExpiryInterval(remaining.unwrap_or(0))
+                    }
+                    other => other.clone(),
+                })
+                .collect()
+        } else {
+            Properties::new()
+        };
+        Some(Publish {
+            dup,
+            qos: delivery.qos,
+            retain: delivery.retain && self.bridge.config.outgoing_retain && self.remote_retain,
+            topic,
+            packet_id,
+            properties,
+            payload: message.payload.clone(),
+        })
+    }
+
+    fn send(&mut self, remote: &mut Connection, outgoing: Outgoing) -> Result<(), ClientError> {
+        match outgoing {
+            Outgoing::PubRel(id) => remote.release(id),
+            Outgoing::Publish {
+                delivery,
+                packet_id,
+                dup,
+            } => {
+                let Some(publish) =
+                    self.outgoing_publish(&delivery, packet_id, dup, remote.version())
+                else {
+                    return Ok(());
+                };
+                self.counters().sent.fetch_add(1, Ordering::Relaxed);
+                self.last_activity = Instant::now();
+                let log = &self.router.log;
+                if log.is_debug() {
+                    let header = PublishHeader {
+                        dup: publish.dup,
+                        qos: publish.qos,
+                        retain: publish.retain,
+                        packet_id: publish.packet_id,
+                    };
+                    log.sending_publish(
+                        &self.bridge.local_id,
+                        header,
+                        publish.topic.as_str(),
+                        publish.payload.len(),
+                    );
+                }
+                remote.publish_with_id(publish)
+            }
+        }
+    }
+
+    /// Waits until the store holds what this task recorded since the last
+    /// `take_recorded_here` (nothing to wait for without `persistence`).
+    async fn synced(&self) -> Result<(), Ended> {
+        let recorded = store::take_recorded_here();
+        let store = &self.router.store;
+        if recorded == 0 || store.is_synced(recorded) {
+            return Ok(());
+        }
+        store.want(recorded);
+        store
+            .synced(recorded)
+            .await
+            .map_err(|error| Ended::Lost(format!("the store cannot write: {error}")))
+    }
+
+    async fn on_event(
+        &mut self,
+        event: Event,
+        remote: &mut Connection,
+        session: &Arc<Session>,
+    ) -> Result<(), Ended> {
+        let lost = |error: ClientError| Ended::Lost(error.to_string());
+        let router = Arc::clone(&self.router);
+        let log = &router.log;
+        let local_id = self.bridge.local_id.clone();
+        store::take_recorded_here();
+        match event {
+            Event::Message(publish) => {
+                self.last_activity = Instant::now();
+                let (qos, id) = (publish.qos, publish.packet_id);
+                self.incoming(publish, session);
+                if let Some(id) = id.filter(|_| qos != QoS::AtMostOnce) {
+                    self.synced().await?;
+                    remote
+                        .acknowledge(id, qos, ReasonCode::Success)
+                        .map_err(lost)?;
+                    let kind = if qos == QoS::AtLeastOnce {
+                        "PUBACK"
+                    } else {
+                        "PUBREC"
+                    };
+                    log.debug(format_args!("Sending {kind} to {local_id} (m{id}, rc0)"));
+                }
+            }
+            Event::Received { mid } => {
+                let Some(id) = PacketId::new(mid) else {
+                    return Ok(());
+                };
+                log.debug(format_args!("Received PUBREC from {local_id} (Mid: {mid})"));
+                session.lock().pubrec(id);
+                self.synced().await?;
+                remote.release(id).map_err(lost)?;
+                log.debug(format_args!("Sending PUBREL to {local_id} (m{mid})"));
+            }
+            Event::Released { mid } => {
+                let Some(id) = PacketId::new(mid) else {
+                    return Ok(());
+                };
+                log.debug(format_args!("Received PUBREL from {local_id} (Mid: {mid})"));
+                session.lock().release_qos2(id);
+                self.synced().await?;
+                remote.complete(id).map_err(lost)?;
+                log.debug(format_args!("Sending PUBCOMP to {local_id} (m{mid})"));
+            }
+            Event::Published { mid, reason } => {
+                let Some(id) = PacketId::new(mid) else {
+                    return Ok(());
+                };
+                let mut state = session.lock();
+                // PUBACK ends a QoS 1 flow, PUBCOMP a QoS 2 one; a refusing PUBREC
+                // (MQTT 5) ends a QoS 2 flow before its PUBREL.
+                let kind = if state.puback(id) != Acked::WrongFlow {
+                    "PUBACK"
+                } else if state.pubcomp(id) != Acked::WrongFlow {
+                    "PUBCOMP"
+                } else {
+                    state.pubrec(id);
+                    state.pubcomp(id);
+                    "PUBREC"
+                };
+                drop(state);
+                log.debug(format_args!(
+                    "Received {kind} from {local_id} (Mid: {mid}, RC:{})",
+                    reason as u8
+                ));
+                if reason.is_error() {
+                    self.router.log.notice(format_args!(
+                        "Bridge {}: the remote broker refused message {mid}: {}.",
+                        self.bridge.config.name,
+                        reason.name()
+                    ));
+                }
+            }
+            Event::SubAck(suback) => {
+                log.debug(format_args!("Received SUBACK from {local_id}"));
+                if suback.codes.iter().any(|code| code.is_error()) {
+                    self.router.log.warning(format_args!(
+                        "Warning: bridge {}: the remote broker refused a subscription (Mid: {}).",
+                        self.bridge.config.name,
+                        suback.packet_id.get()
+                    ));
+                }
+            }
+            Event::UnsubAck(_) => log.debug(format_args!("Received UNSUBACK from {local_id}")),
+            Event::Pong => {}
+        }
+        Ok(())
+    }
+
+    /// Routes a message from the remote broker on this broker, under its local
+    /// topic, as published by the bridge's session (so its No Local
+    /// subscriptions do not send it back). A QoS 2 message re-sent before its
+    /// PUBREL is routed once: its id stays in the session until then.
+    fn incoming(&mut self, mut publish: Publish, session: &Arc<Session>) {
+        let local = topics::to_local(&self.bridge.config.topics, publish.topic.as_str());
+        let Ok(topic) = TopicName::new(local) else {
+            return;
+        };
+        publish.topic = topic;
+        // Properties only the link uses stay behind.
+        publish.properties = publish
+            .properties
+            .iter()
+            .filter(|p| {
+                !matches!(
+                    p,
+                    Property::TopicAlias(_) | Property::SubscriptionIdentifier(_)
+                )
+            })
+            .cloned()
+            .collect();
+        self.router
+            .log
+            .received_publish(&self.bridge.local_id, &publish);
+        self.counters().received.fetch_add(1, Ordering::Relaxed);
+        let (qos, id) = (publish.qos, publish.packet_id);
+        let route = |publish: Publish| {
+            self.router
+                .publish(Arc::new(Message::from_publish(publish, session.id)));
+        };
+        match (qos, id) {
+            (QoS::ExactlyOnce, Some(id)) => {
+                let state = session.lock();
+                if state.awaiting_release(id) {
+                    return;
+                }
+                // The deliveries and the id that guards them reach the store together.
+                let _together = if state.journal.is_some() {
+                    self.router.store.group()
+                } else {
+                    None
+                };
+                drop(state);
+                route(publish);
+                session.lock().receive_qos2(id);
+            }
+            _ => route(publish),
+        }
+    }
+}
+
+/// The options of the bridge's subscriptions on this broker: what the bridge
+/// brought in never goes back out, and retain flags pass as published.
+fn local_options(qos: QoS) -> SubscriptionOptions {
+    SubscriptionOptions {
+        qos,
+        no_local: true,
+        retain_as_published: true,
+        retain_handling: RetainHandling::SendAtSubscribe,
+    }
+}
+
+/// An error as mosquitto words it: without Rust's "(os error N)".
+fn worded(error: impl std::fmt::Display) -> String {
+    let text = error.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// The wording of a refused CONNECT, as mosquitto logs it.
+fn refusal(code: ReasonCode) -> String {
+    match code {
+        ReasonCode::UnsupportedProtocolVersion => {
+            "Connection Refused: unacceptable protocol version".into()
+        }
+        ReasonCode::ClientIdentifierNotValid => "Connection Refused: identifier rejected".into(),
+        ReasonCode::ServerUnavailable => "Connection Refused: broker unavailable".into(),
+        ReasonCode::BadUserNameOrPassword => "Connection Refused: bad user name or password".into(),
+        ReasonCode::NotAuthorized => "Connection Refused: not authorised".into(),
+        other => format!("Connection Refused: {}", other.name()),
+    }
+}
+
+/// A SUBSCRIBE's options byte (MQTT 5 §3.8.3.1).
+fn options_byte(options: &SubscriptionOptions) -> u8 {
+    options.qos as u8
+        | (u8::from(options.no_local) << 2)
+        | (u8::from(options.retain_as_published) << 3)
+        | ((options.retain_handling as u8) << 4)
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

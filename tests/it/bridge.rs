@@ -1,0 +1,521 @@
+//! Bridges, against real brokers: rbroker bridged to mosquitto, mosquitto bridged
+//! to rbroker, and rbroker to rbroker, each direction, each QoS, MQTT 3.1.1 and
+//! 5.0, with prefixes, retained messages and the notification messages; a loop
+//! of two bridges that must not amplify; a remote broker killed and restarted
+//! while QoS 1/2 traffic flows; a local broker killed with messages queued for
+//! its bridge; and remote brokers that are unreachable, refuse, answer garbage,
+//! never answer, or show the wrong certificate, while local clients are served.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mqttkit::protocol::{Ack, Packet, Publish, QoS};
+
+use crate::support::certs::Certs;
+use crate::support::credentials::{shared_dir, writable_dir};
+use crate::support::durable::{Publisher, Subscriber, flag};
+use crate::support::files::{RBROKER, addr, write};
+use crate::support::logged::Running;
+use crate::support::mosquitto::{available, free_port};
+use crate::support::{RawClient, WAIT};
+
+/// The `-v` broker `program` with `conf` on `port`.
+fn broker(program: &str, dir: &std::path::Path, name: &str, conf: &str) -> Running {
+    let path = write(dir, name, conf);
+    Running::program(program, &["-c", &path, "-v"])
+}
+
+/// A bridge named `edge` (remote client id `edge`, local `local.edge`) from a
+/// broker on `port` to `remote`, with `lines` after the `connection` line.
+fn bridge_conf(port: u16, remote: u16, lines: &str) -> String {
+    format!(
+        "listener {port} 127.0.0.1\nallow_anonymous true\nconnection edge\naddress 127.0.0.1:{remote}\nremote_clientid edge\nrestart_timeout 1\n{lines}"
+    )
+}
+
+fn plain_conf(port: u16) -> String {
+    format!("listener {port} 127.0.0.1\nallow_anonymous true\n")
+}
+
+/// The next PUBLISH within `wait`, answering every step of the QoS flows on
+/// the way (PUBACK, PUBREC, and PUBCOMP for a PUBREL).
+fn next_publish(client: &mut RawClient, wait: Duration) -> Option<Publish> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match client.recv_within(left)? {
+            Packet::Publish(publish) => {
+                match (publish.qos, publish.packet_id) {
+                    (QoS::AtLeastOnce, Some(id)) => client.send(&Packet::PubAck(Ack::new(id))),
+                    (QoS::ExactlyOnce, Some(id)) => client.send(&Packet::PubRec(Ack::new(id))),
+                    _ => {}
+                }
+                return Some(publish);
+            }
+            Packet::PubRel(release) => {
+                client.send(&Packet::PubComp(Ack::new(release.packet_id)));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Reads PUBLISHes until `want` says it has enough, or fails after [`WAIT`].
+fn collect(client: &mut RawClient, want: impl Fn(&[Publish]) -> bool) -> Vec<Publish> {
+    let deadline = Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    while !want(&seen) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match next_publish(client, left) {
+            Some(publish) => seen.push(publish),
+            None => panic!("timed out; received so far: {seen:?}"),
+        }
+    }
+    seen
+}
+
+/// What arrives until nothing has for `quiet`.
+fn quiet(client: &mut RawClient, quiet: Duration) -> Vec<Publish> {
+    std::iter::from_fn(|| next_publish(client, quiet)).collect()
+}
+
+fn topics(seen: &[Publish]) -> Vec<(String, u8)> {
+    seen.iter()
+        .map(|p| (p.topic.as_str().to_string(), p.qos as u8))
+        .collect()
+}
+
+fn has(seen: &[Publish], topic: &str) -> bool {
+    seen.iter().any(|p| p.topic.as_str() == topic)
+}
+
+/// Waits for a retained `1` on the bridge's state topic.
+fn state_is_up(client: &mut RawClient) {
+    collect(client, |seen| {
+        seen.iter().any(|p| {
+            p.topic.as_str() == "$SYS/broker/connection/edge/state" && &p.payload[..] == b"1"
+        })
+    });
+}
+
+/// Each pair of brokers and protocol version: messages each way at each QoS
+/// under their prefixes, `both` lines without echoes, retained messages, and
+/// the state messages on both sides.
+#[test]
+fn bridges_carry_each_direction_and_qos_between_rbroker_and_mosquitto() {
+    let test = "bridges_carry_each_direction_and_qos_between_rbroker_and_mosquitto";
+    let mut pairs = vec![(RBROKER, RBROKER)];
+    if available(test) {
+        pairs.extend([(RBROKER, "mosquitto"), ("mosquitto", RBROKER)]);
+    }
+    let dir = shared_dir();
+    for (local_program, remote_program) in pairs {
+        for version in ["mqttv311", "mqttv50"] {
+            let label = format!("{local_program} -> {remote_program}, {version}");
+            let (local_port, remote_port) = (free_port(), free_port());
+            let _remote = broker(
+                remote_program,
+                dir.path(),
+                "remote.conf",
+                &plain_conf(remote_port),
+            );
+            let lines = format!(
+                "bridge_protocol_version {version}\ntopic sensors/# out 2 local/ remote/\ntopic cmd/# in 2 loc/ rem/\ntopic both/# both 2\n"
+            );
+            let mut local = broker(
+                local_program,
+                dir.path(),
+                "local.conf",
+                &bridge_conf(local_port, remote_port, &lines),
+            );
+            local.wait_for("Received SUBACK from local.edge");
+
+            let state = "$SYS/broker/connection/edge/state";
+            let mut far = RawClient::connect(addr(remote_port), "far");
+            far.subscribe(
+                1,
+                &[
+                    ("remote/#", QoS::ExactlyOnce),
+                    ("both/#", QoS::ExactlyOnce),
+                    (state, QoS::AtLeastOnce),
+                ],
+            );
+            state_is_up(&mut far);
+            let mut near = RawClient::connect(addr(local_port), "near");
+            near.subscribe(
+                1,
+                &[
+                    ("loc/#", QoS::ExactlyOnce),
+                    ("both/#", QoS::ExactlyOnce),
+                    (state, QoS::AtLeastOnce),
+                ],
+            );
+            state_is_up(&mut near);
+
+            let mut near_pub = RawClient::connect(addr(local_port), "near-pub");
+            let mut far_pub = RawClient::connect(addr(remote_port), "far-pub");
+            let levels = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce];
+            for (n, qos) in levels.into_iter().enumerate() {
+                let id = n as u16 + 1;
+                near_pub.publish(&format!("local/sensors/q{n}"), b"out", qos, false, id);
+                far_pub.publish(&format!("rem/cmd/q{n}"), b"in", qos, false, id);
+            }
+            near_pub.publish("local/sensors/kept", b"kept", QoS::AtLeastOnce, true, 9);
+            near_pub.publish("both/near", b"b", QoS::AtLeastOnce, false, 10);
+            far_pub.publish("both/far", b"b", QoS::AtLeastOnce, false, 10);
+
+            let at_far = collect(&mut far, |seen| {
+                (0..3).all(|n| has(seen, &format!("remote/sensors/q{n}")))
+                    && has(seen, "remote/sensors/kept")
+                    && has(seen, "both/near")
+                    && has(seen, "both/far")
+            });
+            let at_near = collect(&mut near, |seen| {
+                (0..3).all(|n| has(seen, &format!("loc/cmd/q{n}")))
+                    && has(seen, "both/near")
+                    && has(seen, "both/far")
+            });
+            // Each hop is a subscription: the message keeps its QoS (the lines say 2).
+            for (n, qos) in levels.into_iter().enumerate() {
+                let out = at_far
+                    .iter()
+                    .find(|p| p.topic.as_str() == format!("remote/sensors/q{n}"));
+                assert_eq!(
+                    out.map(|p| p.qos),
+                    Some(qos),
+                    "{label}: {:?}",
+                    topics(&at_far)
+                );
+                let back = at_near
+                    .iter()
+                    .find(|p| p.topic.as_str() == format!("loc/cmd/q{n}"));
+                assert_eq!(
+                    back.map(|p| p.qos),
+                    Some(qos),
+                    "{label}: {:?}",
+                    topics(&at_near)
+                );
+            }
+            // Unprefixed topics did not cross.
+            assert!(
+                !has(&at_far, "sensors/q1") && !has(&at_near, "cmd/q1"),
+                "{label}"
+            );
+            // A late subscriber on the remote side gets the retained message.
+            let mut late = RawClient::connect(addr(remote_port), "late");
+            late.subscribe(1, &[("remote/sensors/kept", QoS::AtLeastOnce)]);
+            let kept = collect(&mut late, |seen| !seen.is_empty());
+            assert!(
+                kept[0].retain && &kept[0].payload[..] == b"kept",
+                "{label}: {kept:?}"
+            );
+            // No echo on `both`: nothing more arrives on either side.
+            let more_far = quiet(&mut far, Duration::from_millis(500));
+            let more_near = quiet(&mut near, Duration::from_millis(300));
+            assert!(
+                more_far
+                    .iter()
+                    .chain(&more_near)
+                    .all(|p| !p.topic.as_str().starts_with("both/")),
+                "{label}: echoed {:?} {:?}",
+                topics(&more_far),
+                topics(&more_near)
+            );
+            // The local broker goes away: the remote side publishes its will, 0.
+            drop(local);
+            let down = collect(&mut far, |seen| {
+                seen.iter()
+                    .any(|p| p.topic.as_str() == state && &p.payload[..] == b"0")
+            });
+            assert!(!down.is_empty(), "{label}");
+        }
+    }
+}
+
+/// rbroker A bridged to rbroker B on `loop/#` in both directions, in 3.1.1
+/// (try_private) and 5.0 (No Local): 100 messages published on each side
+/// arrive once on each side, none sent back where it came from.
+///
+/// Two bridges configured in opposite directions on the same topics (A to B
+/// and B to A) would pass each message round for ever, with mosquitto as with
+/// rbroker: neither broker can tell that the other's bridge leads back to
+/// itself. One bridge with `both` is the way (README, "Scaling out").
+#[test]
+fn a_bridge_in_both_directions_between_two_rbrokers_does_not_amplify() {
+    let dir = shared_dir();
+    for version in ["mqttv311", "mqttv50"] {
+        let (a, b) = (free_port(), free_port());
+        let _b = broker(RBROKER, dir.path(), "b.conf", &plain_conf(b));
+        let lines = format!("bridge_protocol_version {version}\ntopic loop/# both 2\n");
+        let mut first = broker(RBROKER, dir.path(), "a.conf", &bridge_conf(a, b, &lines));
+        first.wait_for("Received SUBACK from local.edge");
+        let mut on_a = RawClient::connect(addr(a), "on-a");
+        on_a.subscribe(1, &[("loop/#", QoS::ExactlyOnce)]);
+        let mut on_b = RawClient::connect(addr(b), "on-b");
+        on_b.subscribe(1, &[("loop/#", QoS::ExactlyOnce)]);
+        let mut pub_a = RawClient::connect(addr(a), "pub-a");
+        let mut pub_b = RawClient::connect(addr(b), "pub-b");
+        for n in 1..=100u16 {
+            let qos = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce][usize::from(n % 3)];
+            pub_a.publish(&format!("loop/a/{n}"), b"a", qos, false, n);
+            pub_b.publish(&format!("loop/b/{n}"), b"b", qos, false, n);
+        }
+        for (side, client) in [("A", &mut on_a), ("B", &mut on_b)] {
+            let mut seen = collect(client, |seen| seen.len() >= 200);
+            seen.extend(quiet(client, Duration::from_millis(500)));
+            let mut counts: HashMap<String, u32> = HashMap::new();
+            for publish in &seen {
+                *counts
+                    .entry(publish.topic.as_str().to_string())
+                    .or_default() += 1;
+            }
+            let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+            assert!(
+                counts.len() == 200 && twice.is_empty(),
+                "{version}, on {side}: {} topics, repeated {twice:?}",
+                counts.len()
+            );
+        }
+    }
+}
+
+/// Starts rbroker with persistence on `dir` and `conf` (a listener on `port`),
+/// once it runs.
+fn durable(dir: &std::path::Path, name: &str, conf: &str) -> Running {
+    let conf = format!(
+        "{conf}persistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 1000\n",
+        dir.display()
+    );
+    broker(RBROKER, dir, name, &conf)
+}
+
+/// Delivery counts of `publisher`'s messages at `subscriber`: (missing, duplicated).
+fn losses(subscriber: &Subscriber, publisher: &Publisher) -> (usize, usize) {
+    let mut missing = 0;
+    let mut twice = 0;
+    for sequence in &publisher.acknowledged {
+        match subscriber
+            .delivered
+            .get(&(publisher.name.clone(), *sequence))
+        {
+            None => missing += 1,
+            Some(count) if *count > 1 => twice += 1,
+            Some(_) => {}
+        }
+    }
+    (missing, twice)
+}
+
+/// Drains `subscriber`'s session on `port` until it has every acknowledged
+/// message of `publishers`, reconnecting as needed, for at most 60 s (this
+/// subscriber answers one packet at a time, and each QoS 2 step waits for the
+/// remote broker's disk).
+fn drain(subscriber: &mut Subscriber, port: u16, publishers: &[Publisher]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let complete = |s: &Subscriber| publishers.iter().all(|p| s.has_all(p));
+    while !complete(subscriber) && Instant::now() < deadline {
+        subscriber.run(addr(port), &|s| complete(s) || Instant::now() > deadline);
+    }
+}
+
+/// The remote broker (rbroker with persistence) is killed twice with SIGKILL
+/// and restarted on its store while QoS 1 and QoS 2 messages flow through the
+/// bridge: every message the local broker acknowledged reaches the remote
+/// subscriber, the QoS 2 ones exactly once.
+#[test]
+fn a_remote_killed_mid_stream_loses_nothing_and_duplicates_no_qos2_message() {
+    let parent = shared_dir();
+    let dir = writable_dir(parent.path(), "stores");
+    let dir = dir.as_path();
+    let (local_port, remote_port) = (free_port(), free_port());
+    let mut remote = durable(dir, "remote.conf", &plain_conf(remote_port));
+    let mut subscriber = Subscriber::new("far");
+    subscriber.run(addr(remote_port), &|s| s.connected_before());
+    // The local broker keeps a store too: its PUBACKs wait for the disk, which
+    // paces the publishers as a real deployment would.
+    let local_dir = writable_dir(parent.path(), "local");
+    let mut local = durable(
+        &local_dir,
+        "local.conf",
+        &bridge_conf(local_port, remote_port, "topic crash/# out 2\n"),
+    );
+    local.wait_for("Received CONNACK on connection local.edge");
+    let stop = flag();
+    let publishers: Vec<_> = [("one", QoS::AtLeastOnce), ("two", QoS::ExactlyOnce)]
+        .into_iter()
+        .map(|(name, qos)| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut publisher = Publisher::new(name, qos, false);
+                while !stop.load(Ordering::Relaxed) {
+                    publisher.run(addr(local_port), &stop);
+                }
+                publisher
+            })
+        })
+        .collect();
+    for _ in 0..2 {
+        // Traffic reaches the remote broker, then it dies mid-stream.
+        local.wait_for("Sending PUBLISH to local.edge");
+        // Dropping a Running sends SIGKILL and reaps it.
+        drop(remote);
+        local.wait_for("Client local.edge closed its connection.");
+        remote = durable(dir, "remote.conf", &plain_conf(remote_port));
+        local.wait_for("Received CONNACK on connection local.edge");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let publishers: Vec<Publisher> = publishers
+        .into_iter()
+        .map(|thread| thread.join().expect("publisher"))
+        .collect();
+    drain(&mut subscriber, remote_port, &publishers);
+    let sent: usize = publishers.iter().map(|p| p.acknowledged.len()).sum();
+    assert!(sent > 0, "nothing was published");
+    let (missing_one, _) = losses(&subscriber, &publishers[0]);
+    let (missing_two, twice_two) = losses(&subscriber, &publishers[1]);
+    println!(
+        "remote killed 2 times: {sent} acknowledged messages, {missing_one} QoS 1 and {missing_two} QoS 2 missing, {twice_two} QoS 2 delivered twice"
+    );
+    assert_eq!((missing_one, missing_two, twice_two), (0, 0, 0));
+}
+
+/// Messages acknowledged locally while the remote broker is down wait in the
+/// bridge's session; with persistence they survive a SIGKILL of the local
+/// broker and reach the remote side once it is back.
+#[test]
+fn messages_queued_for_a_bridge_survive_a_local_sigkill() {
+    let dir = shared_dir();
+    let local_dir = writable_dir(dir.path(), "local");
+    let remote_dir = writable_dir(dir.path(), "remote");
+    let (local_port, remote_port) = (free_port(), free_port());
+    let remote = durable(&remote_dir, "remote.conf", &plain_conf(remote_port));
+    let mut subscriber = Subscriber::new("far");
+    subscriber.run(addr(remote_port), &|s| s.connected_before());
+    drop(remote);
+    let local_conf = bridge_conf(local_port, remote_port, "topic crash/# out 2\n");
+    let mut local = durable(&local_dir, "local.conf", &local_conf);
+    local.wait_for("Error creating bridge");
+    let mut publishers = Vec::new();
+    for (name, qos) in [("one", QoS::AtLeastOnce), ("two", QoS::ExactlyOnce)] {
+        let mut publisher = Publisher::new(name, qos, false);
+        // 50 messages, each acknowledged before the next.
+        let mut client = RawClient::connect(addr(local_port), &format!("pub-{name}"));
+        for sequence in 1..=50u16 {
+            client.publish(
+                &publisher.topic(),
+                format!("{name}:{sequence}").as_bytes(),
+                qos,
+                false,
+                sequence,
+            );
+            publisher.acknowledged.push(u64::from(sequence));
+        }
+        publishers.push(publisher);
+    }
+    drop(local);
+    let _remote = durable(&remote_dir, "remote.conf", &plain_conf(remote_port));
+    let _local = durable(&local_dir, "local.conf", &local_conf);
+    drain(&mut subscriber, remote_port, &publishers);
+    for publisher in &publishers {
+        assert_eq!(losses(&subscriber, publisher), (0, 0), "{}", publisher.name);
+    }
+}
+
+/// A listener that answers every connection with `answer` (garbage), or with
+/// nothing at all when it is empty, and keeps the socket open.
+fn impostor(answer: &'static [u8]) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let _ = stream.write_all(answer);
+            held.push(stream);
+        }
+    });
+    port
+}
+
+/// One local broker with five bridges that cannot work: nothing listening, a
+/// wrong password, garbage, silence, and a certificate from another CA. Each is
+/// logged for what it is, and local clients are served throughout.
+#[test]
+fn broken_remotes_are_logged_and_local_clients_stay_served() {
+    let dir = shared_dir();
+    let local_port = free_port();
+    let closed = free_port();
+    let guarded = free_port();
+    let passwords = write(dir.path(), "passwords", "");
+    let _guarded = broker(
+        RBROKER,
+        dir.path(),
+        "guarded.conf",
+        &format!(
+            "listener {guarded} 127.0.0.1\nallow_anonymous false\npassword_file {passwords}\n"
+        ),
+    );
+    let garbage = impostor(b"\xff\xff\xff\xff garbage");
+    let silent = impostor(b"");
+    let certs = Certs::generate();
+    let other = Certs::generate();
+    let tls_port = free_port();
+    let _tls = broker(
+        RBROKER,
+        dir.path(),
+        "tls.conf",
+        &format!(
+            "listener {tls_port} 127.0.0.1\nallow_anonymous true\ncertfile {}\nkeyfile {}\n",
+            certs.server_cert.display(),
+            certs.server_key.display()
+        ),
+    );
+    let block = |name: &str, port: u16, extra: &str| {
+        format!(
+            "connection {name}\naddress 127.0.0.1:{port}\nremote_clientid {name}\ntopic x/# both 1\nrestart_timeout 1\nkeepalive_interval 5\n{extra}"
+        )
+    };
+    let conf = format!(
+        "listener {local_port} 127.0.0.1\nallow_anonymous true\n{}{}{}{}{}",
+        block("closed", closed, ""),
+        block(
+            "refused",
+            guarded,
+            "remote_username someone\nremote_password wrong\n"
+        ),
+        block("garbage", garbage, ""),
+        block("silent", silent, ""),
+        block(
+            "wrongca",
+            tls_port,
+            &format!("bridge_cafile {}\n", other.ca.display())
+        ),
+    );
+    let mut local = broker(RBROKER, dir.path(), "local.conf", &conf);
+    let mut client = RawClient::connect(addr(local_port), "served");
+    client.subscribe(1, &[("y/#", QoS::AtLeastOnce)]);
+    let mut expected: HashMap<&str, bool> = [
+        "Error creating bridge: Connection refused.",
+        "Error creating bridge: Connection Refused: not authorised.",
+        "Error creating bridge: protocol error",
+        "Error creating bridge: no CONNACK within 5 s (keepalive_interval).",
+        "Error creating bridge: TLS: invalid peer certificate",
+    ]
+    .into_iter()
+    .map(|line| (line, false))
+    .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while expected.values().any(|seen| !seen) {
+        assert!(Instant::now() < deadline, "not logged: {expected:?}");
+        let line = local.wait_for("Error creating bridge");
+        for (text, seen) in expected.iter_mut() {
+            *seen |= line.contains(text);
+        }
+        // The broker's own clients are served all along.
+        client.publish("y/z", b"still here", QoS::AtLeastOnce, false, 2);
+        let echo = collect(&mut client, |seen| !seen.is_empty());
+        assert_eq!(&echo[0].payload[..], b"still here");
+    }
+}
