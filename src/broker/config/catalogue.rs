@@ -89,7 +89,12 @@ pub const OPTIONS: &[Entry] = &[
     entry("bridge_keyfile", BRIDGE_TLS_FILE),
     entry("bridge_max_packet_size", BRIDGE),
     entry("bridge_outgoing_retain", BRIDGE),
-    entry("bridge_protocol_version", BRIDGE),
+    entry(
+        "bridge_protocol_version",
+        Status::Differs(
+            "A `mqttv50` bridge that a 3.1.1-only broker refuses is not tried again in 3.1.1 (mosquitto falls back); set `mqttv311` for such a broker.",
+        ),
+    ),
     entry("bridge_psk", PSK),
     entry(
         "bridge_require_ocsp",
@@ -284,12 +289,7 @@ pub const OPTIONS: &[Entry] = &[
             "Accepted with mosquitto 2.0's warning that it is no longer available; it does nothing in either.",
         ),
     ),
-    entry(
-        "round_robin",
-        Status::Differs(
-            "Without it, each new connection attempt starts again at the first address; a bridge on a later address moves back when its connection is lost (mosquitto also probes the first address every 5 s).",
-        ),
-    ),
+    entry("round_robin", BRIDGE),
     entry(
         "set_tcp_nodelay",
         Status::Differs(
