@@ -52,6 +52,9 @@ pub enum Until {
 pub struct Plan {
     /// Client *i* connects to `hosts[i % hosts.len()]`.
     pub hosts: Vec<SocketAddr>,
+    /// Where subscriber *i* connects instead, when not empty: the far side of a
+    /// bridge, or another node of a cluster.
+    pub subscriber_hosts: Vec<SocketAddr>,
     pub options: ConnectOptions,
     /// Client ids are `<prefix>-pub-<i>` and `<prefix>-sub-<i>`.
     pub client_prefix: String,
@@ -84,6 +87,7 @@ impl Plan {
     ) -> Self {
         Plan {
             hosts,
+            subscriber_hosts: Vec::new(),
             options: ConnectOptions::default(),
             client_prefix: "rbench".into(),
             publishers,
@@ -108,6 +112,13 @@ impl Plan {
             ));
         }
         Ok(self.hosts[index % self.hosts.len()])
+    }
+
+    fn subscriber_host(&self, index: usize) -> io::Result<SocketAddr> {
+        match self.subscriber_hosts.len() {
+            0 => self.host(index),
+            n => Ok(self.subscriber_hosts[index % n]),
+        }
     }
 
     fn publisher_id(&self, index: usize) -> String {
@@ -308,7 +319,7 @@ pub async fn run(
     let mut subscribers = Vec::new();
     for index in 0..plan.subscribers {
         let id = plan.subscriber_id(index);
-        let mut client = LoadClient::connect(plan.host(index)?, &id, &plan.options)
+        let mut client = LoadClient::connect(plan.subscriber_host(index)?, &id, &plan.options)
             .await
             .map_err(|e| io::Error::other(format!("subscriber {id}: {e}")))?;
         client

@@ -33,12 +33,25 @@ pub async fn run_latency(
     payload: usize,
     stop: &CancellationToken,
 ) -> io::Result<LatencyResult> {
+    run_latency_across((addr, addr), options, qos, messages, payload, stop).await
+}
+
+/// [`run_latency`] with the publisher on one broker and the subscriber on
+/// another (`(publisher, subscriber)`): the path through a bridge.
+pub async fn run_latency_across(
+    (publisher_addr, subscriber_addr): (SocketAddr, SocketAddr),
+    options: &ConnectOptions,
+    qos: QoS,
+    messages: u64,
+    payload: usize,
+    stop: &CancellationToken,
+) -> io::Result<LatencyResult> {
     let topic = "bench/latency";
-    let mut subscriber = LoadClient::connect(addr, "rbench-lat-sub", options)
+    let mut subscriber = LoadClient::connect(subscriber_addr, "rbench-lat-sub", options)
         .await
         .map_err(io::Error::other)?;
     subscriber.subscribe(topic, qos).await?;
-    let mut publisher = LoadClient::connect(addr, "rbench-lat-pub", options)
+    let mut publisher = LoadClient::connect(publisher_addr, "rbench-lat-pub", options)
         .await
         .map_err(io::Error::other)?;
     let mut result = LatencyResult {
