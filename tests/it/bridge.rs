@@ -519,3 +519,192 @@ fn broken_remotes_are_logged_and_local_clients_stay_served() {
         assert_eq!(&echo[0].payload[..], b"still here");
     }
 }
+
+/// `start_type lazy`: the bridge connects once `threshold` messages wait for
+/// it, delivers them, and disconnects after `idle_timeout` with nothing to
+/// send; its counters appear in `$SYS`.
+#[test]
+fn a_lazy_bridge_starts_at_its_threshold_and_stops_when_idle() {
+    let dir = shared_dir();
+    let (local_port, remote_port) = (free_port(), free_port());
+    let _remote = broker(RBROKER, dir.path(), "remote.conf", &plain_conf(remote_port));
+    let mut far = RawClient::connect(addr(remote_port), "far");
+    far.subscribe(1, &[("lazy/#", QoS::AtLeastOnce)]);
+    let lines = "start_type lazy\nthreshold 3\nidle_timeout 1\ntopic lazy/# out 1\n";
+    let conf = format!(
+        "sys_interval 1\n{}",
+        bridge_conf(local_port, remote_port, lines)
+    );
+    let mut local = broker(RBROKER, dir.path(), "local.conf", &conf);
+    let mut publisher = RawClient::connect(addr(local_port), "near-pub");
+    for n in 1..=3u16 {
+        publisher.publish(&format!("lazy/{n}"), b"m", QoS::AtLeastOnce, false, n);
+    }
+    local.wait_for("Connecting bridge (step 1) edge");
+    // Nothing connected before the third message was there.
+    let third = local
+        .seen
+        .iter()
+        .position(|line| line.contains("Received PUBLISH from near-pub") && line.contains("lazy/3"))
+        .expect("third PUBLISH logged");
+    let connecting = local
+        .seen
+        .iter()
+        .position(|line| line.contains("Connecting bridge"))
+        .expect("connecting logged");
+    assert!(third < connecting, "{:#?}", local.seen);
+    let arrived = collect(&mut far, |seen| seen.len() >= 3);
+    assert_eq!(topics(&arrived).len(), 3);
+    local.wait_for_within(
+        "Bridge edge stopped: nothing to send for 1 s (idle_timeout).",
+        Duration::from_secs(5),
+    );
+    let mut watcher = RawClient::connect(addr(local_port), "watcher");
+    watcher.subscribe(
+        1,
+        &[("$SYS/broker/bridge/edge/messages/sent", QoS::AtMostOnce)],
+    );
+    let sent = collect(&mut watcher, |seen| {
+        seen.last().is_some_and(|p| {
+            std::str::from_utf8(&p.payload)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                >= Some(3)
+        })
+    });
+    assert!(!sent.is_empty());
+}
+
+/// `start_type once`: after its connection is lost the bridge does not try
+/// again, and what is published meanwhile stays on this broker.
+#[test]
+fn a_once_bridge_does_not_reconnect() {
+    let dir = shared_dir();
+    let (local_port, remote_port) = (free_port(), free_port());
+    let remote = broker(RBROKER, dir.path(), "remote.conf", &plain_conf(remote_port));
+    let lines = "start_type once\ntopic once/# out 1\n";
+    let mut local = broker(
+        RBROKER,
+        dir.path(),
+        "local.conf",
+        &bridge_conf(local_port, remote_port, lines),
+    );
+    local.wait_for("Received CONNACK on connection local.edge");
+    drop(remote);
+    local.wait_for("Client local.edge closed its connection.");
+    let _remote = broker(RBROKER, dir.path(), "remote.conf", &plain_conf(remote_port));
+    let mut far = RawClient::connect(addr(remote_port), "far");
+    far.subscribe(1, &[("once/#", QoS::AtLeastOnce)]);
+    RawClient::connect(addr(local_port), "pub").publish("once/x", b"m", QoS::AtLeastOnce, false, 1);
+    // restart_timeout is 1 s: twice that passes without a connection.
+    assert!(quiet(&mut far, Duration::from_secs(2)).is_empty());
+    assert!(
+        !local
+            .seen
+            .iter()
+            .skip_while(|l| !l.contains("closed its connection"))
+            .any(|l| l.contains("Connecting bridge")),
+        "{:#?}",
+        local.seen
+    );
+}
+
+/// Without `round_robin`, a bridge that had to use its second address goes
+/// back to the first as soon as it answers again (checked every 5 s).
+#[test]
+fn a_bridge_returns_to_its_first_address_when_it_is_back() {
+    let dir = shared_dir();
+    let (local_port, first, second) = (free_port(), free_port(), free_port());
+    let _second = broker(RBROKER, dir.path(), "second.conf", &plain_conf(second));
+    let conf = format!(
+        "listener {local_port} 127.0.0.1\nallow_anonymous true\nconnection edge\naddress 127.0.0.1:{first} 127.0.0.1:{second}\nremote_clientid edge\nrestart_timeout 1\ntopic rr/# out 1\n"
+    );
+    let mut local = broker(RBROKER, dir.path(), "local.conf", &conf);
+    local.wait_for(&format!(
+        "Connecting bridge (step 1) edge (127.0.0.1:{second})"
+    ));
+    local.wait_for("Received CONNACK on connection local.edge");
+    let _first = broker(RBROKER, dir.path(), "first.conf", &plain_conf(first));
+    local.wait_for_within(
+        &format!("Connecting bridge (step 1) edge (127.0.0.1:{first})"),
+        Duration::from_secs(10),
+    );
+    local.wait_for("Received CONNACK on connection local.edge");
+    let mut far = RawClient::connect(addr(first), "far");
+    far.subscribe(1, &[("rr/#", QoS::AtLeastOnce)]);
+    RawClient::connect(addr(local_port), "pub").publish("rr/x", b"m", QoS::AtLeastOnce, false, 1);
+    collect(&mut far, |seen| has(seen, "rr/x"));
+}
+
+/// A bridge over TLS with a client certificate to a listener that requires
+/// one, and a notification topic of its own that stays local.
+#[test]
+fn a_bridge_over_tls_presents_its_certificate() {
+    let dir = shared_dir();
+    let certs = Certs::generate();
+    let (local_port, remote_port) = (free_port(), free_port());
+    let _remote = broker(
+        RBROKER,
+        dir.path(),
+        "remote.conf",
+        &format!(
+            "listener {remote_port} 127.0.0.1\nallow_anonymous true\ncertfile {}\nkeyfile {}\ncafile {}\nrequire_certificate true\n",
+            certs.server_cert.display(),
+            certs.server_key.display(),
+            certs.ca.display()
+        ),
+    );
+    let conf = format!(
+        "listener {local_port} 127.0.0.1\nallow_anonymous true\nconnection edge\naddress localhost:{remote_port}\nremote_clientid edge\nrestart_timeout 1\ntopic secure/# both 1\nbridge_cafile {}\nbridge_certfile {}\nbridge_keyfile {}\nbridge_tls_version tlsv1.2\nnotification_topic bridges/edge\nnotifications_local_only true\n",
+        certs.ca.display(),
+        certs.client_cert.display(),
+        certs.client_key.display()
+    );
+    let mut local = broker(RBROKER, dir.path(), "local.conf", &conf);
+    local.wait_for("Received SUBACK from local.edge");
+    let mut near = RawClient::connect(addr(local_port), "near");
+    near.subscribe(
+        1,
+        &[
+            ("secure/#", QoS::AtLeastOnce),
+            ("bridges/edge", QoS::AtLeastOnce),
+        ],
+    );
+    let state = collect(&mut near, |seen| has(seen, "bridges/edge"));
+    assert_eq!(&state[0].payload[..], b"1");
+    let tls = [
+        "-h".to_string(),
+        "localhost".into(),
+        "-p".into(),
+        remote_port.to_string(),
+        "--cafile".into(),
+        certs.ca.display().to_string(),
+        "--cert".into(),
+        certs.client_cert.display().to_string(),
+        "--key".into(),
+        certs.client_key.display().to_string(),
+    ];
+    // Out through the bridge, and in from a client of the remote broker.
+    RawClient::connect(addr(local_port), "pub").publish(
+        "secure/out",
+        b"m",
+        QoS::AtLeastOnce,
+        false,
+        1,
+    );
+    local.wait_for("Received PUBACK from local.edge");
+    let published = std::process::Command::new(env!("CARGO_BIN_EXE_rpub"))
+        .args(&tls)
+        .args(["-t", "secure/in", "-m", "in", "-q", "1"])
+        .status()
+        .expect("rpub");
+    assert!(published.success());
+    collect(&mut near, |seen| has(seen, "secure/in"));
+    // The remote side holds no state message: notifications_local_only.
+    let remote_state = std::process::Command::new(env!("CARGO_BIN_EXE_rsub"))
+        .args(&tls)
+        .args(["-t", "bridges/edge", "-C", "1", "-W", "1"])
+        .output()
+        .expect("rsub");
+    assert!(remote_state.stdout.is_empty(), "{remote_state:?}");
+}

@@ -995,3 +995,41 @@ async fn sleep_until(at: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_waits_are_constant_or_a_capped_backoff_that_resets() {
+        let mut constant = Backoff::new(Restart::Constant(Duration::from_secs(3)));
+        assert!((0..5).all(|_| constant.next() == Duration::from_secs(3)));
+        let (base, cap) = (Duration::from_secs(5), Duration::from_secs(30));
+        let mut backoff = Backoff::new(Restart::Backoff { base, cap });
+        assert_eq!(backoff.next(), base, "the first wait is the base");
+        let waits: Vec<Duration> = (0..50).map(|_| backoff.next()).collect();
+        assert!(waits.iter().all(|w| *w >= base && *w <= cap), "{waits:?}");
+        assert!(waits.iter().any(|w| *w > base), "it backs off: {waits:?}");
+        backoff.reset();
+        assert_eq!(backoff.next(), base, "a connection resets it");
+    }
+
+    #[test]
+    fn options_bytes_and_refusals_read_as_mosquitto_logs_them() {
+        let options = SubscriptionOptions {
+            qos: QoS::ExactlyOnce,
+            no_local: true,
+            retain_as_published: true,
+            retain_handling: RetainHandling::SendAtSubscribe,
+        };
+        assert_eq!(options_byte(&options), 0x0e);
+        assert_eq!(
+            refusal(ReasonCode::NotAuthorized),
+            "Connection Refused: not authorised"
+        );
+        assert_eq!(
+            worded(io::Error::from_raw_os_error(libc::ECONNREFUSED)),
+            "Connection refused"
+        );
+    }
+}

@@ -71,6 +71,29 @@ impl Running {
         self.wait_for_any(&[text])
     }
 
+    /// The first line containing `text`, within `limit` however quiet the log
+    /// is meanwhile (for what the broker does on a timer of its own).
+    pub fn wait_for_within(&mut self, text: &str, limit: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(raw) => {
+                    let line = without_time(&raw);
+                    self.raw.push(raw);
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line containing {text:?} within {limit:?}; stderr so far: {:#?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
     /// The first line containing any of `texts`: for an event a broker may
     /// report in more than one way (mosquitto's TLS failures depend on
     /// whether the bytes arrived before or after the accept).
