@@ -526,6 +526,12 @@ impl Link {
         let Some(session) = self.session.clone() else {
             return Ended::TakenOver;
         };
+        // Never more unacknowledged messages than the remote broker's Receive
+        // Maximum allows [MQTT-3.3.4-9 5.0].
+        session.lock().set_receive_maximum(
+            self.router.config.max_inflight_messages,
+            connack.properties.receive_maximum().unwrap_or(u16::MAX),
+        );
         self.notify_local(true);
         if let Err(error) = self.start(&mut remote, &session, &config, resubscribe) {
             return Ended::Lost(error.to_string());
