@@ -751,6 +751,18 @@ impl SessionState {
         }
     }
 
+    /// Forgets every incoming QoS 2 id awaiting PUBREL: the sender's session is
+    /// gone (a bridge's remote broker answered Session Present 0), so a new
+    /// message under one of those ids is new, not a copy.
+    pub fn forget_incoming_qos2(&mut self) {
+        for packet_id in std::mem::take(&mut self.incoming_qos2) {
+            self.note(|client_id| Change::ReceiveDone {
+                client_id,
+                packet_id: packet_id.get(),
+            });
+        }
+    }
+
     /// Takes the QoS 1/2 messages that reached this session through a shared
     /// subscription and were not acknowledged, so the group can deliver them to
     /// another member.

@@ -24,6 +24,7 @@
 
 mod topics;
 
+use std::collections::HashSet;
 use std::future::poll_fn;
 use std::io;
 use std::sync::Arc;
@@ -48,8 +49,8 @@ use crate::client::endpoint::{Dialer, Endpoint};
 use crate::client::tls::TlsOptions;
 use crate::client::trace::Trace;
 use crate::protocol::{
-    ConnAck, Connect, Packet, PacketId, Properties, Property, ProtocolVersion, Publish,
-    PublishHeader, QoS, ReasonCode, RetainHandling, SubscriptionOptions, TopicName, Will,
+    ConnAck, Connect, PacketId, Properties, Property, ProtocolVersion, Publish, PublishHeader, QoS,
+    ReasonCode, RetainHandling, SubscriptionOptions, TopicName, Will, publish_len,
 };
 
 /// Bytes queued toward the remote broker before the bridge stops taking
@@ -159,6 +160,11 @@ struct Link {
     /// The remote broker's limits, from its CONNACK.
     remote_max_packet: Option<u32>,
     remote_retain: bool,
+    remote_max_qos: QoS,
+    /// Message ids of the SUBSCRIBE, UNSUBSCRIBE and state PUBLISH sent after
+    /// CONNACK and not yet acknowledged: the session's messages wait for them,
+    /// so no packet id is in use twice [MQTT-2.2.1-3].
+    pending: HashSet<u16>,
     /// The next address to dial.
     address: usize,
     last_activity: Instant,
@@ -170,57 +176,68 @@ struct Link {
 /// Runs `bridge` until `stop`: connects, carries messages, and reconnects after
 /// `restart_timeout` as its `start_type` says.
 pub async fn run(bridge: Bridge, router: Arc<Router>, stop: CancellationToken) {
-    let id = router.next_connection_id();
-    let signal = Arc::new(ConnectionSignal::default());
-    router.register_connection(id, Arc::clone(&signal));
     let mut link = Link {
         try_private: bridge.config.try_private && !bridge.config.protocol.is_v5(),
         bridge,
         router: Arc::clone(&router),
-        id,
-        signal,
+        id: 0,
+        signal: Arc::new(ConnectionSignal::default()),
         session: None,
         remote_max_packet: None,
         remote_retain: true,
+        remote_max_qos: QoS::ExactlyOnce,
+        pending: HashSet::new(),
         address: 0,
         last_activity: Instant::now(),
         subscribed: false,
     };
+    let lazy = link.bridge.config.start_type == StartType::Lazy;
     // Until the first connection, the state is "down" (mosquitto stores a
     // local retained 0 at the first attempt).
     link.notify_local(false);
     link.attach();
     let mut waits = Backoff::new(link.bridge.config.restart);
     loop {
-        if link.bridge.config.start_type == StartType::Lazy && !link.await_threshold(&stop).await {
-            break;
+        if lazy {
+            // A lazy bridge's session stays attached, so it counts what waits.
+            link.attach();
+            match link.await_threshold(&stop).await {
+                Threshold::Reached => {}
+                Threshold::Stopped => break,
+                Threshold::TakenOver => {
+                    link.taken_over();
+                    if !pause(&stop, waits.next()).await {
+                        break;
+                    }
+                    continue;
+                }
+            }
         }
         let attempt = tokio::select! {
             () = stop.cancelled() => break,
             attempt = link.connect() => attempt,
         };
-        let ended = match attempt {
-            Ok((remote, connack)) => {
-                waits.reset();
-                link.counters().connected.store(true, Ordering::Relaxed);
-                let ended = link.serve(remote, connack, &stop).await;
-                link.counters().connected.store(false, Ordering::Relaxed);
-                link.notify_local(false);
-                Some(ended)
-            }
+        let (remote, connack) = match attempt {
+            Ok(connected) => connected,
             Err(reason) => {
                 link.router
                     .log
                     .notice(format_args!("Error creating bridge: {reason}."));
                 link.next_address();
-                None
+                if !pause(&stop, waits.next()).await {
+                    break;
+                }
+                continue;
             }
         };
-        let primary_back = matches!(ended, Some(Ended::PrimaryBack));
-        let connected = ended.is_some();
-        match ended {
-            Some(Ended::Shutdown) => break,
-            Some(Ended::Lost(reason)) => {
+        waits.reset();
+        link.counters().connected.store(true, Ordering::Relaxed);
+        let ended = link.serve(remote, connack, &stop).await;
+        link.counters().connected.store(false, Ordering::Relaxed);
+        link.notify_local(false);
+        match &ended {
+            Ended::Shutdown => break,
+            Ended::Lost(reason) => {
                 link.router.log.notice(format_args!(
                     "Client {} closed its connection.",
                     link.bridge.local_id
@@ -230,45 +247,45 @@ pub async fn run(bridge: Bridge, router: Arc<Router>, stop: CancellationToken) {
                     .debug(format_args!("Bridge {}: {reason}", link.bridge.config.name));
                 link.next_address();
             }
-            Some(Ended::Idle) => {
-                link.router.log.notice(format_args!(
-                    "Bridge {} stopped: nothing to send for {} s (idle_timeout).",
-                    link.bridge.config.name,
-                    link.bridge.config.idle_timeout.as_secs()
-                ));
-            }
-            Some(Ended::PrimaryBack) => {
-                link.address = 0;
-            }
-            Some(Ended::TakenOver) => {
-                link.router.log.warning(format_args!(
-                    "Warning: bridge {}: a client connected as {} and took its session.",
-                    link.bridge.config.name, link.bridge.local_id
-                ));
-                link.session = None;
-            }
-            None => {}
+            Ended::Idle => link.router.log.notice(format_args!(
+                "Bridge {} stopped: nothing to send for {} s (idle_timeout).",
+                link.bridge.config.name,
+                link.bridge.config.idle_timeout.as_secs()
+            )),
+            Ended::PrimaryBack => link.address = 0,
+            Ended::TakenOver => link.taken_over(),
         }
-        if connected {
+        if !lazy {
             link.detach();
-            if link.bridge.config.start_type == StartType::Once {
-                stop.cancelled().await;
-                break;
-            }
-            if link.bridge.config.start_type == StartType::Lazy {
-                link.attach();
-            }
         }
-        if primary_back {
+        if link.bridge.config.start_type == StartType::Once {
+            stop.cancelled().await;
+            break;
+        }
+        if matches!(ended, Ended::PrimaryBack) {
             continue;
         }
-        tokio::select! {
-            () = stop.cancelled() => break,
-            () = tokio::time::sleep(waits.next()) => {}
+        if !pause(&stop, waits.next()).await {
+            break;
         }
     }
     link.detach();
     router.unregister_connection(link.id);
+}
+
+/// Waits `wait`; false when `stop` came first.
+async fn pause(stop: &CancellationToken, wait: Duration) -> bool {
+    tokio::select! {
+        () = stop.cancelled() => false,
+        () = tokio::time::sleep(wait) => true,
+    }
+}
+
+/// How waiting for a lazy bridge's threshold ended.
+enum Threshold {
+    Reached,
+    Stopped,
+    TakenOver,
 }
 
 /// `restart_timeout`: a constant wait, or mosquitto's backoff (each wait drawn
@@ -310,9 +327,16 @@ impl Backoff {
         self.seed ^= self.seed << 13;
         self.seed ^= self.seed >> 7;
         self.seed ^= self.seed << 17;
-        let upper = (self.previous * 3).max(base + Duration::from_millis(1));
-        let span = (upper - base).as_millis().max(1) as u64;
-        self.previous = (base + Duration::from_millis(self.seed % span)).min(cap);
+        let upper = self
+            .previous
+            .saturating_mul(3)
+            .max(base.saturating_add(Duration::from_millis(1)));
+        let span = u64::try_from(upper.saturating_sub(base).as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.previous = base
+            .saturating_add(Duration::from_millis(self.seed % span))
+            .min(cap);
         wait
     }
 }
@@ -347,6 +371,15 @@ impl Link {
         if self.session.is_some() {
             return;
         }
+        // A fresh signal for each attachment: what an earlier one was told (a
+        // takeover) stays with it.
+        if self.id != 0 {
+            self.router.unregister_connection(self.id);
+        }
+        self.id = self.router.next_connection_id();
+        self.signal = Arc::new(ConnectionSignal::default());
+        self.router
+            .register_connection(self.id, Arc::clone(&self.signal));
         let config = &self.bridge.config;
         let clean = config.local_cleansession();
         let link = ConnectionLink {
@@ -361,7 +394,7 @@ impl Link {
             (None, BRIDGE_SCOPE, true),
             None,
         );
-        if let Some(previous) = &opened.previous {
+        if let Some(previous) = opened.previous.as_ref().filter(|p| p.id != self.id) {
             previous.take_over();
         }
         for line in config.topics.iter().filter(|t| t.direction.outgoing()) {
@@ -376,6 +409,16 @@ impl Link {
         self.subscribed = true;
     }
 
+    /// A client connected with the bridge's local client id and took its
+    /// session: the bridge takes it back at its next connection.
+    fn taken_over(&mut self) {
+        self.router.log.warning(format_args!(
+            "Warning: bridge {}: a client connected as {} and took its session; the bridge takes it back when it connects again.",
+            self.bridge.config.name, self.bridge.local_id
+        ));
+        self.session = None;
+    }
+
     /// Detaches the session: kept (queueing QoS 1/2 messages) unless
     /// `local_cleansession`.
     fn detach(&mut self) {
@@ -385,31 +428,30 @@ impl Link {
     }
 
     /// Waits (as a `lazy` bridge) until `threshold` messages wait for the remote
-    /// broker; false when stopped first.
-    async fn await_threshold(&mut self, stop: &CancellationToken) -> bool {
+    /// broker.
+    async fn await_threshold(&mut self, stop: &CancellationToken) -> Threshold {
         loop {
-            let waiting = self.session.as_ref().map_or(0, |session| {
+            let Some(session) = &self.session else {
+                return Threshold::TakenOver;
+            };
+            let waiting = {
                 let state = session.lock();
                 state.queued() + state.inflight()
-            });
+            };
             if waiting >= self.bridge.config.threshold {
-                return true;
+                return Threshold::Reached;
             }
             let signalled = poll_fn(|cx| match self.signal.poll(cx) {
                 Some(signalled) => Poll::Ready(signalled),
                 None => Poll::Pending,
             });
             tokio::select! {
-                () = stop.cancelled() => return false,
-                signalled = signalled => {
-                    if signalled == Signalled::Shutdown {
-                        return false;
-                    }
-                    if signalled == Signalled::TakenOver {
-                        self.session = None;
-                        self.attach();
-                    }
-                }
+                () = stop.cancelled() => return Threshold::Stopped,
+                signalled = signalled => match signalled {
+                    Signalled::Shutdown => return Threshold::Stopped,
+                    Signalled::TakenOver | Signalled::Revoked => return Threshold::TakenOver,
+                    Signalled::Expired | Signalled::Deliveries => {}
+                },
             }
         }
     }
@@ -520,29 +562,45 @@ impl Link {
         let config = self.bridge.config.clone();
         self.remote_max_packet = connack.properties.maximum_packet_size();
         self.remote_retain = connack.properties.retain_available() != Some(0);
+        self.remote_max_qos = connack
+            .properties
+            .maximum_qos()
+            .and_then(QoS::from_u8)
+            .unwrap_or(QoS::ExactlyOnce);
         self.last_activity = Instant::now();
         self.attach();
         let resubscribe = !std::mem::replace(&mut self.subscribed, false);
         let Some(session) = self.session.clone() else {
             return Ended::TakenOver;
         };
-        // Never more unacknowledged messages than the remote broker's Receive
-        // Maximum allows [MQTT-3.3.4-9 5.0].
-        session.lock().set_receive_maximum(
-            self.router.config.max_inflight_messages,
-            connack.properties.receive_maximum().unwrap_or(u16::MAX),
-        );
+        {
+            let mut state = session.lock();
+            // Never more unacknowledged messages than the remote broker's Receive
+            // Maximum allows [MQTT-3.3.4-9 5.0].
+            state.set_receive_maximum(
+                self.router.config.max_inflight_messages,
+                connack.properties.receive_maximum().unwrap_or(u16::MAX),
+            );
+            // A remote broker without our session has no QoS 2 message of ours
+            // half done: an id it sends again is a new message.
+            if !connack.session_present {
+                state.forget_incoming_qos2();
+            }
+        }
         self.notify_local(true);
         if let Err(error) = self.start(&mut remote, &session, &config, resubscribe) {
             return Ended::Lost(error.to_string());
         }
         let probing = !config.round_robin && self.address != 0;
         let mut probe = tokio::time::interval_at(Instant::now() + PRIMARY_PROBE, PRIMARY_PROBE);
+        let mut probing_now: Option<tokio::task::JoinHandle<bool>> = None;
         loop {
-            match self.drain(&mut remote, &session) {
-                Ok(true) => {}
-                Ok(false) => return Ended::TakenOver,
-                Err(error) => return Ended::Lost(error.to_string()),
+            if self.pending.is_empty() {
+                match self.drain(&mut remote, &session) {
+                    Ok(true) => {}
+                    Ok(false) => return Ended::TakenOver,
+                    Err(error) => return Ended::Lost(error.to_string()),
+                }
             }
             if let Err(ended) = self.synced().await {
                 return ended;
@@ -553,16 +611,27 @@ impl Link {
                 Some(signalled) => Poll::Ready(signalled),
                 None => Poll::Pending,
             });
+            let may_probe = probing && probing_now.is_none();
+            let probed = async {
+                match probing_now.as_mut() {
+                    Some(task) => task.await.unwrap_or(false),
+                    None => std::future::pending().await,
+                }
+            };
             let event = tokio::select! {
                 () = stop.cancelled() => return Ended::Shutdown,
                 signalled = signalled => match signalled {
                     Signalled::Shutdown => return Ended::Shutdown,
-                    Signalled::TakenOver => return Ended::TakenOver,
-                    Signalled::Revoked | Signalled::Expired | Signalled::Deliveries => continue,
+                    Signalled::TakenOver | Signalled::Revoked => return Ended::TakenOver,
+                    Signalled::Expired | Signalled::Deliveries => continue,
                 },
-                event = remote.next_event() => event,
-                _ = probe.tick(), if probing => {
-                    if self.primary_answers().await {
+                // Returns early once a write leaves room, so a backlog of QoS 0
+                // messages (nothing acknowledges them) keeps flowing.
+                event = remote.next_event_or_written(Some(WRITE_HIGH_WATER)) => Some(event),
+                _ = probe.tick(), if may_probe => None,
+                back = probed => {
+                    probing_now = None;
+                    if back {
                         return Ended::PrimaryBack;
                     }
                     continue;
@@ -577,8 +646,15 @@ impl Link {
                     continue;
                 }
             };
+            let Some(event) = event else {
+                // The probe interval came: ask the first address in the background.
+                let (host, port) = config.addresses[0].clone();
+                probing_now = Some(tokio::spawn(answers(host, port)));
+                continue;
+            };
             let result = match event {
-                Ok(event) => self.on_event(event, &mut remote, &session).await,
+                Ok(Some(event)) => self.on_event(event, &mut remote, &session).await,
+                Ok(None) => Ok(()),
                 Err(error) => Err(Ended::Lost(error.to_string())),
             };
             if let Err(ended) = result {
@@ -587,8 +663,9 @@ impl Link {
         }
     }
 
-    /// What follows a CONNACK: the state `1`, the remote subscriptions, and the
-    /// messages an earlier connection left in flight.
+    /// What follows a CONNACK: the messages an earlier connection left in
+    /// flight, the state `1`, and the remote subscriptions; the session's other
+    /// messages wait until the remote broker has acknowledged these.
     fn start(
         &mut self,
         remote: &mut Connection,
@@ -597,15 +674,33 @@ impl Link {
         resubscribe: bool,
     ) -> Result<(), ClientError> {
         let v5 = config.protocol.is_v5();
-        // In flight first, under their ids, so the ids the engine picks for
-        // SUBSCRIBE and UNSUBSCRIBE are not among them.
+        self.pending.clear();
+        // In flight first, under their ids, so the ids the engine picks for the
+        // packets below are not among them.
         let replay = session.lock().replay();
         for outgoing in replay {
             self.send(remote, outgoing)?;
         }
+        if let Some(topic) = self
+            .bridge
+            .state_topic
+            .as_ref()
+            .filter(|_| !config.notifications_local_only)
+        {
+            let state = Publish {
+                qos: QoS::AtLeastOnce.min(self.remote_max_qos),
+                retain: self.remote_retain,
+                ..Publish::new(topic.clone(), Bytes::from_static(b"1"))
+            };
+            let mid = remote.publish(state)?;
+            if self.remote_max_qos != QoS::AtMostOnce {
+                self.pending.insert(mid);
+            }
+        }
         if config.attempt_unsubscribe {
             for line in config.topics.iter().filter(|t| !t.direction.incoming()) {
                 let mid = remote.unsubscribe(vec![line.remote.clone()], Properties::new())?;
+                self.pending.insert(mid);
                 self.router.log.debug(format_args!(
                     "Bridge {} sending UNSUBSCRIBE (Mid: {mid}, Topic: {})",
                     self.bridge.local_id, line.remote
@@ -614,39 +709,20 @@ impl Link {
         }
         for line in config.topics.iter().filter(|t| t.direction.incoming()) {
             let options = SubscriptionOptions {
-                qos: line.qos,
+                qos: line.qos.min(self.remote_max_qos),
                 no_local: v5,
                 retain_as_published: v5,
                 retain_handling: RetainHandling::SendAtSubscribe,
             };
             let mid = remote.subscribe(vec![(line.remote.clone(), options)], Properties::new())?;
+            self.pending.insert(mid);
             self.router.log.debug(format_args!(
                 "Bridge {} sending SUBSCRIBE (Mid: {mid}, Topic: {}, QoS: {}, Options: 0x{:02x})",
                 self.bridge.local_id,
                 line.remote,
-                line.qos as u8,
+                options.qos as u8,
                 options_byte(&options) & !0x03
             ));
-        }
-        if let Some(topic) = self
-            .bridge
-            .state_topic
-            .as_ref()
-            .filter(|_| !config.notifications_local_only)
-        {
-            // Through the session, so it takes one of its packet ids.
-            session.deliver(Delivery {
-                message: Arc::new(Message::new(
-                    topic.clone(),
-                    Bytes::from_static(b"1"),
-                    QoS::AtLeastOnce,
-                    true,
-                )),
-                qos: QoS::AtLeastOnce,
-                retain: true,
-                subscription_ids: Vec::new(),
-                shared: None,
-            });
         }
         if resubscribe {
             // mosquitto makes the local subscriptions again at each connection,
@@ -657,19 +733,6 @@ impl Link {
             }
         }
         Ok(())
-    }
-
-    /// Whether the first address accepts a TCP connection.
-    async fn primary_answers(&self) -> bool {
-        let (host, port) = &self.bridge.config.addresses[0];
-        matches!(
-            tokio::time::timeout(
-                Duration::from_secs(2),
-                tokio::net::TcpStream::connect((host.as_str(), *port))
-            )
-            .await,
-            Ok(Ok(_))
-        )
     }
 
     /// Moves deliveries from the session to the remote broker, within the
@@ -704,10 +767,16 @@ impl Link {
             (None, own) => own,
             (Some(remote), own) => remote.min(own),
         };
-        let publish = self.outgoing_publish(delivery, None, false, version);
-        let size = publish
-            .and_then(|p| Packet::Publish(p).to_bytes(version).ok())
-            .map_or(usize::MAX, |bytes| bytes.len());
+        let message = &delivery.message;
+        let topic = topics::to_remote(&self.bridge.config.topics, message.topic.as_str());
+        let qos = delivery.qos.min(self.remote_max_qos);
+        let size = publish_len(
+            version,
+            qos,
+            &topic,
+            &message.properties,
+            message.payload.len(),
+        );
         if size <= limit as usize {
             return true;
         }
@@ -748,7 +817,8 @@ impl Link {
         };
         Some(Publish {
             dup,
-            qos: delivery.qos,
+            // The remote broker's Maximum QoS (MQTT 5) caps what it is sent.
+            qos: delivery.qos.min(self.remote_max_qos),
             retain: delivery.retain && self.bridge.config.outgoing_retain && self.remote_retain,
             topic,
             packet_id,
@@ -857,6 +927,10 @@ impl Link {
                 log.debug(format_args!("Sending PUBCOMP to {local_id} (m{mid})"));
             }
             Event::Published { mid, reason } => {
+                if self.pending.remove(&mid) {
+                    // The state message's PUBACK.
+                    return Ok(());
+                }
                 let Some(id) = PacketId::new(mid) else {
                     return Ok(());
                 };
@@ -886,6 +960,7 @@ impl Link {
                 }
             }
             Event::SubAck(suback) => {
+                self.pending.remove(&suback.packet_id.get());
                 log.debug(format_args!("Received SUBACK from {local_id}"));
                 if suback.codes.iter().any(|code| code.is_error()) {
                     self.router.log.warning(format_args!(
@@ -895,7 +970,10 @@ impl Link {
                     ));
                 }
             }
-            Event::UnsubAck(_) => log.debug(format_args!("Received UNSUBACK from {local_id}")),
+            Event::UnsubAck(unsuback) => {
+                self.pending.remove(&unsuback.packet_id.get());
+                log.debug(format_args!("Received UNSUBACK from {local_id}"));
+            }
             Event::Pong => {}
         }
         Ok(())
@@ -951,6 +1029,18 @@ impl Link {
             _ => route(publish),
         }
     }
+}
+
+/// Whether `host:port` accepts a TCP connection within 2 s.
+async fn answers(host: String, port: u16) -> bool {
+    matches!(
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect((host.as_str(), port))
+        )
+        .await,
+        Ok(Ok(_))
+    )
 }
 
 /// The options of the bridge's subscriptions on this broker: what the bridge

@@ -292,7 +292,7 @@ impl BridgeConfig {
                     value
                         .parse::<u64>()
                         .ok()
-                        .filter(|s| *s >= 1)
+                        .filter(|s| (1..=u64::from(u32::MAX)).contains(s))
                         .map(Duration::from_secs)
                         .ok_or_else(|| format!("Invalid restart_timeout value ({value})."))
                 };

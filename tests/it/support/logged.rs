@@ -116,6 +116,23 @@ impl Running {
         }
     }
 
+    /// The lines logged from now until `limit` passes (for what must not
+    /// happen within it).
+    pub fn lines_within(&mut self, limit: std::time::Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + limit;
+        let mut lines = Vec::new();
+        while let Ok(raw) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
+            let line = without_time(&raw);
+            self.raw.push(raw);
+            self.seen.push(line.clone());
+            lines.push(line);
+        }
+        lines
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -80,6 +80,16 @@ impl RawClient {
         }
     }
 
+    /// The server's side of an accepted connection, for a test playing a broker.
+    pub fn accepted(stream: TcpStream) -> Self {
+        stream.set_nodelay(true).expect("nodelay");
+        RawClient {
+            stream,
+            version: ProtocolVersion::V3_1_1,
+            buffer: Vec::new(),
+        }
+    }
+
     /// Sends `connect` and returns the CONNACK.
     pub fn handshake(addr: SocketAddr, connect: Connect) -> (Self, ConnAck) {
         let mut client = RawClient::open(addr);
