@@ -274,6 +274,20 @@ impl Connection {
         }
     }
 
+    /// The next event among what has been read already, without reading more:
+    /// a program that answers in batches takes every event one read brought.
+    pub fn buffered_event(&mut self) -> Result<Option<Event>, ClientError> {
+        loop {
+            if let Some(event) = self.state.events.pop_front() {
+                return Ok(Some(event));
+            }
+            match self.decode_buffered()? {
+                Some(packet) => self.state.handle(packet)?,
+                None => return Ok(None),
+            }
+        }
+    }
+
     /// The next event. Cancel-safe: a packet is handled completely between awaits.
     pub async fn next_event(&mut self) -> Result<Event, ClientError> {
         loop {

@@ -135,6 +135,16 @@ pub fn prepare(list: &[BridgeConfig]) -> io::Result<Vec<Bridge>> {
         .collect()
 }
 
+/// What the remote broker is owed once the store has synced.
+enum Answer {
+    /// PUBACK (QoS 1) or PUBREC (QoS 2) for an incoming message.
+    Acknowledge(PacketId, QoS),
+    /// PUBREL for an outgoing QoS 2 message whose PUBREC came.
+    Release(PacketId),
+    /// PUBCOMP for an incoming QoS 2 message whose PUBREL came.
+    Complete(PacketId),
+}
+
 /// Why a connection to the remote broker ended.
 enum Ended {
     Shutdown,
@@ -653,7 +663,7 @@ impl Link {
                 continue;
             };
             let result = match event {
-                Ok(Some(event)) => self.on_event(event, &mut remote, &session).await,
+                Ok(Some(event)) => self.on_events(event, &mut remote, &session).await,
                 Ok(None) => Ok(()),
                 Err(error) => Err(Ended::Lost(error.to_string())),
             };
@@ -877,24 +887,35 @@ impl Link {
             .map_err(|error| Ended::Lost(format!("the store cannot write: {error}")))
     }
 
-    async fn on_event(
+    /// Handles `event` and every event already read behind it, then, once the
+    /// store holds what they recorded (one sync for the batch), sends the
+    /// answers they call for.
+    async fn on_events(
         &mut self,
         event: Event,
         remote: &mut Connection,
         session: &Arc<Session>,
     ) -> Result<(), Ended> {
         let lost = |error: ClientError| Ended::Lost(error.to_string());
+        store::take_recorded_here();
+        let mut answers = Vec::new();
+        let mut next = Some(event);
+        while let Some(event) = next {
+            if let Some(answer) = self.apply(event, session) {
+                answers.push(answer);
+            }
+            next = remote.buffered_event().map_err(lost)?;
+        }
+        if answers.is_empty() {
+            return Ok(());
+        }
+        self.synced().await?;
         let router = Arc::clone(&self.router);
         let log = &router.log;
-        let local_id = self.bridge.local_id.clone();
-        store::take_recorded_here();
-        match event {
-            Event::Message(publish) => {
-                self.last_activity = Instant::now();
-                let (qos, id) = (publish.qos, publish.packet_id);
-                self.incoming(publish, session);
-                if let Some(id) = id.filter(|_| qos != QoS::AtMostOnce) {
-                    self.synced().await?;
+        let local_id = &self.bridge.local_id;
+        for answer in answers {
+            match answer {
+                Answer::Acknowledge(id, qos) => {
                     remote
                         .acknowledge(id, qos, ReasonCode::Success)
                         .map_err(lost)?;
@@ -905,35 +926,51 @@ impl Link {
                     };
                     log.debug(format_args!("Sending {kind} to {local_id} (m{id}, rc0)"));
                 }
+                Answer::Release(id) => {
+                    remote.release(id).map_err(lost)?;
+                    log.debug(format_args!("Sending PUBREL to {local_id} (m{id})"));
+                }
+                Answer::Complete(id) => {
+                    remote.complete(id).map_err(lost)?;
+                    log.debug(format_args!("Sending PUBCOMP to {local_id} (m{id})"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one event from the remote broker to this broker, returning the
+    /// answer it calls for, which waits for the store.
+    fn apply(&mut self, event: Event, session: &Arc<Session>) -> Option<Answer> {
+        let router = Arc::clone(&self.router);
+        let log = &router.log;
+        let local_id = self.bridge.local_id.clone();
+        match event {
+            Event::Message(publish) => {
+                self.last_activity = Instant::now();
+                let (qos, id) = (publish.qos, publish.packet_id);
+                self.incoming(publish, session);
+                id.filter(|_| qos != QoS::AtMostOnce)
+                    .map(|id| Answer::Acknowledge(id, qos))
             }
             Event::Received { mid } => {
-                let Some(id) = PacketId::new(mid) else {
-                    return Ok(());
-                };
+                let id = PacketId::new(mid)?;
                 log.debug(format_args!("Received PUBREC from {local_id} (Mid: {mid})"));
                 session.lock().pubrec(id);
-                self.synced().await?;
-                remote.release(id).map_err(lost)?;
-                log.debug(format_args!("Sending PUBREL to {local_id} (m{mid})"));
+                Some(Answer::Release(id))
             }
             Event::Released { mid } => {
-                let Some(id) = PacketId::new(mid) else {
-                    return Ok(());
-                };
+                let id = PacketId::new(mid)?;
                 log.debug(format_args!("Received PUBREL from {local_id} (Mid: {mid})"));
                 session.lock().release_qos2(id);
-                self.synced().await?;
-                remote.complete(id).map_err(lost)?;
-                log.debug(format_args!("Sending PUBCOMP to {local_id} (m{mid})"));
+                Some(Answer::Complete(id))
             }
             Event::Published { mid, reason } => {
                 if self.pending.remove(&mid) {
                     // The state message's PUBACK.
-                    return Ok(());
+                    return None;
                 }
-                let Some(id) = PacketId::new(mid) else {
-                    return Ok(());
-                };
+                let id = PacketId::new(mid)?;
                 let mut state = session.lock();
                 // PUBACK ends a QoS 1 flow, PUBCOMP a QoS 2 one; a refusing PUBREC
                 // (MQTT 5) ends a QoS 2 flow before its PUBREL.
@@ -952,31 +989,33 @@ impl Link {
                     reason as u8
                 ));
                 if reason.is_error() {
-                    self.router.log.notice(format_args!(
+                    log.notice(format_args!(
                         "Bridge {}: the remote broker refused message {mid}: {}.",
                         self.bridge.config.name,
                         reason.name()
                     ));
                 }
+                None
             }
             Event::SubAck(suback) => {
                 self.pending.remove(&suback.packet_id.get());
                 log.debug(format_args!("Received SUBACK from {local_id}"));
                 if suback.codes.iter().any(|code| code.is_error()) {
-                    self.router.log.warning(format_args!(
+                    log.warning(format_args!(
                         "Warning: bridge {}: the remote broker refused a subscription (Mid: {}).",
                         self.bridge.config.name,
                         suback.packet_id.get()
                     ));
                 }
+                None
             }
             Event::UnsubAck(unsuback) => {
                 self.pending.remove(&unsuback.packet_id.get());
                 log.debug(format_args!("Received UNSUBACK from {local_id}"));
+                None
             }
-            Event::Pong => {}
+            Event::Pong => None,
         }
-        Ok(())
     }
 
     /// Routes a message from the remote broker on this broker, under its local
