@@ -113,6 +113,9 @@ pub struct Publisher {
     next: u64,
     waiting: Option<Unacknowledged>,
     pub acknowledged: Vec<u64>,
+    /// A pause after each message, for a broker that acknowledges faster than
+    /// its subscribers can be drained in a bounded test.
+    pub pace: Duration,
 }
 
 impl Publisher {
@@ -124,6 +127,7 @@ impl Publisher {
             next: 1,
             waiting: None,
             acknowledged: Vec::new(),
+            pace: Duration::ZERO,
         }
     }
 
@@ -158,6 +162,9 @@ impl Publisher {
                 }
                 Some(waiting) => self.publish(waiting.sequence, waiting.packet_id, true),
                 None => {
+                    if !self.pace.is_zero() {
+                        std::thread::sleep(self.pace);
+                    }
                     if stop.load(Ordering::Relaxed) {
                         let _ =
                             peer.send(&Packet::Disconnect(Disconnect::new(ReasonCode::Success)));
