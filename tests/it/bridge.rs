@@ -40,6 +40,27 @@ fn plain_conf(port: u16) -> String {
     format!("listener {port} 127.0.0.1\nallow_anonymous true\n")
 }
 
+/// A remote rbroker (its config `remote_extra` lines more) and a local rbroker
+/// bridged to it with `lines`, once the bridge has its CONNACK: (local, its
+/// port, remote, its port).
+fn bridged_pair(
+    dir: &std::path::Path,
+    remote_extra: &str,
+    lines: &str,
+) -> (Running, u16, Running, u16) {
+    let (local_port, remote_port) = (free_port(), free_port());
+    let remote_conf = format!("{}{remote_extra}", plain_conf(remote_port));
+    let remote = broker(RBROKER, dir, "remote.conf", &remote_conf);
+    let mut local = broker(
+        RBROKER,
+        dir,
+        "local.conf",
+        &bridge_conf(local_port, remote_port, lines),
+    );
+    local.wait_for("Received CONNACK on connection local.edge");
+    (local, local_port, remote, remote_port)
+}
+
 /// The next PUBLISH within `wait`, answering every step of the QoS flows on
 /// the way (PUBACK, PUBREC, and PUBCOMP for a PUBREL).
 fn next_publish(client: &mut RawClient, wait: Duration) -> Option<Publish> {
@@ -646,16 +667,8 @@ fn a_lazy_bridge_starts_at_its_threshold_and_stops_when_idle() {
 #[test]
 fn a_once_bridge_does_not_reconnect() {
     let dir = shared_dir();
-    let (local_port, remote_port) = (free_port(), free_port());
-    let remote = broker(RBROKER, dir.path(), "remote.conf", &plain_conf(remote_port));
-    let lines = "start_type once\ntopic once/# out 1\n";
-    let mut local = broker(
-        RBROKER,
-        dir.path(),
-        "local.conf",
-        &bridge_conf(local_port, remote_port, lines),
-    );
-    local.wait_for("Received CONNACK on connection local.edge");
+    let (mut local, local_port, remote, remote_port) =
+        bridged_pair(dir.path(), "", "start_type once\ntopic once/# out 1\n");
     drop(remote);
     local.wait_for("Client local.edge closed its connection.");
     let _remote = broker(RBROKER, dir.path(), "remote.conf", &plain_conf(remote_port));
@@ -781,18 +794,10 @@ fn a_bridge_over_tls_presents_its_certificate() {
 #[test]
 fn a_client_taking_the_bridges_session_does_not_stop_the_bridge() {
     let dir = shared_dir();
-    let (local_port, remote_port) = (free_port(), free_port());
-    let _remote = broker(RBROKER, dir.path(), "remote.conf", &plain_conf(remote_port));
+    let (mut local, local_port, _remote, remote_port) =
+        bridged_pair(dir.path(), "", "topic take/# out 1\n");
     let mut far = RawClient::connect(addr(remote_port), "far");
     far.subscribe(1, &[("take/#", QoS::AtLeastOnce)]);
-    let lines = "topic take/# out 1\n";
-    let mut local = broker(
-        RBROKER,
-        dir.path(),
-        "local.conf",
-        &bridge_conf(local_port, remote_port, lines),
-    );
-    local.wait_for("Received CONNACK on connection local.edge");
     let intruder = RawClient::connect(addr(local_port), "local.edge");
     local.wait_for("a client connected as local.edge and took its session");
     local.wait_for("Received CONNACK on connection local.edge");
@@ -808,26 +813,13 @@ fn a_client_taking_the_bridges_session_does_not_stop_the_bridge() {
 #[test]
 fn a_bridge_keeps_to_the_remote_limits_and_flushes_qos0_bursts() {
     let dir = shared_dir();
-    let (local_port, remote_port) = (free_port(), free_port());
-    let _remote = broker(
-        RBROKER,
+    let (mut local, local_port, _remote, remote_port) = bridged_pair(
         dir.path(),
-        "remote.conf",
-        &format!(
-            "{}max_qos 1\nmax_packet_size 300\n",
-            plain_conf(remote_port)
-        ),
+        "max_qos 1\nmax_packet_size 300\n",
+        "bridge_protocol_version mqttv50\ntopic lim/# out 2\n",
     );
     let mut far = RawClient::connect(addr(remote_port), "far");
     far.subscribe(1, &[("lim/#", QoS::ExactlyOnce)]);
-    let lines = "bridge_protocol_version mqttv50\ntopic lim/# out 2\n";
-    let mut local = broker(
-        RBROKER,
-        dir.path(),
-        "local.conf",
-        &bridge_conf(local_port, remote_port, lines),
-    );
-    local.wait_for("Received CONNACK on connection local.edge");
     let mut publisher = RawClient::connect(addr(local_port), "pub");
     publisher.publish("lim/small", b"s", QoS::ExactlyOnce, false, 1);
     publisher.publish("lim/big", &[b'x'; 500], QoS::AtLeastOnce, false, 2);

@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::BRIDGE_SCOPE;
 use super::config::bridge::{BridgeConfig, Restart, StartType};
+use super::connection::v5::outgoing_properties;
 use super::message::Message;
 use super::router::Router;
 use super::session::{
@@ -811,17 +812,9 @@ impl Link {
         let topic = topics::to_remote(&self.bridge.config.topics, message.topic.as_str());
         let topic = TopicName::new(topic).ok()?;
         let properties = if version.is_v5() {
-            let remaining = message.remaining_life(std::time::Instant::now());
-            message
-                .properties
-                .iter()
-                .map(|property| match property {
-                    Property::MessageExpiryInterval(_) => {
-                        Property::MessageExpiryInterval(remaining.unwrap_or(0))
-                    }
-                    other => other.clone(),
-                })
-                .collect()
+            // As to any subscriber: the expiry that remains (the bridge's
+            // subscriptions have no identifiers, and it uses no topic aliases).
+            outgoing_properties(delivery, std::time::Instant::now(), None).into_owned()
         } else {
             Properties::new()
         };

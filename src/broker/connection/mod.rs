@@ -26,7 +26,7 @@ use std::task::Poll;
 use tokio::time::Instant;
 
 mod handle;
-mod v5;
+pub(super) mod v5;
 
 use super::auth::Principal;
 use super::log::PeerAddress;

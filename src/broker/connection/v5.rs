@@ -106,7 +106,7 @@ impl V5 {
 /// The properties of a PUBLISH delivering `delivery`: the message's, in order, with
 /// Message Expiry Interval set to the time left [MQTT-3.3.2-6 5.0], then the
 /// subscription identifiers of this delivery and its topic alias.
-pub(super) fn outgoing_properties(
+pub(in crate::broker) fn outgoing_properties(
     delivery: &Delivery,
     now: Instant,
     alias: Option<u16>,
