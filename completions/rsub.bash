@@ -23,7 +23,7 @@ _rsub() {
 
     case "${cmd}" in
         rsub)
-            opts="-t -q -R -U -T -C -W -E -v -F -N -h -p -L -A -V -i -I -k -c -x -M -u -P -D -S -d --topic --qos --retain-as-published --unsubscribe --filter-out --retained-only --remove-retained --verbose --pretty --json --random-filter --host --port --unix --url --nodelay --protocol-version --id --id-prefix --keepalive --disable-clean-session --username --pw --pw-file --property --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --tls-version --ciphers --tls-engine --keyform --tls-engine-kpass-sha1 --psk --psk-identity --proxy --debug --quiet --color --help --version"
+            opts="-t -q -R -U -T -C -W -E -v -F -N -h -p -L -A -V -i -I -k -c -x -M -u -P -D -S -d --topic --match --qos --retain-as-published --unsubscribe --filter-out --retained-only --remove-retained --verbose --pretty --json --random-filter --host --port --unix --url --nodelay --protocol-version --id --id-prefix --keepalive --disable-clean-session --username --pw --pw-file --property --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-use-os-certs --tls-alpn --tls-version --ciphers --tls-engine --keyform --tls-engine-kpass-sha1 --psk --psk-identity --proxy --debug --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -34,6 +34,10 @@ _rsub() {
                     return 0
                     ;;
                 -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --match)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

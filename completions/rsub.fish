@@ -1,4 +1,5 @@
 complete -c rsub -s t -l topic -d 'Topic filter to subscribe to; repeat for more' -r
+complete -c rsub -l match -d 'Do not connect: say which of the -t filters a message on TOPIC reaches, and why (the broker\'s matcher, explained)' -r
 complete -c rsub -s q -l qos -d 'QoS of the subscriptions: 0, 1 or 2' -r
 complete -c rsub -s U -l unsubscribe -d 'Unsubscribe from this filter after connecting; repeat for more' -r
 complete -c rsub -s T -l filter-out -d 'Do not print messages on topics matching this filter; repeat for more' -r

@@ -157,6 +157,9 @@ Use QoS 0 for frequent readings where the next one replaces a lost one, QoS 1 wh
             q0.lost
         );
     }
+    text.push_str(
+        " Each level's packets, one message at a time, are in docs/learn-mqtt.md, section 5 (QoS 0, 1 and 2), of the mqttkit sources.",
+    );
     Some(text)
 }
 

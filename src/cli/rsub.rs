@@ -42,6 +42,15 @@ pub struct Args {
         help_heading = "Subscription"
     )]
     pub topics: Vec<String>,
+    /// Do not connect: say which of the -t filters a message on TOPIC reaches,
+    /// and why (the broker's matcher, explained).
+    #[arg(
+        long = "match",
+        value_name = "TOPIC",
+        allow_hyphen_values = true,
+        help_heading = "Subscription"
+    )]
+    pub match_topic: Option<String>,
     /// QoS of the subscriptions: 0, 1 or 2.
     #[arg(
         short = 'q',
@@ -148,6 +157,8 @@ struct Plan {
     remove_retained: bool,
     /// Chance of printing a message, in ten-thousandths.
     random_filter: Option<u32>,
+    /// `--match`: explain the filters against this topic instead of connecting.
+    matching: Option<TopicName>,
 }
 
 impl Args {
@@ -227,6 +238,17 @@ impl Args {
             .iter()
             .map(|f| subscription_filter(f, "unsubscribe"))
             .collect::<Result<Vec<_>, _>>()?;
+        let matching = self
+            .match_topic
+            .as_deref()
+            .map(|topic| {
+                TopicName::new(topic).map_err(|_| {
+                    error(format!(
+                        "Error: Invalid topic '{topic}' for --match: a topic name has no '+' or '#'."
+                    ))
+                })
+            })
+            .transpose()?;
         if filters.is_empty() && unsubscribe.is_empty() {
             return Err(error(
                 "Error: You must specify a topic to subscribe to.".into(),
@@ -276,12 +298,56 @@ impl Args {
             retained_only: self.retained_only,
             remove_retained: self.remove_retained,
             random_filter,
+            matching,
         })
     }
 }
 
 pub fn main() -> ExitCode {
     session::main(Tool::Sub, Args::plan, run)
+}
+
+/// `--match`: each filter against `topic`, matching or not and why, then how
+/// many match.
+fn explain_filters(
+    topic: &TopicName,
+    filters: &[(TopicFilter, SubscriptionOptions)],
+    color: bool,
+) -> String {
+    use colored::Colorize;
+    let width = filters
+        .iter()
+        .map(|(filter, _)| filter.as_str().chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut text = String::new();
+    let mut matching = 0;
+    for (filter, _) in filters {
+        let verdict = crate::protocol::topic::explain(filter.filter(), topic.as_str());
+        let label = if verdict.is_match() {
+            matching += 1;
+            "matches "
+        } else {
+            "no match"
+        };
+        let label = match (color, verdict.is_match()) {
+            (false, _) => label.normal(),
+            (true, true) => label.green(),
+            (true, false) => label.red(),
+        };
+        let pad = width - filter.as_str().chars().count();
+        text.push_str(&format!(
+            "{}{}  {label}  {verdict}\n",
+            filter.as_str(),
+            " ".repeat(pad)
+        ));
+    }
+    text.push_str(&format!(
+        "{matching} of {} filter{} match {topic}.\n",
+        filters.len(),
+        if filters.len() == 1 { "" } else { "s" }
+    ));
+    text
 }
 
 /// How a run of rsub ended.
@@ -304,6 +370,13 @@ struct State {
 }
 
 async fn run(plan: Plan) -> u8 {
+    if let Some(topic) = &plan.matching {
+        print!(
+            "{}",
+            explain_filters(topic, &plan.filters, plan.printer.color)
+        );
+        return exit::SUCCESS;
+    }
     let output = Output::default();
     let status = run_with(plan, output.clone()).await;
     output.exit_status(Tool::Sub.name(), status)

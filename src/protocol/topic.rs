@@ -201,12 +201,253 @@ pub fn matches(filter: &str, topic: &str) -> bool {
     topic_levels.next().is_none()
 }
 
+/// Why a filter matches a topic, or why not: the reasoning of [`matches`], one
+/// level at a time, for people learning wildcards (`rsub --match`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Level for level the same, each `+` standing for the level given.
+    Same { plus: Vec<String> },
+    /// `#` at level `at` (from 0) stands for `rest` (empty: the parent level,
+    /// the topic itself), the levels before it matched, each `+` standing for
+    /// the level given.
+    Hash {
+        at: usize,
+        rest: String,
+        plus: Vec<String>,
+    },
+    /// A topic starting with `$` against a filter starting with a wildcard.
+    Reserved,
+    /// Level `at` (from 0) differs.
+    Differs {
+        at: usize,
+        topic: String,
+        filter: String,
+    },
+    /// The topic has fewer levels than the filter needs.
+    Shorter { topic: usize, filter: usize },
+    /// The topic has levels after the filter's last.
+    Longer { filter: usize, extra: String },
+}
+
+impl Verdict {
+    pub fn is_match(&self) -> bool {
+        matches!(self, Verdict::Same { .. } | Verdict::Hash { .. })
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let quoted = |levels: &[String]| {
+            levels
+                .iter()
+                .map(|level| format!("'{level}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Verdict::Same { plus } if plus.is_empty() => write!(f, "the same levels"),
+            Verdict::Same { plus } => write!(f, "each + stands for one level: {}", quoted(plus)),
+            Verdict::Hash { at: 0, rest, .. } => write!(f, "# stands for any topic, here '{rest}'"),
+            Verdict::Hash { rest, plus, .. } => {
+                if !plus.is_empty() {
+                    write!(f, "each + stands for one level: {}; ", quoted(plus))?;
+                }
+                if rest.is_empty() {
+                    write!(
+                        f,
+                        "# also stands for no level at all: the parent topic itself"
+                    )
+                } else {
+                    write!(f, "# stands for the rest, '{rest}'")
+                }
+            }
+            Verdict::Reserved => write!(
+                f,
+                "a topic starting with $ is not matched by a filter starting with a wildcard"
+            ),
+            Verdict::Differs { at, topic, filter } => write!(
+                f,
+                "level {} is '{topic}', the filter wants '{filter}'",
+                at + 1
+            ),
+            Verdict::Shorter { topic, filter } => write!(
+                f,
+                "the topic has {topic} level{}, the filter needs {filter}",
+                if *topic == 1 { "" } else { "s" }
+            ),
+            Verdict::Longer { filter, extra } => write!(
+                f,
+                "the topic goes on after the filter's {filter} level{} ('{extra}'); only # covers more levels",
+                if *filter == 1 { "" } else { "s" }
+            ),
+        }
+    }
+}
+
+/// [`matches`], with its reason.
+pub fn explain(filter: &str, topic: &str) -> Verdict {
+    // [MQTT-4.7.2-1 3.1.1/5.0]
+    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+        return Verdict::Reserved;
+    }
+    let topic_levels: Vec<&str> = topic.split('/').collect();
+    let mut plus = Vec::new();
+    for (at, filter_level) in filter.split('/').enumerate() {
+        if filter_level == "#" {
+            let rest = topic_levels.get(at..).unwrap_or_default().join("/");
+            return Verdict::Hash { at, rest, plus };
+        }
+        match topic_levels.get(at) {
+            Some(level) if filter_level == "+" => plus.push((*level).to_string()),
+            Some(level) if filter_level == *level => {}
+            Some(level) => {
+                return Verdict::Differs {
+                    at,
+                    topic: (*level).to_string(),
+                    filter: filter_level.to_string(),
+                };
+            }
+            None => {
+                return Verdict::Shorter {
+                    topic: topic_levels.len(),
+                    filter: filter.split('/').count(),
+                };
+            }
+        }
+    }
+    let levels = filter.split('/').count();
+    if topic_levels.len() > levels {
+        return Verdict::Longer {
+            filter: levels,
+            extra: topic_levels[levels..].join("/"),
+        };
+    }
+    Verdict::Same { plus }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn name(text: &str) -> TopicName {
         TopicName::new(text).expect("valid name")
+    }
+
+    #[test]
+    fn the_explanation_agrees_with_the_matcher_everywhere() {
+        // Every filter and topic of up to 3 levels over a small alphabet.
+        let filter_levels = ["a", "b", "", "+", "#"];
+        let topic_levels = ["a", "b", "", "$S"];
+        let mut filters = Vec::new();
+        for depth in 1..=3 {
+            let mut next = vec![String::new()];
+            for level in 0..depth {
+                next = next
+                    .iter()
+                    .flat_map(|prefix| {
+                        filter_levels.iter().map(move |l| {
+                            if level == 0 {
+                                (*l).to_string()
+                            } else {
+                                format!("{prefix}/{l}")
+                            }
+                        })
+                    })
+                    .collect();
+            }
+            filters.extend(
+                next.into_iter()
+                    .filter(|f| TopicFilter::new(f.clone()).is_ok()),
+            );
+        }
+        let mut topics = vec![String::new()];
+        let mut all_topics = Vec::new();
+        for _ in 0..3 {
+            topics = topics
+                .iter()
+                .flat_map(|prefix| {
+                    topic_levels.iter().map(move |l| {
+                        if prefix.is_empty() {
+                            (*l).to_string()
+                        } else {
+                            format!("{prefix}/{l}")
+                        }
+                    })
+                })
+                .collect();
+            all_topics.extend(
+                topics
+                    .iter()
+                    .filter(|t| TopicName::new((*t).clone()).is_ok())
+                    .cloned(),
+            );
+        }
+        for filter in &filters {
+            for topic in &all_topics {
+                assert_eq!(
+                    explain(filter, topic).is_match(),
+                    matches(filter, topic),
+                    "{filter} against {topic}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_fifteen_filter_exercise_is_explained() {
+        let verdict = |filter: &str| explain(filter, "a/b/c/d");
+        assert_eq!(
+            verdict("a/b/c").to_string(),
+            "the topic goes on after the filter's 3 levels ('d'); only # covers more levels"
+        );
+        assert_eq!(
+            verdict("b/+/c/d").to_string(),
+            "level 1 is 'a', the filter wants 'b'"
+        );
+        assert_eq!(
+            verdict("a/b/c/d/#").to_string(),
+            "# also stands for no level at all: the parent topic itself"
+        );
+        assert_eq!(
+            verdict("a/b/c/d/+").to_string(),
+            "the topic has 4 levels, the filter needs 5"
+        );
+        let matching = [
+            "#",
+            "+/+/+",
+            "+/+/+/+",
+            "+/b/c/#",
+            "+/b/c/d",
+            "a/#",
+            "a/+/+/d",
+            "a/+/c/d",
+            "a/b/#",
+            "a/b/c",
+            "a/b/c/#",
+            "a/b/c/d/#",
+            "a/b/c/d",
+            "b/+/c/d",
+            "a/b/c/d/+",
+        ]
+        .into_iter()
+        .filter(|f| verdict(f).is_match())
+        .collect::<Vec<_>>();
+        assert_eq!(
+            matching,
+            [
+                "#",
+                "+/+/+/+",
+                "+/b/c/#",
+                "+/b/c/d",
+                "a/#",
+                "a/+/+/d",
+                "a/+/c/d",
+                "a/b/#",
+                "a/b/c/#",
+                "a/b/c/d/#",
+                "a/b/c/d"
+            ]
+        );
     }
 
     #[test]

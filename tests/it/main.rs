@@ -19,6 +19,7 @@ mod connect;
 mod deep_topics;
 mod generated;
 mod interop;
+mod learn;
 mod malformed;
 mod persistence;
 mod pubsub;

@@ -1,0 +1,173 @@
+//! `docs/learn-mqtt.md`, run as a reader would run it: a broker started with
+//! `rbroker -v`, then every console block in order, by trycmd, which compares
+//! each command's output and exit status with the page (`[..]` and `...` stand
+//! for what varies). The page's commands name no port, as the reader's reach
+//! 1883; here rsub and rpub find the test broker's port in their defaults files
+//! (`$XDG_CONFIG_HOME/rsub`, as mosquitto_sub's). Two kinds of block trycmd does
+//! not run are checked here too: the `log` blocks, the broker's own lines, which
+//! must appear in its log in that order; and the `python` blocks, run with
+//! paho-mqtt.
+//!
+//! `TRYCMD=overwrite cargo test learn` rewrites the console blocks' output.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::support::credentials::shared_dir;
+use crate::support::files::{RBROKER, write};
+use crate::support::logged::Running;
+use crate::support::mosquitto::free_port;
+use crate::support::paho;
+
+const PAGE: &str = "docs/learn-mqtt.md";
+
+fn page() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(PAGE)
+}
+
+/// The blocks of `text` fenced with ```` ```language ````, each as its lines.
+fn blocks<'a>(text: &'a str, language: &str) -> Vec<Vec<&'a str>> {
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<&str>> = None;
+    for line in text.lines() {
+        match &mut current {
+            None if line.trim_end() == format!("```{language}") => current = Some(Vec::new()),
+            Some(lines) if line.starts_with("```") => {
+                blocks.push(std::mem::take(lines));
+                current = None;
+            }
+            Some(lines) => lines.push(line),
+            None => {}
+        }
+    }
+    blocks
+}
+
+/// Whether `line` fits `pattern`, where `[..]` stands for any text (trycmd's
+/// notation, so the page reads the same in every block).
+fn fits(pattern: &str, line: &str) -> bool {
+    let parts: Vec<&str> = pattern.split("[..]").collect();
+    let [first, middle @ .., last] = parts.as_slice() else {
+        return pattern == line;
+    };
+    let Some(mut rest) = line.strip_prefix(first) else {
+        return false;
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// Finds the lines of `block` in `log` from `from` on: consecutive lines,
+/// except that `...` skips any number. Returns where the match ended.
+fn find_block(log: &[String], block: &[&str], from: usize) -> Option<usize> {
+    let mut at = from;
+    for segment in block.split(|line| *line == "...") {
+        if segment.is_empty() {
+            continue;
+        }
+        // The first segment, and each after a `...`, may start anywhere later.
+        let start = (at..log.len()).find(|start| {
+            segment.len() <= log.len() - start
+                && segment
+                    .iter()
+                    .zip(&log[*start..])
+                    .all(|(pattern, line)| fits(pattern, line))
+        });
+        at = start? + segment.len();
+    }
+    Some(at)
+}
+
+#[test]
+fn the_walkthrough_runs_as_written() {
+    let dir = shared_dir();
+    let port = free_port();
+    let config = dir.path().join("config");
+    std::fs::create_dir(&config).expect("config dir");
+    for tool in ["rsub", "rpub"] {
+        write(&config, tool, &format!("-p {port}\n"));
+    }
+    let mut broker = Running::program(RBROKER, &["-v", "-p", &port.to_string()]);
+    let timeout = ["/usr/bin/timeout", "/bin/timeout"]
+        .into_iter()
+        .find(|path| Path::new(path).exists())
+        .expect("coreutils timeout");
+    // `timeout` runs rsub by name, as the reader's shell would.
+    let bins = Path::new(env!("CARGO_BIN_EXE_rsub"))
+        .parent()
+        .expect("target directory");
+    let path = format!(
+        "{}:{}",
+        bins.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    trycmd::TestCases::new()
+        .env("XDG_CONFIG_HOME", config.display().to_string())
+        .env("PATH", path)
+        .register_bin("rbroker", Path::new(RBROKER))
+        .register_bin("rsub", Path::new(env!("CARGO_BIN_EXE_rsub")))
+        .register_bin("rpub", Path::new(env!("CARGO_BIN_EXE_rpub")))
+        .register_bin("rbench", Path::new(env!("CARGO_BIN_EXE_rbench")))
+        .register_bin("timeout", Path::new(timeout))
+        .case(page())
+        .run();
+
+    let text = std::fs::read_to_string(page()).expect("the page");
+    // The Python blocks, against the same broker.
+    let test = "the_walkthrough_runs_as_written";
+    if let Some(python) = paho::python(test) {
+        for block in blocks(&text, "python") {
+            let script = block.join("\n").replace("1883", &port.to_string());
+            let path = write(dir.path(), "snippet.py", &script);
+            let output = std::process::Command::new(&python)
+                .arg(&path)
+                .output()
+                .expect("python");
+            let printed = String::from_utf8_lossy(&output.stdout);
+            assert!(output.status.success(), "{script}\n{output:?}");
+            // The page says what it prints, right after the block.
+            let said = text
+                .split(&block.join("\n"))
+                .nth(1)
+                .and_then(|after| after.split("It prints `").nth(1))
+                .and_then(|rest| rest.split('`').next())
+                .expect("the page says what the snippet prints");
+            assert_eq!(printed.trim(), said, "{script}");
+        }
+    }
+
+    // The broker's lines, as the reader's terminal shows them on port 1883.
+    let mut log = broker.seen.clone();
+    log.extend(broker.lines_within(Duration::from_millis(300)));
+    let log: Vec<String> = log
+        .into_iter()
+        .map(|line| line.replace(&format!("on port {port}."), "on port 1883."))
+        .collect();
+    let mut from = 0;
+    for block in blocks(&text, "log") {
+        match find_block(&log, &block, from) {
+            Some(end) => from = end,
+            None => panic!("not in the broker's log in this order: {block:#?}\nlog: {log:#?}"),
+        }
+    }
+}
+
+#[test]
+fn log_blocks_match_lines_and_gaps() {
+    let log: Vec<String> = ["a 1", "b 2", "c 3", "d 4"].map(String::from).into();
+    assert_eq!(find_block(&log, &["b [..]", "c 3"], 0), Some(3));
+    assert_eq!(find_block(&log, &["a [..]", "...", "d 4"], 0), Some(4));
+    assert_eq!(
+        find_block(&log, &["a 1", "c 3"], 0),
+        None,
+        "not consecutive"
+    );
+    assert_eq!(find_block(&log, &["c 3"], 3), None, "not after `from`");
+    assert!(fits("x [..] y [..] z", "x 1 y 2 z"));
+    assert!(!fits("x[..]y", "x"));
+}
