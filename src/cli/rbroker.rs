@@ -204,17 +204,77 @@ pub fn main() -> ExitCode {
 }
 
 /// `-d`: into the background, as mosquitto does. The working directory is kept,
-/// so relative paths in the config still name the same files on SIGHUP; standard
-/// streams go to /dev/null. Called before any thread exists.
+/// so relative paths in the config still name the same files on SIGHUP. Unlike
+/// mosquitto, the command returns only once the broker serves (listeners bound,
+/// store opened: see [`announce_ready`]), with status 0, or once it failed, with
+/// status 1 and its error on the terminal: a client started right after finds it
+/// listening. Called before any thread exists.
 #[cfg(unix)]
 fn daemonize() -> std::io::Result<()> {
-    // SAFETY: no other thread runs yet (the runtime is built after this), so
-    // forking cannot leave a lock held by a thread that does not exist in the child.
-    if unsafe { libc::daemon(1, 0) } == -1 {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe writes.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } == -1 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(())
+    let [read_end, write_end] = fds;
+    // SAFETY: no other thread runs yet (the runtime is built after this), so
+    // forking cannot leave a lock held by a thread that does not exist in the child.
+    match unsafe { libc::fork() } {
+        -1 => Err(std::io::Error::last_os_error()),
+        0 => {
+            // SAFETY: closing the end this process does not use; setsid has no
+            // preconditions (a forked child is never a group leader).
+            unsafe {
+                libc::close(read_end);
+                libc::setsid();
+            }
+            READY.store(write_end, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+        _ => {
+            // SAFETY: closing the child's end here, so that its exit is seen as EOF.
+            unsafe { libc::close(write_end) };
+            let mut byte = [0u8; 1];
+            // SAFETY: reading one byte into `byte`; EOF (0) means the child ended.
+            let ready = unsafe { libc::read(read_end, byte.as_mut_ptr().cast(), 1) } == 1;
+            // SAFETY: leaving without running destructors, which belong to the child.
+            unsafe { libc::_exit(if ready { 0 } else { 1 }) }
+        }
+    }
 }
+
+/// The pipe end a daemon writes to once it serves (`-d`); -1 otherwise.
+#[cfg(unix)]
+static READY: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Tells the command that started a daemon (`-d`) that the broker serves, and
+/// sends the standard streams to /dev/null as a daemon's are. Does nothing in
+/// the foreground.
+#[cfg(unix)]
+fn announce_ready() {
+    let fd = READY.swap(-1, std::sync::atomic::Ordering::Relaxed);
+    if fd < 0 {
+        return;
+    }
+    // SAFETY: `fd` is the pipe's write end, owned here; /dev/null is opened and
+    // duplicated onto the standard descriptors, which stay valid for the process.
+    unsafe {
+        libc::write(fd, b"1".as_ptr().cast(), 1);
+        libc::close(fd);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            for target in 0..3 {
+                libc::dup2(null, target);
+            }
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn announce_ready() {}
 
 #[cfg(not(unix))]
 fn daemonize() -> std::io::Result<()> {
@@ -541,6 +601,7 @@ pub async fn serve(
         return ExitCode::FAILURE;
     }
     log.notice(format_args!("{} running", version_string()));
+    announce_ready();
     #[cfg(unix)]
     let reloader = tokio::spawn(reload_on_hangup(
         hangup,

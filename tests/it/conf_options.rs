@@ -396,6 +396,48 @@ fn daemon_mode_returns_at_once_and_leaves_the_broker_serving() {
     }
 }
 
+/// `rbroker -d` returns once the broker serves, so a client connects at once,
+/// without waiting; a second one on the same port returns status 1 with the
+/// error on the terminal (mosquitto returns 0 at once and the error is lost).
+#[test]
+fn rbroker_daemon_returns_once_serving_or_with_its_error() {
+    let dir = shared_dir();
+    let run = writable_dir(dir.path(), "run");
+    let port = free_port();
+    let conf = |name: &str| {
+        write(
+            dir.path(),
+            &format!("{name}.conf"),
+            &format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npid_file {}\n",
+                run.join(format!("{name}.pid")).display()
+            ),
+        )
+    };
+    let first = std::process::Command::new(RBROKER)
+        .args(["-d", "-c", &conf("first")])
+        .output()
+        .expect("run");
+    assert!(first.status.success(), "{first:?}");
+    let pid = std::fs::read_to_string(run.join("first.pid")).expect("pid file");
+    let _daemon = Daemon(pid.trim().parse().expect("pid"));
+    assert!(
+        std::net::TcpStream::connect(addr(port)).is_ok(),
+        "not listening when -d returned"
+    );
+    let second = std::process::Command::new(RBROKER)
+        .args(["-d", "-c", &conf("second")])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Address already in use")
+            && stderr.contains("Unable to start any listening sockets"),
+        "{stderr}"
+    );
+}
+
 /// A persistent 3.1.1 client for `id`, subscribed to `filter` at `qos`, that then
 /// leaves; returns once the broker has closed its connection.
 fn leave_subscribed(target: &Target, id: &str, filter: &str, qos: QoS) {

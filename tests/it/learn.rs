@@ -6,7 +6,9 @@
 //! (`$XDG_CONFIG_HOME/rsub`, as mosquitto_sub's). Two kinds of block trycmd does
 //! not run are checked here too: the `log` blocks, the broker's own lines, which
 //! must appear in its log in that order; and the `python` blocks, run with
-//! paho-mqtt.
+//! paho-mqtt. Section 10's files come from `docs/learn-mqtt.in/` and the
+//! commands run in a copy of it (trycmd's sandbox, on because
+//! `docs/learn-mqtt.out/` exists, which holds what section 10 must leave there).
 //!
 //! `TRYCMD=overwrite cargo test learn` rewrites the console blocks' output.
 
@@ -93,10 +95,6 @@ fn the_walkthrough_runs_as_written() {
         write(&config, tool, &format!("-p {port}\n"));
     }
     let mut broker = Running::program(RBROKER, &["-v", "-p", &port.to_string()]);
-    let timeout = ["/usr/bin/timeout", "/bin/timeout"]
-        .into_iter()
-        .find(|path| Path::new(path).exists())
-        .expect("coreutils timeout");
     // `timeout` runs rsub by name, as the reader's shell would.
     let bins = Path::new(env!("CARGO_BIN_EXE_rsub"))
         .parent()
@@ -106,6 +104,20 @@ fn the_walkthrough_runs_as_written() {
         bins.display(),
         std::env::var("PATH").unwrap_or_default()
     );
+    // Section 10 starts a broker in the background on fixed ports, as the page
+    // does; one left over by an interrupted run would hold them.
+    let stop_secure = || {
+        let _ = std::process::Command::new("pkill")
+            .args(["-f", "rbroker -c secure.conf"])
+            .status();
+    };
+    stop_secure();
+    let program = |name: &str| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|dir| dir.join(name))
+            .find(|path| path.exists())
+            .unwrap_or_else(|| panic!("{name} is needed by {PAGE}"))
+    };
     trycmd::TestCases::new()
         .env("XDG_CONFIG_HOME", config.display().to_string())
         .env("PATH", path)
@@ -113,9 +125,12 @@ fn the_walkthrough_runs_as_written() {
         .register_bin("rsub", Path::new(env!("CARGO_BIN_EXE_rsub")))
         .register_bin("rpub", Path::new(env!("CARGO_BIN_EXE_rpub")))
         .register_bin("rbench", Path::new(env!("CARGO_BIN_EXE_rbench")))
-        .register_bin("timeout", Path::new(timeout))
+        .register_bin("timeout", program("timeout"))
+        .register_bin("openssl", program("openssl"))
+        .register_bin("pkill", program("pkill"))
         .case(page())
         .run();
+    stop_secure();
 
     let text = std::fs::read_to_string(page()).expect("the page");
     // The Python blocks, against the same broker.
