@@ -104,12 +104,14 @@ fn the_walkthrough_runs_as_written() {
         bins.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    // Section 10 starts a broker in the background on fixed ports, as the page
-    // does; one left over by an interrupted run would hold them.
+    // Sections 10 and 11 start brokers in the background on fixed ports, as the
+    // page does; one left over by an interrupted run would hold them.
     let stop_secure = || {
-        let _ = std::process::Command::new("pkill")
-            .args(["-f", "rbroker -c secure.conf"])
-            .status();
+        for conf in ["secure.conf", "small-queue.conf"] {
+            let _ = std::process::Command::new("pkill")
+                .args(["-f", &format!("rbroker -c {conf}")])
+                .status();
+        }
     };
     stop_secure();
     let program = |name: &str| {
