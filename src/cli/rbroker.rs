@@ -212,8 +212,9 @@ pub fn main() -> ExitCode {
 #[cfg(unix)]
 fn daemonize() -> std::io::Result<()> {
     let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe writes.
-    if unsafe { libc::pipe(fds.as_mut_ptr()) } == -1 {
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes. Close on
+    // exec: no program the broker might start inherits them.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
         return Err(std::io::Error::last_os_error());
     }
     let [read_end, write_end] = fds;
@@ -235,8 +236,16 @@ fn daemonize() -> std::io::Result<()> {
             // SAFETY: closing the child's end here, so that its exit is seen as EOF.
             unsafe { libc::close(write_end) };
             let mut byte = [0u8; 1];
-            // SAFETY: reading one byte into `byte`; EOF (0) means the child ended.
-            let ready = unsafe { libc::read(read_end, byte.as_mut_ptr().cast(), 1) } == 1;
+            let ready = loop {
+                // SAFETY: reading one byte into `byte`; EOF (0) means the child ended.
+                let read = unsafe { libc::read(read_end, byte.as_mut_ptr().cast(), 1) };
+                if read == -1
+                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+                {
+                    continue;
+                }
+                break read == 1;
+            };
             // SAFETY: leaving without running destructors, which belong to the child.
             unsafe { libc::_exit(if ready { 0 } else { 1 }) }
         }

@@ -31,6 +31,9 @@ use crate::protocol::{
     Publish, QoS, ReasonCode, SubscriptionOptions, TopicFilter, check_frame,
 };
 
+/// How long [`Connection::disconnect`] waits for the broker to close its side.
+const DISCONNECT_WAIT: Duration = Duration::from_millis(500);
+
 /// The largest packet MQTT can frame.
 const MAX_PACKET: usize = 268_435_455;
 
@@ -217,6 +220,15 @@ impl Connection {
             .queue(&Packet::Disconnect(Disconnect { reason, properties }))?;
         self.flush_all().await?;
         let _ = self.writer.shutdown().await;
+        // The broker closes its side once it has handled the DISCONNECT (and so
+        // everything before it): waiting for that, briefly, means a command run
+        // next (a script's next line) finds the broker's state as this one left
+        // it, e.g. the session detached or the retained message stored.
+        let drained = async {
+            let mut sink = [0u8; 1024];
+            while matches!(self.reader.read(&mut sink).await, Ok(n) if n > 0) {}
+        };
+        let _ = tokio::time::timeout(DISCONNECT_WAIT, drained).await;
         Ok(())
     }
 

@@ -207,12 +207,12 @@ pub fn matches(filter: &str, topic: &str) -> bool {
 pub enum Verdict {
     /// Level for level the same, each `+` standing for the level given.
     Same { plus: Vec<String> },
-    /// `#` at level `at` (from 0) stands for `rest` (empty: the parent level,
-    /// the topic itself), the levels before it matched, each `+` standing for
-    /// the level given.
+    /// `#` at level `at` (from 0) stands for the levels `rest` (none: the
+    /// parent level, the topic itself), the levels before it matched, each `+`
+    /// standing for the level given.
     Hash {
         at: usize,
-        rest: String,
+        rest: Vec<String>,
         plus: Vec<String>,
     },
     /// A topic starting with `$` against a filter starting with a wildcard.
@@ -223,8 +223,13 @@ pub enum Verdict {
         topic: String,
         filter: String,
     },
-    /// The topic has fewer levels than the filter needs.
-    Shorter { topic: usize, filter: usize },
+    /// The topic has fewer levels than the filter needs (`at_least`: the
+    /// filter ends in `#`, which may stand for more).
+    Shorter {
+        topic: usize,
+        filter: usize,
+        at_least: bool,
+    },
     /// The topic has levels after the filter's last.
     Longer { filter: usize, extra: String },
 }
@@ -247,18 +252,22 @@ impl fmt::Display for Verdict {
         match self {
             Verdict::Same { plus } if plus.is_empty() => write!(f, "the same levels"),
             Verdict::Same { plus } => write!(f, "each + stands for one level: {}", quoted(plus)),
-            Verdict::Hash { at: 0, rest, .. } => write!(f, "# stands for any topic, here '{rest}'"),
+            Verdict::Hash { at: 0, rest, .. } => {
+                write!(f, "# stands for any topic, here '{}'", rest.join("/"))
+            }
             Verdict::Hash { rest, plus, .. } => {
                 if !plus.is_empty() {
                     write!(f, "each + stands for one level: {}; ", quoted(plus))?;
                 }
-                if rest.is_empty() {
-                    write!(
+                match rest.as_slice() {
+                    [] => write!(
                         f,
                         "# also stands for no level at all: the parent topic itself"
-                    )
-                } else {
-                    write!(f, "# stands for the rest, '{rest}'")
+                    ),
+                    [level] if level.is_empty() => {
+                        write!(f, "# stands for the rest, one empty level")
+                    }
+                    _ => write!(f, "# stands for the rest, '{}'", rest.join("/")),
                 }
             }
             Verdict::Reserved => write!(
@@ -270,10 +279,15 @@ impl fmt::Display for Verdict {
                 "level {} is '{topic}', the filter wants '{filter}'",
                 at + 1
             ),
-            Verdict::Shorter { topic, filter } => write!(
+            Verdict::Shorter {
+                topic,
+                filter,
+                at_least,
+            } => write!(
                 f,
-                "the topic has {topic} level{}, the filter needs {filter}",
-                if *topic == 1 { "" } else { "s" }
+                "the topic has {topic} level{}, the filter needs {}{filter}",
+                if *topic == 1 { "" } else { "s" },
+                if *at_least { "at least " } else { "" }
             ),
             Verdict::Longer { filter, extra } => write!(
                 f,
@@ -294,7 +308,12 @@ pub fn explain(filter: &str, topic: &str) -> Verdict {
     let mut plus = Vec::new();
     for (at, filter_level) in filter.split('/').enumerate() {
         if filter_level == "#" {
-            let rest = topic_levels.get(at..).unwrap_or_default().join("/");
+            let rest = topic_levels
+                .get(at..)
+                .unwrap_or_default()
+                .iter()
+                .map(|level| (*level).to_string())
+                .collect();
             return Verdict::Hash { at, rest, plus };
         }
         match topic_levels.get(at) {
@@ -308,9 +327,11 @@ pub fn explain(filter: &str, topic: &str) -> Verdict {
                 };
             }
             None => {
+                let at_least = filter.ends_with('#');
                 return Verdict::Shorter {
                     topic: topic_levels.len(),
-                    filter: filter.split('/').count(),
+                    filter: filter.split('/').count() - usize::from(at_least),
+                    at_least,
                 };
             }
         }
@@ -390,6 +411,20 @@ mod tests {
         assert_eq!(
             verdict("a/b/c/d/+").to_string(),
             "the topic has 4 levels, the filter needs 5"
+        );
+        // `#` may stand for no level, so a filter ending in it needs one fewer.
+        assert_eq!(
+            explain("a/b/#", "a").to_string(),
+            "the topic has 1 level, the filter needs at least 2"
+        );
+        // An empty last level is a level: `a/#` covers it.
+        assert_eq!(
+            explain("a/#", "a/").to_string(),
+            "# stands for the rest, one empty level"
+        );
+        assert_eq!(
+            explain("a/#", "a").to_string(),
+            "# also stands for no level at all: the parent topic itself"
         );
         let matching = [
             "#",
