@@ -75,6 +75,9 @@ pub struct Image {
 }
 
 const UNKNOWN_MESSAGE: FormatError = FormatError("a record refers to a message never stored");
+/// Numbers are handed out once; a second message under one would leave the
+/// records that refer to the first pointing at another message.
+const MESSAGE_TWICE: FormatError = FormatError("two messages are stored under one number");
 
 fn address(message: &Arc<Message>) -> usize {
     Arc::as_ptr(message) as usize
@@ -87,6 +90,9 @@ impl Image {
     pub fn apply(&mut self, record: Record) -> Result<(), FormatError> {
         match record {
             Record::Message { number, message } => {
+                if self.messages.contains_key(&number) {
+                    return Err(MESSAGE_TWICE);
+                }
                 self.next_message = self.next_message.max(number + 1);
                 self.by_address.insert(address(&message), number);
                 self.messages
@@ -564,6 +570,29 @@ mod tests {
     use super::*;
     use crate::protocol::TopicName;
     use bytes::Bytes;
+
+    #[test]
+    fn a_second_message_under_one_number_is_damage() {
+        let mut image = Image::default();
+        let first = Record::Message {
+            number: 7,
+            message: message("a", b"1"),
+        };
+        image.apply(first).expect("first");
+        image
+            .apply(Record::Retained { message: 7 })
+            .expect("retained");
+        let second = Record::Message {
+            number: 7,
+            message: message("b", b"2"),
+        };
+        assert_eq!(image.apply(second), Err(MESSAGE_TWICE));
+        // What refers to the first still finds it.
+        assert_eq!(
+            image.message(7).map(|m| m.topic.as_str().to_string()),
+            Some("a".to_string())
+        );
+    }
 
     fn message(topic: &str, payload: &'static [u8]) -> Arc<Message> {
         Arc::new(Message::new(
