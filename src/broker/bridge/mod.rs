@@ -28,7 +28,7 @@ use std::collections::HashSet;
 use std::future::poll_fn;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -64,7 +64,6 @@ const PRIMARY_PROBE: Duration = Duration::from_secs(5);
 /// What the bridge has done, for `$SYS`.
 #[derive(Debug, Default)]
 pub struct BridgeCounters {
-    pub connected: AtomicBool,
     /// Messages sent to the remote broker.
     pub sent: AtomicU64,
     /// Messages received from the remote broker.
@@ -78,7 +77,8 @@ pub struct Bridge {
     config: BridgeConfig,
     tls: Option<Arc<rustls::ClientConfig>>,
     remote_id: String,
-    local_id: String,
+    /// Shared, so handling a packet takes it without copying it.
+    local_id: Arc<str>,
     state_topic: Option<TopicName>,
     pub counters: Arc<BridgeCounters>,
 }
@@ -126,7 +126,7 @@ pub fn prepare(list: &[BridgeConfig]) -> io::Result<Vec<Bridge>> {
             };
             Ok(Bridge {
                 remote_id: config.remote_clientid(),
-                local_id: config.local_clientid(),
+                local_id: Arc::from(config.local_clientid()),
                 config: config.clone(),
                 tls,
                 state_topic,
@@ -242,9 +242,7 @@ pub async fn run(bridge: Bridge, router: Arc<Router>, stop: CancellationToken) {
             }
         };
         waits.reset();
-        link.counters().connected.store(true, Ordering::Relaxed);
         let ended = link.serve(remote, connack, &stop).await;
-        link.counters().connected.store(false, Ordering::Relaxed);
         link.notify_local(false);
         match &ended {
             Ended::Shutdown => break,
@@ -937,7 +935,7 @@ impl Link {
     fn apply(&mut self, event: Event, session: &Arc<Session>) -> Option<Answer> {
         let router = Arc::clone(&self.router);
         let log = &router.log;
-        let local_id = self.bridge.local_id.clone();
+        let local_id = Arc::clone(&self.bridge.local_id);
         match event {
             Event::Message(publish) => {
                 self.last_activity = Instant::now();
