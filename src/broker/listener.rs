@@ -20,6 +20,7 @@ use super::connection;
 use super::log::{Logger, PeerAddress};
 use super::router::Router;
 use super::transport::Transport;
+use super::transport::http::Site;
 use super::transport::tls::TlsTransport;
 use super::transport::websocket::{self, WsTransport};
 
@@ -324,6 +325,34 @@ fn interface_addresses(name: &str) -> io::Result<Vec<IpAddr>> {
     Ok(addresses)
 }
 
+/// Logs where each configured listener with `web_console true` serves the console,
+/// once per listener (not per socket).
+pub fn announce_consoles(config: &Config, listeners: &[BoundListener], log: &Logger) {
+    let mut announced = Vec::new();
+    for bound in listeners {
+        let Some(index) = bound.index else { continue };
+        if !config.listener_transport(Some(index)).web_console || announced.contains(&index) {
+            continue;
+        }
+        let Some(address) = bound.local_addr() else {
+            continue;
+        };
+        announced.push(index);
+        let scheme = if bound.tls.is_some() { "https" } else { "http" };
+        let host = match address.ip() {
+            ip if ip.is_unspecified() || ip.is_loopback() => "localhost".to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) => ip.to_string(),
+        };
+        log.notice(format_args!(
+            "Web console on port {}: open {scheme}://{host}:{}{} in a browser.",
+            address.port(),
+            address.port(),
+            super::console::PATH
+        ));
+    }
+}
+
 /// Binds every address, logging mosquitto's "Opening ..." lines. An IPv6 address
 /// that cannot be bound (no IPv6 on the host) is skipped with a warning as long as
 /// something else was bound.
@@ -434,7 +463,10 @@ pub async fn accept_loop(
     let layers = Arc::new(Layers {
         tls,
         websocket: router.config.listener_transport(index).protocol == ListenerProtocol::WebSockets,
-        http_dir: router.config.listener_transport(index).http_dir.clone(),
+        site: Site {
+            dir: router.config.listener_transport(index).http_dir.clone(),
+            console: router.config.listener_transport(index).web_console,
+        },
     });
     let mut backoff = Duration::from_millis(10);
     loop {
@@ -533,7 +565,8 @@ async fn accept(socket: &ListenSocket) -> io::Result<(Accepted, Option<SocketAdd
 struct Layers {
     tls: Option<Arc<rustls::ServerConfig>>,
     websocket: bool,
-    http_dir: Option<PathBuf>,
+    /// What plain HTTP requests on a WebSocket listener get.
+    site: Site,
 }
 
 /// Runs a connection's TLS and WebSocket handshakes, bounded together by
@@ -605,7 +638,7 @@ async fn upgrade<T: Transport>(
     log: &Logger,
     peer: &PeerAddress,
 ) -> Option<Box<WsTransport<T>>> {
-    let request = websocket::accept(inner, layers.http_dir.as_deref(), max_frame);
+    let request = websocket::accept(inner, &layers.site, max_frame);
     match tokio::time::timeout_at(deadline, request).await {
         Ok(Ok(websocket::Request::Upgraded(ws))) => Some(ws),
         Ok(Ok(websocket::Request::Answered)) => {

@@ -33,6 +33,7 @@ pub mod auth;
 mod bridge;
 pub mod config;
 mod connection;
+mod console;
 mod keepalive;
 mod listener;
 pub mod log;
@@ -123,6 +124,7 @@ impl Broker {
             bound.tls = tls.get(&bound.index).cloned();
         }
         listeners.extend(listener::bind_unix_listeners(&config, &log)?);
+        listener::announce_consoles(&config, &listeners, &log);
         Broker::with_listeners(config, security, log, listeners)
     }
 

@@ -511,6 +511,11 @@ pub fn prepare(args: &Args) -> Result<Prepared, ExitCode> {
         log.notice(format_args!(
             "For more details see https://mosquitto.org/documentation/authentication-methods/"
         ));
+        if args.verbose {
+            log.notice(format_args!(
+                "To watch this broker in a web browser, start it with -c FILE holding the lines \"listener 9001\", \"protocol websockets\", \"web_console true\" and \"allow_anonymous true\", then open http://localhost:9001/console/ (docs/learn-mqtt.md, section 12)."
+            ));
+        }
     } else if !ports.is_empty() {
         log.warning(format_args!(
             "Warning: -p is ignored because the configuration file defines listeners."

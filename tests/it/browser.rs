@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 
 use crate::support::certs::Certs;
 use crate::support::credentials::{open_to_all, shared_dir};
+use crate::support::devtools::{HEADLESS, chromium, skip_or_fail};
 use crate::support::logged::Running;
 use crate::support::mosquitto::{Tool, free_port, run};
 
@@ -21,27 +22,21 @@ const RPUB: &str = env!("CARGO_BIN_EXE_rpub");
 
 /// Chromium and mqtt.min.js, or `None` with the reason printed.
 fn browser_and_mqtt_js(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let chromium = std::env::var_os("MQTTKIT_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    let chromium = chromium(test)?;
     let mqtt_js = std::env::var_os("MQTTKIT_MQTTJS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("target/browser/node_modules/mqtt/dist/mqtt.min.js")
         });
-    let missing = match (chromium.exists(), mqtt_js.exists()) {
-        (true, true) => return Some((chromium, mqtt_js)),
-        (false, _) => format!("no Chromium at {}", chromium.display()),
-        (true, false) => format!(
-            "no mqtt.js at {} (npm install --prefix target/browser mqtt@5)",
-            mqtt_js.display()
-        ),
-    };
-    if std::env::var("MQTTKIT_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
-        panic!("{test}: the browser test is required (MQTTKIT_REQUIRE_BROWSER=1): {missing}");
+    if mqtt_js.exists() {
+        return Some((chromium, mqtt_js));
     }
-    eprintln!("skipped {test}: {missing}");
+    let missing = format!(
+        "no mqtt.js at {} (npm install --prefix target/browser mqtt@5)",
+        mqtt_js.display()
+    );
+    skip_or_fail(test, &missing);
     None
 }
 
@@ -55,18 +50,7 @@ impl Browser {
     fn open(chromium: &Path, url: &str) -> Browser {
         let profile = tempfile::tempdir().expect("profile dir");
         let child = Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                // The test CA is not in the browser's store.
-                "--ignore-certificate-errors",
-            ])
+            .args(HEADLESS)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg(url)
             .stdout(Stdio::null())

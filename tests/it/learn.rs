@@ -85,7 +85,7 @@ fn find_block(log: &[String], block: &[&str], from: usize) -> Option<usize> {
     Some(at)
 }
 
-/// Stops the brokers sections 10 and 11 start in the background (by their
+/// Stops the brokers sections 10 to 12 start in the background (by their
 /// command line, which only they have), when made and when dropped.
 struct StopBackground;
 
@@ -96,7 +96,7 @@ impl StopBackground {
     }
 
     fn stop() {
-        for conf in ["secure.conf", "small-queue.conf"] {
+        for conf in ["secure.conf", "small-queue.conf", "console.conf"] {
             let _ = std::process::Command::new("pkill")
                 .args(["-f", &format!("rbroker -c {conf}")])
                 .status();
@@ -131,7 +131,7 @@ fn the_walkthrough_runs_as_written() {
         bins.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    // Sections 10 and 11 start brokers in the background on fixed ports, as the
+    // Sections 10 to 12 start brokers in the background on fixed ports, as the
     // page does; one left over by an interrupted run would hold them.
     // They are stopped before the run, and after it however it ends: trycmd
     // skips the steps after a failure, the page's `pkill` lines included.

@@ -16,6 +16,7 @@ mod codec_golden;
 mod codec_properties;
 mod conf_options;
 mod connect;
+mod console;
 mod deep_topics;
 mod generated;
 mod interop;

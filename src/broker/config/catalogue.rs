@@ -353,6 +353,12 @@ pub const OPTIONS: &[Entry] = &[
         "subscription_identifier_available",
         Status::Own("`false` refuses MQTT 5 Subscription Identifiers (default `true`)."),
     ),
+    entry(
+        "web_console",
+        Status::Own(
+            "`true` on a `protocol websockets` listener serves the web console at `/console/` (and at `/` without `http_dir`): a live topic tree, a publish form, `$SYS` charts and a filter matcher, built in, talking MQTT over this listener.",
+        ),
+    ),
 ];
 
 /// The entry for `key`, matching `plugin_opt_*` and `auth_opt_*` by prefix.

@@ -1589,6 +1589,7 @@ mod tests {
             "allow_duplicate_messages" => "false",
             "persistent_client_expiration" => "1d",
             "persistence_mode" => "snapshot",
+            "web_console" => "true",
             "autosave_on_changes" | "persistence" | "retained_persistence" => "true",
             "persistence_file" => "rbroker.db",
             "log_timestamp_format" => "%H:%M:%S",
@@ -1630,6 +1631,7 @@ mod tests {
             "bridge_keyfile" => "bridge_certfile /c\nbridge_cafile /ca\n",
             "bridge_insecure" | "bridge_alpn" | "bridge_tls_version" => "bridge_cafile /ca\n",
             "certfile" => "keyfile /k\n",
+            "web_console" => "protocol websockets\n",
             "keyfile" => "certfile /c\n",
             "cafile" => "certfile /c\nkeyfile /k\n",
             "capath"

@@ -1,5 +1,6 @@
 //! A listener's transport options, as mosquitto scopes them (per listener; before
-//! the first `listener`, the default listener's): `protocol`, `http_dir`, the unix
+//! the first `listener`, the default listener's): `protocol`, `http_dir`,
+//! rbroker's `web_console`, the unix
 //! socket of `listener 0 PATH`, and the TLS options from `certfile` to `crlfile`.
 //!
 //! Files are only named here; `broker::transport::tls` loads them when the
@@ -68,6 +69,10 @@ pub struct TransportOptions {
     pub protocol_at: Option<String>,
     /// `http_dir`: static files served to plain HTTP requests on a WebSocket listener.
     pub http_dir: Option<PathBuf>,
+    /// `web_console true`: the built-in web console on a WebSocket listener.
+    pub web_console: bool,
+    /// Where `web_console` was set (file:line).
+    pub web_console_at: Option<String>,
     /// `listener 0 PATH`: a unix socket instead of TCP.
     pub unix_path: Option<PathBuf>,
     pub tls: TlsOptions,
@@ -77,6 +82,7 @@ pub struct TransportOptions {
 pub const KEYS: &[&str] = &[
     "protocol",
     "http_dir",
+    "web_console",
     "certfile",
     "keyfile",
     "cafile",
@@ -114,7 +120,7 @@ impl TransportOptions {
             [] => Err(format!("Empty {key} value in configuration.")),
             _ => Err(format!("Too many values for {key}.")),
         };
-        if key != "protocol" && key != "http_dir" {
+        if !matches!(key, "protocol" | "http_dir" | "web_console") {
             self.tls.first_at.get_or_insert_with(|| at.to_string());
         }
         let tls = &mut self.tls;
@@ -128,6 +134,14 @@ impl TransportOptions {
                 }
             }
             "http_dir" => once(key, &mut self.http_dir, path(key, values, at)?.value)?,
+            "web_console" => {
+                self.web_console_at = Some(at.to_string());
+                self.web_console = match one()? {
+                    "true" => true,
+                    "false" => false,
+                    other => return Err(format!("Invalid {key} value ({other}).")),
+                }
+            }
             "certfile" => once(key, &mut tls.certfile, path(key, values, at)?)?,
             "keyfile" => once(key, &mut tls.keyfile, path(key, values, at)?)?,
             "cafile" => once(key, &mut tls.cafile, path(key, values, at)?)?,
@@ -216,6 +230,12 @@ impl TransportOptions {
                     .clone()
                     .or_else(|| self.protocol_at.clone())
                     .unwrap_or_default(),
+            ));
+        }
+        if self.web_console && self.protocol != ListenerProtocol::WebSockets {
+            return Err((
+                "web_console true needs a listener with protocol websockets: the console is a web page that talks MQTT over WebSockets.".into(),
+                self.web_console_at.clone().unwrap_or_default(),
             ));
         }
         if self.http_dir.is_some() && self.protocol != ListenerProtocol::WebSockets {

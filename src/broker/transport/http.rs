@@ -3,9 +3,37 @@
 //! a directory is redirected to its `/` form, and nothing outside the directory
 //! is served, through `..` or a symbolic link. Unlike mosquitto, replies carry a
 //! `Content-Type`, so browsers load scripts and modules from it. Only regular
-//! files are served, streamed in chunks rather than read whole.
+//! files are served, streamed in chunks rather than read whole. [`Site`] puts
+//! the directory and the built-in web console together for one listener.
 
 use std::path::{Component, Path, PathBuf};
+
+/// What a WebSocket listener answers to plain HTTP requests: its `http_dir`, its
+/// web console, both (the console under `/console/`), or neither.
+#[derive(Debug, Clone, Default)]
+pub struct Site {
+    pub dir: Option<PathBuf>,
+    pub console: bool,
+}
+
+impl Site {
+    /// The answer to `method path`.
+    pub fn answer(&self, method: &str, path: &str) -> Response {
+        if self.console
+            && let Some(response) = crate::broker::console::answer(method, path, self.dir.is_none())
+        {
+            return response;
+        }
+        match &self.dir {
+            Some(dir) => serve_file(dir, method, path),
+            None if self.console => text("404 Not Found", "Not found.\n"),
+            None => text(
+                "400 Bad Request",
+                "This port serves MQTT over WebSockets.\n",
+            ),
+        }
+    }
+}
 
 /// Files larger than this are refused.
 const MAX_FILE: u64 = 64 * 1024 * 1024;

@@ -1,5 +1,6 @@
 //! WebSocket listeners: the HTTP upgrade (subprotocol `mqtt` or `mqttv3.1`, any
-//! path), plain HTTP requests handed to [`http`](super::http) for `http_dir`, and
+//! path), plain HTTP requests handed to [`http`](super::http) for `http_dir` and
+//! the web console, and
 //! [`WsTransport`], MQTT bytes carried in binary frames over any [`Transport`].
 //!
 //! Framing is tungstenite's, used without its blocking assumptions: its stream
@@ -8,7 +9,6 @@
 //! read here (httparse), so that one request can be an upgrade or a file.
 
 use std::io::{self, Read, Write};
-use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -16,7 +16,7 @@ use std::time::Duration;
 use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
 use tungstenite::{Error as WsError, Message};
 
-use super::http::Body;
+use super::http::{Body, Site};
 use super::{Transport, readable, writable};
 
 const EMPTY: Body = Body::Text("");
@@ -55,11 +55,11 @@ pub enum HandshakeError {
 }
 
 /// Reads one HTTP request from `inner` and answers it: a WebSocket upgrade becomes
-/// a [`WsTransport`]; any other request is served from `http_dir` when there is
-/// one, and refused otherwise. The caller bounds how long this may take.
+/// a [`WsTransport`]; any other request is answered by the listener's [`Site`]
+/// (`http_dir`, the web console), or refused. The caller bounds how long this may take.
 pub async fn accept<T: Transport>(
     inner: T,
-    http_dir: Option<&Path>,
+    site: &Site,
     max_frame: usize,
 ) -> Result<Request<T>, HandshakeError> {
     let mut head = Vec::with_capacity(1024);
@@ -95,14 +95,7 @@ pub async fn accept<T: Transport>(
         }
     };
     if !request.upgrade || request.method != "GET" {
-        let (status, headers, body) = match http_dir {
-            Some(dir) => super::http::serve_file(dir, &request.method, &request.path),
-            None => (
-                "400 Bad Request",
-                vec![("Content-Type", "text/plain".to_string())],
-                Body::Text("This port serves MQTT over WebSockets.\n"),
-            ),
-        };
+        let (status, headers, body) = site.answer(&request.method, &request.path);
         respond(&inner, status, &headers, &body, request.method != "HEAD").await?;
         return Ok(Request::Answered);
     }

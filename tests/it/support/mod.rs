@@ -6,6 +6,7 @@
 
 pub mod certs;
 pub mod credentials;
+pub mod devtools;
 pub mod durable;
 pub mod files;
 pub mod logged;
