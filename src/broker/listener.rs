@@ -330,8 +330,9 @@ fn interface_addresses(name: &str) -> io::Result<Vec<IpAddr>> {
 pub fn announce_consoles(config: &Config, listeners: &[BoundListener], log: &Logger) {
     let mut announced = Vec::new();
     for bound in listeners {
-        let Some(index) = bound.index else { continue };
-        if !config.listener_transport(Some(index)).web_console || announced.contains(&index) {
+        // `None`: the default listener (`port` before any `listener`).
+        let index = bound.index;
+        if !config.listener_transport(index).web_console || announced.contains(&index) {
             continue;
         }
         let Some(address) = bound.local_addr() else {

@@ -151,6 +151,7 @@
       this.events = events;
       this.waiting = new Map(); // packet id -> resolve, for our PUBLISH and SUBSCRIBE
       this.incomingQos2 = new Set(); // ids of QoS 2 messages received, awaiting PUBREL
+      this.pubrecCodes = new Map(); // packet id -> the PUBREC reason of our QoS 2 PUBLISH
       this.nextId = 1;
       this.pending = new Uint8Array(0);
       this.clientId = 'rbroker-console-' + Math.random().toString(36).slice(2, 10);
@@ -171,7 +172,7 @@
       if (this.login.user) flags |= 0x80;
       if (this.login.password) flags |= 0x40;
       w.byte(flags);
-      w.u16(30); // Keep Alive, seconds
+      w.u16(60); // Keep Alive, seconds (a hidden tab's timers may run once a minute)
       w.properties([[33, 1000]]); // Receive Maximum
       w.str(this.clientId);
       if (this.login.user) w.str(this.login.user);
@@ -236,12 +237,13 @@
     handle(type, flags, r) {
       switch (type) {
         case 2: { // CONNACK
+          if (this.pinger !== undefined) throw new Error('a second CONNACK');
           const sessionPresent = r.byte() & 1;
           const code = r.byte();
           const properties = r.left() ? r.properties() : [];
           if (code !== 0) { this.events.refused(code); this.ws.close(); return; }
           const keepAlive = properties.find(([id]) => id === 19);
-          const seconds = keepAlive ? keepAlive[1] : 30;
+          const seconds = keepAlive ? keepAlive[1] : 60;
           if (seconds > 0) {
             this.pinger = setInterval(() => this.send(Uint8Array.of(0xC0, 0)), seconds * 500);
           }
@@ -250,6 +252,7 @@
         }
         case 3: { // PUBLISH
           const qos = (flags >> 1) & 3;
+          if (qos === 3) throw new Error('PUBLISH with QoS 3');
           const message = { retain: (flags & 1) === 1, qos, topic: r.str() };
           const id = qos > 0 ? r.u16() : 0;
           message.properties = r.properties();
@@ -268,10 +271,14 @@
           const id = r.u16();
           const code = r.left() ? r.byte() : 0;
           if (type === 5 && code < 0x80) {
+            // The PUBREC's reason (0x10: no subscriber) is the one worth showing.
+            this.pubrecCodes.set(id, code);
             this.send(packet(0x62, Uint8Array.of(id >> 8, id & 255))); // PUBREL
             return;
           }
-          this.resolve(id, { packet: ['', '', '', '', 'PUBACK', 'PUBREC', '', 'PUBCOMP'][type], code });
+          const pubrec = this.pubrecCodes.get(id);
+          this.pubrecCodes.delete(id);
+          this.resolve(id, { packet: ['', '', '', '', 'PUBACK', 'PUBREC', '', 'PUBCOMP'][type], code, pubrec });
           break;
         }
         case 6: { // PUBREL
@@ -344,10 +351,15 @@
 
   // ---- Topic filters, as the broker matches them (rsub --match) -------------
 
-  // Whether `filter` is a valid filter; else why not.
+  // Why `filter` is not a filter the broker accepts, or null; as
+  // protocol::topic::TopicFilter::new.
   function filterProblem(filter) {
     if (filter === '') return 'a filter has at least one character';
-    const levels = filter.split('/');
+    if (encoder.encode(filter).length > 65535) return 'a filter is at most 65,535 bytes';
+    if (filter.includes('\u0000')) return 'a filter has no U+0000 character';
+    const shared = sharedParts(filter);
+    if (shared && shared.problem) return shared.problem;
+    const levels = (shared ? shared.filter : filter).split('/');
     for (let i = 0; i < levels.length; i++) {
       const level = levels[i];
       if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) {
@@ -356,6 +368,22 @@
       if (level.includes('+') && level !== '+') return '+ must be a whole level';
     }
     return null;
+  }
+
+  // A shared subscription, $share/GROUP/FILTER: its parts, or why it is not one;
+  // null for any other filter. Messages go to the filter after the group.
+  function sharedParts(filter) {
+    if (!filter.startsWith('$share/')) return null;
+    const rest = filter.slice('$share/'.length);
+    const slash = rest.indexOf('/');
+    const group = slash < 0 ? rest : rest.slice(0, slash);
+    if (slash < 0 || rest.slice(slash + 1) === '') {
+      return { problem: 'a shared subscription is $share/GROUP/FILTER' };
+    }
+    if (group === '' || /[+#]/.test(group)) {
+      return { problem: 'the group of a shared subscription is a non-empty name without + or #' };
+    }
+    return { group, filter: rest.slice(slash + 1) };
   }
 
   const quoted = (levels) => levels.map((level) => "'" + level + "'").join(', ');
@@ -420,7 +448,10 @@
   function preview(payload, limit) {
     let text;
     try {
-      text = strictDecoder.decode(payload);
+      // Only what can be shown is decoded (a UTF-8 character is at most 4 bytes);
+      // `stream` leaves a character cut at the end of the prefix for later.
+      const prefix = payload.length > limit * 4 ? payload.subarray(0, limit * 4) : payload;
+      text = new TextDecoder('utf-8', { fatal: true }).decode(prefix, { stream: prefix !== payload });
     } catch (error) {
       const hex = Array.from(payload.subarray(0, limit / 2), (b) => b.toString(16).padStart(2, '0')).join('');
       return '0x' + hex + (payload.length > limit / 2 ? '…' : '') + ' (' + payload.length + ' bytes, not UTF-8)';
@@ -454,12 +485,19 @@
           child.li.classList.toggle('collapsed');
           child.toggle.textContent = child.li.classList.contains('collapsed') ? '▸' : '▾';
         });
-        // Siblings in name order; at the top, the broker's own $ topics last and
-        // folded, so that the application's topics come first.
-        const key = (name) => (parent === root && name.startsWith('$') ? '\uffff' : '') + name;
-        const after = [...parent.children.keys()].filter((name) => key(name) > key(level))
-          .sort((a, b) => (key(a) < key(b) ? -1 : 1))[0];
-        parent.ul.insertBefore(child.li, after === undefined ? null : parent.children.get(after).li);
+        // Siblings in name order (found by binary search in the parent's sorted
+        // keys); at the top, the broker's own $ topics last and folded, so that
+        // the application's topics come first.
+        const key = (parent === root && level.startsWith('$') ? '\uffff' : '') + level;
+        const keys = parent.sorted || (parent.sorted = []);
+        let low = 0;
+        let high = keys.length;
+        while (low < high) {
+          const middle = (low + high) >> 1;
+          if (keys[middle].key < key) low = middle + 1; else high = middle;
+        }
+        parent.ul.insertBefore(child.li, low < keys.length ? keys[low].node.li : null);
+        keys.splice(low, 0, { key, node: child });
         parent.children.set(level, child);
         if (parent === root && level.startsWith('$')) child.li.classList.add('collapsed');
         if (parent.toggle && parent.toggle.textContent === '') {
@@ -474,6 +512,7 @@
   function onMessage(message) {
     received++;
     receivedThisSecond++;
+    chartInput(message);
     let record = topics.get(message.topic);
     if (!record) {
       if (topics.size >= MAX_TOPICS) { dropped++; return; }
@@ -485,7 +524,6 @@
     record.count++;
     record.window++;
     dirty.add(record);
-    chartInput(message);
   }
 
   function drawRow(record) {
@@ -542,25 +580,31 @@
     for (const row of document.querySelectorAll('.tree .row.match')) row.classList.remove('match');
     if (filter === '') { $('match-summary').textContent = ''; return; }
     const problem = filterProblem(filter);
-    if (problem) { $('match-summary').textContent = 'Not a valid filter: ' + problem + '.'; return; }
-    let matched = 0;
-    const sorted = [...topics.keys()].sort();
-    for (const topic of sorted) {
-      const [yes, why] = explain(filter, topic);
+    if (problem) { $('match-summary').textContent = filter + ' is not a valid filter: ' + problem + '.'; return; }
+    const shared = sharedParts(filter);
+    const matching = shared ? shared.filter : filter;
+    const item = (topic, why) => {
       const li = element('li');
       li.dataset.topic = topic;
       li.append(element('span', '', topic), element('span', 'why', ' — ' + why));
+      return li;
+    };
+    let matched = 0;
+    const sorted = [...topics.keys()].sort();
+    for (const topic of sorted) {
+      const [yes, why] = explain(matching, topic);
       if (yes) {
         matched++;
-        if (hits.childElementCount < 500) hits.append(li);
+        if (hits.childElementCount < 500) hits.append(item(topic, why));
         const n = topics.get(topic).node;
         if (n) n.row.classList.add('match');
       } else if (misses.childElementCount < 500) {
-        misses.append(li);
+        misses.append(item(topic, why));
       }
     }
     $('match-summary').textContent = 'A subscription to ' + filter + ' would receive ' + matched +
-      ' of the ' + sorted.length + ' topics seen.';
+      ' of the ' + sorted.length + ' topics seen' +
+      (shared ? ', each message going to one member of group ' + shared.group + '.' : '.');
   }
 
   // ---- $SYS charts -----------------------------------------------------------
@@ -590,22 +634,46 @@
     $('charts').append(chart.box);
   }
 
+  // The broker publishes its figures every sys_interval, each only when it
+  // changed; $SYS/broker/uptime changes every time, so its spacing is the interval.
+  let sysInterval = 0;
+  let lastUptime = 0;
+
+  // Keeps each chart's latest figure; sampleCharts takes one point a second.
   function chartInput(message) {
+    const now = performance.now();
+    if (message.topic === '$SYS/broker/uptime') {
+      if (lastUptime) sysInterval = now - lastUptime;
+      lastUptime = now;
+      return;
+    }
     const chart = CHARTS.find((c) => c.topic === message.topic);
     if (!chart) return;
     const value = Number(preview(message.payload, 40));
     if (!Number.isFinite(value)) return;
-    const now = performance.now();
-    if (chart.rate) {
-      const last = chart.last;
-      chart.last = { value, now };
-      if (!last || now <= last.now) return;
-      chart.values.push(Math.max(0, (value - last.value) * 1000 / (now - last.now)));
-    } else {
-      chart.values.push(value);
+    if (chart.rate && chart.latest !== undefined && now > chart.at) {
+      // The counter moved within the last interval (it would have been published
+      // earlier otherwise).
+      chart.perSecond = Math.max(0, (value - chart.latest) * 1000 / (sysInterval || now - chart.at));
     }
-    if (chart.values.length > POINTS) chart.values.shift();
-    chart.dirty = true;
+    chart.latest = value;
+    chart.at = now;
+  }
+
+  function sampleCharts() {
+    const now = performance.now();
+    for (const chart of CHARTS) {
+      let point = chart.latest;
+      if (chart.rate) {
+        // No new figure for longer than an interval: the counter did not move.
+        const quiet = now - chart.at > 1.5 * (sysInterval || 10000) + 500;
+        point = chart.perSecond === undefined ? undefined : quiet ? 0 : chart.perSecond;
+      }
+      if (point === undefined) continue;
+      chart.values.push(point);
+      if (chart.values.length > POINTS) chart.values.shift();
+      chart.dirty = true;
+    }
   }
 
   function drawChart(chart) {
@@ -618,6 +686,7 @@
     chart.line.setAttribute('points', values.map((v, i) =>
       (offset + i) + ',' + (35 - (v / top) * 34).toFixed(2)).join(' '));
     chart.box.dataset.points = String(values.length);
+    chart.box.dataset.latest = String(latest);
   }
 
   // ---- Drawing, batched: at most 4 times a second, whatever the message rate --
@@ -633,6 +702,7 @@
   }, 250);
 
   setInterval(() => {
+    sampleCharts();
     rate = receivedThisSecond;
     receivedThisSecond = 0;
     for (const record of topics.values()) {
@@ -650,6 +720,7 @@
   let client = null;
   let login = {};
   let retry = 1000;
+  let retryTimer = 0;
 
   function status(state, text) {
     const el = $('status');
@@ -657,43 +728,56 @@
     el.textContent = text;
   }
 
+  // One connection at a time: a new one replaces the last and any retry it had
+  // scheduled, and events from a replaced connection are ignored.
   function connect() {
+    clearTimeout(retryTimer);
+    if (client) {
+      client.replaced = true;
+      client.close();
+    }
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     status('connecting', 'connecting');
-    client = new Client(scheme + '//' + location.host + '/mqtt', login, {
+    const me = new Client(scheme + '//' + location.host + '/mqtt', login, {
       connected: () => {
+        if (me.replaced) return;
         retry = 1000;
         $('login').hidden = true;
         status('connected', 'connected');
         // QoS 2 and Retain As Published (0x08): each message arrives with the QoS
         // and retained flag it was published with.
-        client.subscribe([['#', 0x0A], ['$SYS/#', 0x08]]).then((result) => {
+        me.subscribe([['#', 0x0A], ['$SYS/#', 0x08]]).then((result) => {
           const refused = (result.codes || []).map((code, i) => [['#', '$SYS/#'][i], code])
             .filter(([, code]) => code >= 0x80);
-          if (refused.length) {
+          if (refused.length && !me.replaced) {
             status('connected', 'connected; refused: ' +
               refused.map(([filter, code]) => filter + ' (' + reason(code) + ')').join(', '));
           }
         });
       },
       refused: (code) => {
+        if (me.replaced) return;
+        me.refusedCode = code;
         status('refused', 'refused: ' + reason(code));
         if (code === 0x86 || code === 0x87) $('login').hidden = false;
-        client.refusedCode = code;
       },
-      message: onMessage,
+      message: (message) => { if (!me.replaced) onMessage(message); },
       closed: (why) => {
-        if (client.refusedCode === 0x86 || client.refusedCode === 0x87) return; // waits for the form
+        if (me.replaced) return;
+        // A refused login waits for the form.
+        if (me.refusedCode === 0x86 || me.refusedCode === 0x87) return;
         status('closed', why + '; retrying');
-        setTimeout(connect, retry);
+        retryTimer = setTimeout(connect, retry);
         retry = Math.min(retry * 2, 10000);
       },
     });
+    client = me;
   }
 
   $('login').addEventListener('submit', (event) => {
     event.preventDefault();
     login = { user: $('login-user').value, password: $('login-password').value };
+    retry = 1000;
     connect();
   });
 
@@ -728,6 +812,7 @@
       .then((answer) => {
         if (answer.failed) show('Not delivered: ' + answer.failed + '.', true);
         else if (answer.sent) show('Sent at QoS 0: no acknowledgement at this QoS.', false);
+        else if (answer.pubrec) show('PUBREC: ' + reason(answer.pubrec) + ', then ' + answer.packet + ': ' + reason(answer.code), answer.code >= 0x80);
         else show(answer.packet + ': ' + reason(answer.code), answer.code >= 0x80);
       });
   });

@@ -10,6 +10,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -65,6 +66,9 @@ impl Page {
     pub fn open(chromium: &Path, width: u32, height: u32) -> Page {
         let profile = tempfile::tempdir().expect("profile dir");
         let child = Command::new(chromium)
+            // Its own process group, so that dropping the page ends the renderers
+            // and helpers too.
+            .process_group(0)
             .args(HEADLESS)
             .arg("--remote-debugging-port=0")
             .arg("--remote-allow-origins=*")
@@ -120,7 +124,10 @@ impl Page {
 
     /// Loads `url` in the page.
     pub fn navigate(&mut self, url: &str) {
-        self.call("Page.navigate", json!({ "url": url }));
+        let result = self.call("Page.navigate", json!({ "url": url }));
+        if let Some(error) = result.get("errorText") {
+            panic!("loading {url} failed: {error}");
+        }
     }
 
     /// The value of a JavaScript expression (awaited when it is a promise).
@@ -179,9 +186,18 @@ impl Page {
 
 impl Drop for Page {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        end_group(&mut self.child);
     }
+}
+
+/// Kills the browser's process group (the browser leads it) and reaps the browser.
+fn end_group(child: &mut Child) {
+    if let Ok(group) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals the group; nothing is shared.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// The browser while the test attaches: killed if attaching fails.
@@ -201,7 +217,9 @@ impl PendingPage {
             .join("DevToolsActivePort");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            // Two lines (the port, the browser's path): a file being written has fewer.
             if let Ok(text) = std::fs::read_to_string(&file)
+                && text.lines().count() >= 2
                 && let Some(port) = text.lines().next().and_then(|line| line.parse().ok())
             {
                 return port;
@@ -227,8 +245,7 @@ impl PendingPage {
 impl Drop for PendingPage {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            end_group(&mut child);
         }
     }
 }
