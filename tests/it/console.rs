@@ -512,7 +512,7 @@ fn the_console_logs_in_where_the_broker_wants_a_password() {
 #[test]
 fn rbroker_v_without_a_config_says_how_to_open_the_console() {
     let port = free_port().to_string();
-    let mut broker = Running::start(&["-v", "-p", &port]);
+    let broker = Running::start(&["-v", "-p", &port]);
     let hint = broker
         .seen
         .iter()
