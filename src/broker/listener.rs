@@ -354,18 +354,35 @@ pub fn announce_consoles(config: &Config, listeners: &[BoundListener], log: &Log
     }
 }
 
-/// Binds every address, logging mosquitto's "Opening ..." lines. An IPv6 address
+/// Binds every address, logging mosquitto's "Opening ..." lines (`websockets`:
+/// whether a listener speaks WebSockets). An IPv6 address
 /// that cannot be bound (no IPv6 on the host) is skipped with a warning as long as
 /// something else was bound.
-pub fn bind_all(addresses: &[ListenAddress], log: &Logger) -> io::Result<Vec<BoundListener>> {
+pub fn bind_all(
+    addresses: &[ListenAddress],
+    websockets: &dyn Fn(Option<usize>) -> bool,
+    log: &Logger,
+) -> io::Result<Vec<BoundListener>> {
     let mut listeners = Vec::new();
     let mut skipped = None;
+    let mut websockets_announced = Vec::new();
     for (address, listener) in addresses {
-        let family = if address.is_ipv4() { "ipv4" } else { "ipv6" };
-        log.notice(format_args!(
-            "Opening {family} listen socket on port {}.",
-            address.port()
-        ));
+        // mosquitto names a WebSocket listener once, whatever it binds.
+        if websockets(*listener) {
+            if !websockets_announced.contains(listener) {
+                websockets_announced.push(*listener);
+                log.notice(format_args!(
+                    "Opening websockets listen socket on port {}.",
+                    address.port()
+                ));
+            }
+        } else {
+            let family = if address.is_ipv4() { "ipv4" } else { "ipv6" };
+            log.notice(format_args!(
+                "Opening {family} listen socket on port {}.",
+                address.port()
+            ));
+        }
         match bind_tcp(*address) {
             Ok(socket) => listeners.push(BoundListener::tcp(socket, *listener)),
             Err(error) if address.is_ipv6() && error.kind() != io::ErrorKind::AddrInUse => {

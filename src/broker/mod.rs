@@ -118,7 +118,10 @@ impl Broker {
         let mut listeners = if addresses.is_empty() {
             Vec::new()
         } else {
-            listener::bind_all(&addresses, &log)?
+            let websockets = |index: Option<usize>| {
+                config.listener_transport(index).protocol == config::ListenerProtocol::WebSockets
+            };
+            listener::bind_all(&addresses, &websockets, &log)?
         };
         for bound in &mut listeners {
             bound.tls = tls.get(&bound.index).cloned();
@@ -138,7 +141,7 @@ impl Broker {
         check_memory_limit(&config)?;
         listener::reserve_descriptor_table();
         let addresses: Vec<_> = addresses.iter().map(|address| (*address, None)).collect();
-        let listeners = listener::bind_all(&addresses, &log)?;
+        let listeners = listener::bind_all(&addresses, &|_| false, &log)?;
         Broker::with_listeners(config, security, log, listeners)
     }
 

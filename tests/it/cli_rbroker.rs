@@ -154,3 +154,50 @@ fn a_configured_listener_refuses_anonymous_clients() {
     broker.signal(libc::SIGINT);
     assert_eq!(broker.wait(), 0);
 }
+
+#[test]
+fn listen_socket_lines_match_mosquittos_for_mqtt_and_websockets_listeners() {
+    let test = "listen_socket_lines_match_mosquittos_for_mqtt_and_websockets_listeners";
+    if !crate::support::mosquitto::available(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let opening = |program: &str| {
+        let (plain, ws, ws_any) = (free_port(), free_port(), free_port());
+        let conf = dir.path().join(format!("{}.conf", plain));
+        std::fs::write(
+            &conf,
+            format!(
+                "allow_anonymous true\nlistener {plain} 127.0.0.1\n\
+                 listener {ws} 127.0.0.1\nprotocol websockets\n\
+                 listener {ws_any}\nprotocol websockets\n"
+            ),
+        )
+        .expect("write conf");
+        let broker = Running::program(program, &["-c", conf.to_str().expect("utf-8")]);
+        let lines: Vec<String> = broker
+            .seen
+            .iter()
+            .filter(|line| line.starts_with("Opening "))
+            .map(|line| {
+                line.replace(&plain.to_string(), "PLAIN")
+                    .replace(&ws_any.to_string(), "WS_ANY")
+                    .replace(&ws.to_string(), "WS")
+            })
+            .collect();
+        // Dropped, so killed: mosquitto with a WebSocket listener may take
+        // longer than the harness waits to end on SIGTERM.
+        drop(broker);
+        lines
+    };
+    let ours = opening(env!("CARGO_BIN_EXE_rbroker"));
+    assert_eq!(
+        ours,
+        [
+            "Opening ipv4 listen socket on port PLAIN.",
+            "Opening websockets listen socket on port WS.",
+            "Opening websockets listen socket on port WS_ANY.",
+        ]
+    );
+    assert_eq!(ours, opening("mosquitto"));
+}

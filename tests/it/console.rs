@@ -3,9 +3,10 @@
 //! and retained flag, its form publishes what rsub receives (MQTT 5 properties
 //! included), a hostile payload or topic is shown as text and never runs, its
 //! filter matcher gives the broker's answers to the 15-filter exercise, its `$SYS`
-//! charts fill, and it keeps up with 1,000 messages a second. The first test
-//! saves a screenshot to `target/console-screenshots/`; with `MQTTKIT_BLESS=1`
-//! it also replaces `docs/images/console.png`, which the walkthrough shows.
+//! charts fill, and it keeps up with 1,000 messages a second. The first and the
+//! load test save screenshots to `target/console-screenshots/`; with
+//! `MQTTKIT_BLESS=1` they also replace `docs/images/console.png` and
+//! `console-load.png`, which the walkthrough shows.
 
 use std::path::Path;
 use std::process::Command;
@@ -233,24 +234,20 @@ fn the_console_shows_topics_publishes_from_its_form_and_never_runs_a_payload() {
     // are the broker's own (protocol::topic::explain).
     console.publish(&["-t", "a/b/c/d", "-m", "exercise"]);
     console.row("a/b/c/d", "exercise");
-    let exercise = [
-        "#",
-        "+/+/+",
-        "+/+/+/+",
-        "+/b/c/#",
-        "+/b/c/d",
-        "a/#",
-        "a/+/+/d",
-        "a/+/c/d",
-        "a/b/#",
-        "a/b/c",
-        "a/b/c/#",
-        "a/b/c/d/#",
-        "a/b/c/d",
-        "b/+/c/d",
-        "a/b/c/d/+",
-    ];
-    for filter in exercise {
+    // The exercise as the walkthrough asks it (section 3).
+    let walkthrough =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/learn-mqtt.md"))
+            .expect("the walkthrough");
+    let exercise: Vec<&str> = walkthrough
+        .lines()
+        .find(|line| line.starts_with("$ rsub --match a/b/c/d "))
+        .expect("the exercise's command")
+        .split(" -t ")
+        .skip(1)
+        .map(|quoted| quoted.trim_matches('\''))
+        .collect();
+    assert_eq!(exercise.len(), 15, "{exercise:?}");
+    for filter in exercise.iter().copied() {
         let verdict = explain(filter, "a/b/c/d");
         let shown = matcher_answer(&mut console.page, filter, "a/b/c/d");
         let list = if verdict.is_match() { "hit" } else { "miss" };
@@ -412,7 +409,13 @@ fn the_console_keeps_up_with_1000_messages_a_second() {
     let mut slowest_answer = Duration::ZERO;
     let mut answers = 0;
     let mut highest_rate: f64 = 0.0;
+    let mut pictured = false;
     while load.try_wait().expect("rbench").is_none() {
+        // A picture for the walkthrough, three seconds into the load.
+        if !pictured && started.elapsed() > Duration::from_secs(3) {
+            save_screenshot(&console.page.screenshot(), "console-load.png");
+            pictured = true;
+        }
         let asked = Instant::now();
         let rate = console.page.eval(incoming);
         slowest_answer = slowest_answer.max(asked.elapsed());

@@ -172,6 +172,16 @@ fn the_walkthrough_runs_as_written() {
             path.display()
         );
     }
+    // The pictures it shows are in the repository (the console test takes them).
+    for image in text.split("](images/").skip(1) {
+        let name = image.split(')').next().expect("a closing parenthesis");
+        let path = page().with_file_name("images").join(name);
+        assert!(
+            path.is_file(),
+            "{PAGE} shows {}, which is missing",
+            path.display()
+        );
+    }
     // The Python blocks, against the same broker.
     let test = "the_walkthrough_runs_as_written";
     let Some(python) = paho::python(test) else {

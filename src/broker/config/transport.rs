@@ -104,6 +104,15 @@ fn path(key: &str, values: &[&str], at: &str) -> Result<Located<PathBuf>, String
     })
 }
 
+/// A `true`/`false` option's value.
+fn flag(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("Invalid {key} value ({other}).")),
+    }
+}
+
 fn once<T>(key: &str, slot: &mut Option<T>, value: T) -> Result<(), String> {
     if slot.is_some() {
         return Err(format!("Duplicate {key} value in configuration."));
@@ -136,11 +145,7 @@ impl TransportOptions {
             "http_dir" => once(key, &mut self.http_dir, path(key, values, at)?.value)?,
             "web_console" => {
                 self.web_console_at = Some(at.to_string());
-                self.web_console = match one()? {
-                    "true" => true,
-                    "false" => false,
-                    other => return Err(format!("Invalid {key} value ({other}).")),
-                }
+                self.web_console = flag(key, one()?)?;
             }
             "certfile" => once(key, &mut tls.certfile, path(key, values, at)?)?,
             "keyfile" => once(key, &mut tls.keyfile, path(key, values, at)?)?,
@@ -149,11 +154,7 @@ impl TransportOptions {
             "crlfile" => once(key, &mut tls.crlfile, path(key, values, at)?)?,
             "require_certificate" => {
                 tls.require_at = Some(at.to_string());
-                tls.require_certificate = match one()? {
-                    "true" => true,
-                    "false" => false,
-                    other => return Err(format!("Invalid {key} value ({other}).")),
-                }
+                tls.require_certificate = flag(key, one()?)?;
             }
             "tls_version" => {
                 tls.tls_version = Some(match one()? {

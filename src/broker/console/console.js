@@ -460,6 +460,9 @@
     return text;
   }
 
+  // Names in the tree: numbers in order (2 before 10), as people count.
+  const naturally = new Intl.Collator('en', { numeric: true });
+
   // The tree node of `topic`, made (with its parents) on first use.
   function node(topic) {
     let parent = root;
@@ -488,16 +491,18 @@
         // Siblings in name order (found by binary search in the parent's sorted
         // keys); at the top, the broker's own $ topics last and folded, so that
         // the application's topics come first.
-        const key = (parent === root && level.startsWith('$') ? '\uffff' : '') + level;
+        const last = parent === root && level.startsWith('$');
         const keys = parent.sorted || (parent.sorted = []);
         let low = 0;
         let high = keys.length;
         while (low < high) {
           const middle = (low + high) >> 1;
-          if (keys[middle].key < key) low = middle + 1; else high = middle;
+          const other = keys[middle];
+          const earlier = other.last !== last ? !other.last : naturally.compare(other.name, level) < 0;
+          if (earlier) low = middle + 1; else high = middle;
         }
         parent.ul.insertBefore(child.li, low < keys.length ? keys[low].node.li : null);
-        keys.splice(low, 0, { key, node: child });
+        keys.splice(low, 0, { last, name: level, node: child });
         parent.children.set(level, child);
         if (parent === root && level.startsWith('$')) child.li.classList.add('collapsed');
         if (parent.toggle && parent.toggle.textContent === '') {

@@ -107,7 +107,10 @@ impl Page {
             .send(Message::text(request.to_string()))
             .expect("send to the browser");
         loop {
-            let message = self.socket.read().expect("read from the browser");
+            let message = self
+                .socket
+                .read()
+                .unwrap_or_else(|e| panic!("{method}: no answer from the browser: {e}"));
             let Message::Text(text) = message else {
                 continue;
             };
@@ -250,7 +253,8 @@ impl Drop for PendingPage {
     }
 }
 
-/// The DevTools WebSocket address of the browser's first page (`/json/list`).
+/// The DevTools WebSocket address of a new page (`/json/new`): a tab of the
+/// test's own, which nothing else opens or closes while the browser starts.
 fn page_socket_url(port: u16) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("DevTools HTTP");
     stream
@@ -259,16 +263,16 @@ fn page_socket_url(port: u16) -> String {
     stream
         .write_all(
             format!(
-                "GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+                "PUT /json/new?about:blank HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
             )
             .as_bytes(),
         )
-        .expect("ask for the targets");
+        .expect("ask for a page");
     // Chromium keeps the connection open: the body ends at its Content-Length.
     let mut reply = Vec::new();
     let body = loop {
         let mut chunk = [0u8; 4096];
-        let read = stream.read(&mut chunk).expect("targets");
+        let read = stream.read(&mut chunk).expect("the new page");
         assert!(read > 0, "DevTools closed before answering");
         reply.extend_from_slice(&chunk[..read]);
         let text = String::from_utf8_lossy(&reply);
@@ -287,13 +291,9 @@ fn page_socket_url(port: u16) -> String {
             break body[..length].to_string();
         }
     };
-    let targets: Value = serde_json::from_str(&body).expect("targets JSON");
-    targets
-        .as_array()
-        .expect("a list")
-        .iter()
-        .find(|target| target["type"] == "page")
-        .and_then(|target| target["webSocketDebuggerUrl"].as_str())
-        .expect("a page target")
+    let target: Value = serde_json::from_str(&body).expect("target JSON");
+    target["webSocketDebuggerUrl"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no page target in {body}"))
         .to_string()
 }
