@@ -32,7 +32,10 @@ const SHOWN: Duration = Duration::from_secs(15);
 struct Console {
     page: Page,
     plain: String,
-    broker: Running,
+    /// `None` while the test has stopped it.
+    broker: Option<Running>,
+    /// The broker's configuration, for a restart on the same ports.
+    conf: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -73,7 +76,8 @@ impl Console {
         Some(Console {
             page,
             plain,
-            broker,
+            broker: Some(broker),
+            conf,
             _dir: dir,
         })
     }
@@ -325,7 +329,7 @@ fn the_console_shows_topics_publishes_from_its_form_and_never_runs_a_payload() {
         SHOWN,
     );
     save_screenshot(&console.page.screenshot(), "console.png");
-    drop(console.broker);
+    drop(console.broker.take());
 }
 
 /// Types `filter` into the matcher and returns `["hit" | "miss", reason]` for `topic`.
@@ -535,4 +539,34 @@ fn rbroker_v_without_a_config_says_how_to_open_the_console() {
     );
     broker.signal(libc::SIGTERM);
     assert_eq!(broker.wait(), 0);
+}
+
+#[test]
+fn the_console_reconnects_once_when_its_broker_comes_back() {
+    let test = "the_console_reconnects_once_when_its_broker_comes_back";
+    let Some(mut console) = Console::open(test, |_| {}) else {
+        return;
+    };
+    // The broker goes away: the page says so and keeps trying.
+    drop(console.broker.take());
+    let closed = console.wait_for_state("closed");
+    assert!(closed.ends_with("; retrying"), "{closed}");
+    // Back on the same ports: one console client connects, not one per attempt.
+    let conf = console.conf.to_str().expect("utf-8").to_string();
+    console.broker = Some(Running::start(&["-c", &conf]));
+    console.wait_for_state("connected");
+    console.publish(&["-t", "console/after", "-m", "back"]);
+    console.row("console/after", "back");
+    let broker = console.broker.as_mut().expect("running");
+    let mut lines = broker.seen.clone();
+    // Any further attempt would come within the page's retry delay (at most 10 s,
+    // doubling from 1 s); a stacked one within 2 s.
+    lines.extend(broker.lines_within(Duration::from_secs(3)));
+    let consoles = lines
+        .iter()
+        .filter(|line| {
+            line.starts_with("New client connected") && line.contains(" as rbroker-console-")
+        })
+        .count();
+    assert_eq!(consoles, 1, "{lines:#?}");
 }
