@@ -325,6 +325,13 @@ impl Image {
         }
     }
 
+    /// How many entries wait in the queue of the session of `client_id`, if the
+    /// image knows that session.
+    pub fn queue_len(&self, client_id: &str) -> Option<usize> {
+        let session = self.numbers.get(client_id)?;
+        self.sessions.get(session).map(|image| image.queue.len())
+    }
+
     /// The records for one change, in the order they must be applied.
     pub fn translate(&mut self, change: Change, out: &mut Vec<Record>) {
         if let Change::SessionOpened {

@@ -85,6 +85,9 @@ pub struct JournalFigures {
     pub bytes_appended: u64,
     /// Changes recorded.
     pub changes: u64,
+    /// Changes never written: deliveries queued, sent and acknowledged within
+    /// one batch (`store::elide`).
+    pub dropped: u64,
     pub compactions: u64,
     /// Bytes of the file now.
     pub file_bytes: u64,
@@ -158,6 +161,7 @@ pub struct Journal {
     syncs: AtomicU64,
     bytes_appended: AtomicU64,
     compactions: AtomicU64,
+    dropped: AtomicU64,
     file_bytes: AtomicU64,
     write_failures: AtomicU64,
 }
@@ -184,6 +188,7 @@ impl Journal {
             syncs: AtomicU64::new(0),
             bytes_appended: AtomicU64::new(0),
             compactions: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
             file_bytes: AtomicU64::new(0),
             write_failures: AtomicU64::new(0),
         })
@@ -322,6 +327,7 @@ impl Journal {
             syncs: self.syncs.load(Ordering::Relaxed),
             bytes_appended: self.bytes_appended.load(Ordering::Relaxed),
             changes: lock(&self.pending).recorded,
+            dropped: self.dropped.load(Ordering::Relaxed),
             compactions: self.compactions.load(Ordering::Relaxed),
             file_bytes: self.file_bytes.load(Ordering::Relaxed),
             write_failures: self.write_failures.load(Ordering::Relaxed),
@@ -368,8 +374,14 @@ impl Writer {
         let _stopped = StoppedOnExit(Arc::clone(&self.journal));
         let mut records = Vec::new();
         loop {
-            let (changes, upto, stop) = self.next_batch();
+            let (mut changes, upto, stop) = self.next_batch();
             let count = changes.len() as u64;
+            if self.settings.mode == PersistenceMode::Durable {
+                let dropped = super::elide::drop_completed_deliveries(&mut changes, &self.image);
+                self.journal
+                    .dropped
+                    .fetch_add(dropped as u64, Ordering::Relaxed);
+            }
             let clock = format::Clock::now();
             let durable = self.settings.mode == PersistenceMode::Durable;
             for change in changes {
@@ -433,9 +445,10 @@ impl Writer {
         }
         let figures = self.journal.figures();
         self.log.notice(format_args!(
-            "Store {}: {} changes, {} syncs, {} bytes appended, {} compactions.",
+            "Store {}: {} changes ({} not written: delivered within their batch), {} syncs, {} bytes appended, {} compactions.",
             self.settings.path.display(),
             figures.changes,
+            figures.dropped,
             figures.syncs,
             figures.bytes_appended,
             figures.compactions

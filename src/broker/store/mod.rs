@@ -26,6 +26,7 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+pub mod elide;
 pub mod format;
 pub mod image;
 pub mod journal;
