@@ -862,16 +862,13 @@ impl Session {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::TopicName;
-    use bytes::Bytes;
-
-    fn delivery(qos: QoS) -> Delivery {
+impl Delivery {
+    /// A delivery of a fresh one-byte message on topic `t` at `qos`, for tests.
+    pub(crate) fn sample(qos: QoS) -> Delivery {
         Delivery {
             message: Arc::new(Message::new(
-                TopicName::new("t").expect("valid"),
-                Bytes::from_static(b"x"),
+                crate::protocol::TopicName::new("t").expect("valid"),
+                bytes::Bytes::from_static(b"x"),
                 qos,
                 false,
             )),
@@ -880,6 +877,17 @@ mod tests {
             subscription_ids: Vec::new(),
             shared: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::TopicName;
+    use bytes::Bytes;
+
+    fn delivery(qos: QoS) -> Delivery {
+        Delivery::sample(qos)
     }
 
     fn online(max_inflight: u16, max_queued: usize) -> SessionState {

@@ -15,7 +15,6 @@
 //! the batch. QoS 2 deliveries are never dropped.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -49,29 +48,16 @@ pub fn drop_completed_deliveries(changes: &mut Vec<Change>, image: &Image) -> us
     {
         return 0;
     }
-    let mut sessions: FxHashMap<Arc<str>, Followed> = FxHashMap::default();
+    let mut sessions: FxHashMap<&str, Followed> = FxHashMap::default();
     let mut dropped = vec![false; changes.len()];
     let mut count = 0;
     for (index, change) in changes.iter().enumerate() {
-        let client_id = match change {
-            Change::Retained(_) | Change::Totals(_) => continue,
-            Change::Queued { client_id, .. }
-            | Change::Sent { client_id, .. }
-            | Change::Skipped { client_id }
-            | Change::Acked { client_id, .. }
-            | Change::SessionOpened { client_id, .. }
-            | Change::SessionDetached { client_id, .. }
-            | Change::SessionRemoved { client_id }
-            | Change::Subscribed { client_id, .. }
-            | Change::Unsubscribed { client_id, .. }
-            | Change::QueueReplaced { client_id, .. }
-            | Change::Released { client_id, .. }
-            | Change::Received { client_id, .. }
-            | Change::ReceiveDone { client_id, .. }
-            | Change::WillPending { client_id, .. }
-            | Change::WillCleared { client_id } => client_id,
-        };
-        let followed = sessions.entry(Arc::clone(client_id)).or_insert_with(|| {
+        let client_id = change.client_id();
+        // Retained messages and totals belong to no session.
+        if client_id.is_empty() {
+            continue;
+        }
+        let followed = sessions.entry(client_id).or_insert_with(|| {
             match image.queue_len(client_id) {
                 Some(ahead) => Followed {
                     ahead,
@@ -120,6 +106,7 @@ pub fn drop_completed_deliveries(changes: &mut Vec<Change>, image: &Image) -> us
             _ => followed.stopped = true,
         }
     }
+    drop(sessions);
     if count > 0 {
         let mut at = 0;
         changes.retain(|_| {
@@ -134,25 +121,8 @@ pub fn drop_completed_deliveries(changes: &mut Vec<Change>, image: &Image) -> us
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::message::Message;
     use crate::broker::session::Delivery;
     use crate::broker::store::format::Record;
-    use crate::protocol::TopicName;
-
-    fn delivery(qos: QoS) -> Delivery {
-        Delivery {
-            message: Arc::new(Message::new(
-                TopicName::new("t").expect("topic"),
-                bytes::Bytes::from_static(b"p"),
-                qos,
-                false,
-            )),
-            qos,
-            retain: false,
-            subscription_ids: Vec::new(),
-            shared: None,
-        }
-    }
 
     fn image_with(client_id: &str, queued: usize) -> Image {
         let mut image = Image::default();
@@ -165,7 +135,7 @@ mod tests {
         };
         let queue = (0..queued).map(|_| Change::Queued {
             client_id: client_id.into(),
-            delivery: delivery(QoS::AtLeastOnce),
+            delivery: Delivery::sample(QoS::AtLeastOnce),
         });
         replay(&mut image, std::iter::once(opened).chain(queue).collect());
         assert_eq!(image.queue_len(client_id), Some(queued));
@@ -185,7 +155,7 @@ mod tests {
     fn queued(qos: QoS) -> Change {
         Change::Queued {
             client_id: "s".into(),
-            delivery: delivery(qos),
+            delivery: Delivery::sample(qos),
         }
     }
     fn sent(packet_id: u16) -> Change {
