@@ -3,11 +3,15 @@
 //! of the queue, then `Acked`, the three changes together leave the session as it
 //! was, and the writer drops them before they are written or applied.
 //!
-//! Why it is safe: the batch becomes durable whole or not at all. If it does, the
-//! message was delivered and acknowledged and nothing must bring it back. If it
-//! does not (a crash before the sync), its publisher got no PUBACK either, since
-//! that waits for this batch, and sends it again. A message no other change
-//! refers to is then not written at all.
+//! Why it is safe: the `Acked` is the subscriber's PUBACK, so the broker owes
+//! nobody this delivery any more, whatever reaches the disk. Sending a QoS 1
+//! message does not wait for its queueing to be durable, which is how all three
+//! can fall in one batch. The records that are written are exactly those of a
+//! session in which the delivery was queued, sent and acknowledged in between, so
+//! any prefix of them that a crash leaves on disk replays to a consistent image. A
+//! publisher whose PUBACK waited for the `Queued` change gets it only once the
+//! batch is durable; after a crash before that, it sends the message again (QoS 1
+//! is at least once). A message no other change refers to is not written at all.
 //!
 //! Conservative by design: a session is followed only through `Queued`, `Sent`,
 //! `Skipped` and `Acked`; any other change for it in the batch (opened, replaced
@@ -123,6 +127,7 @@ mod tests {
     use super::*;
     use crate::broker::session::Delivery;
     use crate::broker::store::format::Record;
+    use std::sync::Arc;
 
     fn image_with(client_id: &str, queued: usize) -> Image {
         let mut image = Image::default();
@@ -235,39 +240,164 @@ mod tests {
         assert_eq!(drop_completed_deliveries(&mut changes, &unknown), 0);
     }
 
-    #[test]
-    fn the_image_ends_the_same_with_or_without_the_dropped_changes() {
-        let batch = || {
-            vec![
-                queued(QoS::AtLeastOnce),
-                queued(QoS::AtLeastOnce),
-                queued(QoS::AtLeastOnce),
-                sent(7),
-                acked(7),
-                sent(8),
-                Change::Skipped {
-                    client_id: "s".into(),
-                },
-                acked(8),
-                queued(QoS::AtLeastOnce),
-            ]
-        };
-        let mut whole = image_with("s", 1);
+    /// A delivery of a message on its own topic, so that entries can be told apart.
+    fn on(client_id: &str, topic: &str) -> Change {
+        let mut delivery = Delivery::sample(QoS::AtLeastOnce);
+        delivery.message = Arc::new(crate::broker::message::Message::new(
+            crate::protocol::TopicName::new(topic).expect("topic"),
+            bytes::Bytes::from_static(b"x"),
+            QoS::AtLeastOnce,
+            false,
+        ));
+        Change::Queued {
+            client_id: client_id.into(),
+            delivery,
+        }
+    }
+
+    /// A session by client id: its queue and its in-flight entries, by topic.
+    type SessionState = (String, Vec<String>, Vec<(u16, String)>);
+
+    /// Each session's queue and in-flight entries, by topic, and every stored
+    /// message's topic.
+    fn state(image: &Image) -> (Vec<SessionState>, Vec<String>) {
+        let topic = |number: &u64| image.messages[number].message.topic.as_str().to_string();
+        let mut sessions: Vec<_> = image
+            .sessions
+            .values()
+            .map(|s| {
+                (
+                    s.client_id.to_string(),
+                    s.queue.iter().map(|e| topic(&e.message)).collect(),
+                    s.inflight
+                        .iter()
+                        .map(|(id, e)| {
+                            (*id, e.as_ref().map_or(String::new(), |e| topic(&e.message)))
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        sessions.sort();
+        let mut messages: Vec<_> = image
+            .messages
+            .values()
+            .map(|m| m.message.topic.as_str().to_string())
+            .collect();
+        messages.sort();
+        (sessions, messages)
+    }
+
+    /// `batch` applied to `image` as it is and after the drop give the same state;
+    /// returns how many changes were dropped.
+    fn same_either_way(prepare: impl Fn() -> Image, batch: impl Fn() -> Vec<Change>) -> usize {
+        let mut whole = prepare();
         replay(&mut whole, batch());
-        let mut shortened = image_with("s", 1);
+        let mut shortened = prepare();
         let mut changes = batch();
         let dropped = drop_completed_deliveries(&mut changes, &shortened);
-        assert_eq!(dropped, 3, "{:?}", kinds(&changes));
         replay(&mut shortened, changes);
-        let session = |image: &Image| {
-            let (_, s) = image.sessions.iter().next().expect("one session");
-            (
-                s.queue.len(),
-                s.inflight.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-            )
+        assert_eq!(state(&whole), state(&shortened));
+        dropped
+    }
+
+    #[test]
+    fn the_image_ends_the_same_with_or_without_the_dropped_changes() {
+        // One entry queued before the batch; a skip in the middle.
+        let dropped = same_either_way(
+            || image_with("s", 1),
+            || {
+                vec![
+                    on("s", "m/1"),
+                    on("s", "m/2"),
+                    on("s", "m/3"),
+                    sent(7),
+                    acked(7),
+                    sent(8),
+                    Change::Skipped {
+                        client_id: "s".into(),
+                    },
+                    acked(8),
+                    on("s", "m/4"),
+                    sent(9),
+                ]
+            },
+        );
+        assert_eq!(dropped, 3);
+    }
+
+    #[test]
+    fn a_message_two_sessions_share_stays_for_the_one_that_keeps_it() {
+        let two = || {
+            let mut image = image_with("s", 0);
+            replay(
+                &mut image,
+                vec![Change::SessionOpened {
+                    client_id: "t".into(),
+                    username: None,
+                    scope: 0,
+                    fresh: true,
+                    expiry: None,
+                }],
+            );
+            image
         };
-        assert_eq!(session(&whole), session(&shortened));
-        // Messages nothing refers to are gone from both.
-        assert_eq!(whole.messages.len(), shortened.messages.len());
+        // One message queued for both; only "s" sends and acknowledges it.
+        let Change::Queued { delivery, .. } = on("s", "shared") else {
+            unreachable!()
+        };
+        let queued_for = |client_id: &str| Change::Queued {
+            client_id: client_id.into(),
+            delivery: delivery.clone(),
+        };
+        let batch = || {
+            vec![
+                queued_for("s"),
+                queued_for("t"),
+                sent(1),
+                acked(1),
+                Change::Sent {
+                    client_id: "t".into(),
+                    packet_id: 1,
+                },
+            ]
+        };
+        assert_eq!(same_either_way(two, batch), 3);
+        let mut image = two();
+        let mut changes = batch();
+        drop_completed_deliveries(&mut changes, &image);
+        replay(&mut image, changes);
+        assert_eq!(state(&image).1, ["shared"], "written once, for t");
+    }
+
+    #[test]
+    fn an_id_acknowledged_before_being_sent_again_pairs_with_the_new_send() {
+        // Entry queued before the batch goes out as 5 and is acknowledged; then a
+        // new one goes out as 5 too: only the second life is dropped.
+        let dropped = same_either_way(
+            || image_with("s", 1),
+            || vec![sent(5), acked(5), on("s", "new"), sent(5), acked(5)],
+        );
+        assert_eq!(dropped, 3);
+    }
+
+    #[test]
+    fn qos2_steps_and_replaced_queues_stop_the_matching() {
+        for stop in [
+            Change::Released {
+                client_id: "s".into(),
+                packet_id: 9,
+            },
+            Change::QueueReplaced {
+                client_id: "s".into(),
+                deliveries: Vec::new(),
+            },
+        ] {
+            let mut changes = vec![on("s", "a"), stop, sent(1), acked(1)];
+            assert_eq!(
+                drop_completed_deliveries(&mut changes, &image_with("s", 0)),
+                0
+            );
+        }
     }
 }

@@ -102,6 +102,10 @@ struct Pending {
     /// The first sequence number of each open group ([`Journal::open_group`]):
     /// the writer takes only what was recorded before the oldest.
     open_groups: Vec<u64>,
+    /// Groups that closed while another was open, as (first, last) sequence
+    /// numbers, until the writer has taken them: groups interleave, so one that
+    /// began before an open group's start and ended after it must not be cut there.
+    closed_groups: Vec<(u64, u64)>,
     /// The highest sequence number a task will wait for ([`Journal::want`]).
     wanted: u64,
     /// The writer sleeps until woken: the next change must wake it.
@@ -111,15 +115,37 @@ struct Pending {
 
 impl Pending {
     /// How many of the pending changes the writer may take now: those before the
-    /// oldest open group, or all of them when stopping.
+    /// oldest open group, and before any closed group that runs past that point,
+    /// or all of them when stopping.
     fn takeable(&self) -> usize {
         let first = self.recorded + 1 - self.changes.len() as u64;
-        match self.open_groups.iter().min() {
-            Some(&start) if !self.stop => {
-                (start.saturating_sub(first) as usize).min(self.changes.len())
-            }
-            _ => self.changes.len(),
+        let Some(mut cut) = self
+            .open_groups
+            .iter()
+            .min()
+            .copied()
+            .filter(|_| !self.stop)
+        else {
+            return self.changes.len();
+        };
+        // A closed group across the cut moves it back to the group's start; that
+        // may put another closed group across it.
+        while let Some(start) = self
+            .closed_groups
+            .iter()
+            .filter(|(start, last)| *start < cut && *last >= cut)
+            .map(|(start, _)| *start)
+            .min()
+        {
+            cut = start;
         }
+        (cut.saturating_sub(first) as usize).min(self.changes.len())
+    }
+
+    /// Forgets the closed groups the writer has taken whole (everything up to
+    /// `taken`).
+    fn taken_upto(&mut self, taken: u64) {
+        self.closed_groups.retain(|(_, last)| *last > taken);
     }
 }
 
@@ -136,6 +162,13 @@ impl Drop for Group {
         let mut pending = lock(&self.journal.pending);
         if let Some(at) = pending.open_groups.iter().position(|s| *s == self.start) {
             pending.open_groups.swap_remove(at);
+        }
+        let last = pending.recorded;
+        if pending.open_groups.is_empty() {
+            // Nothing cuts the pending changes now: every group is taken whole.
+            pending.closed_groups.clear();
+        } else if last >= self.start {
+            pending.closed_groups.push((self.start, last));
         }
         let waiting = !pending.changes.is_empty();
         drop(pending);
@@ -510,6 +543,7 @@ impl Writer {
         } else {
             pending.changes.drain(..take).collect()
         };
+        pending.taken_upto(upto);
         (changes, upto, pending.stop)
     }
 
@@ -926,6 +960,30 @@ mod tests {
         journal.stop();
         let (image, recovery) = recover::read(&path, &log).expect("read");
         assert_eq!((image.counts().1, recovery.frames - frames_before), (3, 2));
+    }
+
+    #[test]
+    fn interleaved_groups_are_not_cut_where_a_later_one_began() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.db");
+        let (journal, store, start, runtime) = journal_at(&path, settings(&path, u64::MAX));
+        store.record(retained("before", "1"));
+        let first = store.group().expect("kept");
+        store.record(retained("first/1", "x"));
+        let second = store.group().expect("kept");
+        store.record(retained("second/1", "x"));
+        store.record(retained("first/2", "x"));
+        // The first group closes while the second, begun inside it, is open:
+        // cutting at the second's start would take half of the first.
+        drop(first);
+        start();
+        runtime.block_on(store.synced(1)).expect("synced");
+        assert!(!store.is_synced(2), "the first group was split");
+        drop(second);
+        runtime.block_on(store.synced(4)).expect("synced");
+        journal.stop();
+        let (image, _) = recover::read(&path, &Logger::in_memory(LogTypes::ALL)).expect("read");
+        assert_eq!(image.counts().1, 4);
     }
 
     #[test]

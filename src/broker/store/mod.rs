@@ -6,9 +6,12 @@
 //! push onto a list). Each change gets a sequence number. A connection task that
 //! recorded changes while handling a batch of packets waits, before writing that
 //! batch's answers (PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK, the CONNACK of a
-//! persistent session, a QoS 1/2 PUBLISH to a persistent session), until the store
-//! says that sequence number is durable ([`Store::synced`]). So "acknowledged"
-//! means "on disk".
+//! persistent session, a QoS 2 PUBLISH or PUBREL to a persistent session), until
+//! the store says that sequence number is durable ([`Store::synced`]). So
+//! "acknowledged" means "on disk". A QoS 1 PUBLISH going out, and the PUBACK or
+//! PUBCOMP that completes one, are recorded in order but waited for by no one
+//! ([`Store::record_unwaited`]): losing them only means a QoS 1 message is sent
+//! again.
 //!
 //! * [`Store::Memory`]: nothing is kept (no `persistence`); every commit is
 //!   immediate and nothing is recorded.
@@ -20,7 +23,8 @@
 //!
 //! The files: `format.rs` (bytes), `image.rs` (the state the records describe),
 //! `journal.rs` (the writer thread, group commit, compaction, a full disk),
-//! `recover.rs` (reading the file back at startup, torn tails, damage).
+//! `recover.rs` (reading the file back at startup, torn tails, damage),
+//! `elide.rs` (deliveries completed within one batch, never written).
 
 use std::cell::Cell;
 use std::sync::Arc;
