@@ -239,6 +239,12 @@ impl Broker {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let token = CancellationToken::new();
         let tasks = TaskTracker::new();
+        // Bridges subscribe on this broker before anyone can publish to it.
+        let bridges: Vec<_> = self
+            .bridges
+            .into_iter()
+            .map(|bridge| bridge::attach_at_start(bridge, Arc::clone(&self.router)))
+            .collect();
         let mut counts: std::collections::HashMap<Option<usize>, listener::OpenConnections> =
             std::collections::HashMap::new();
         for listener in self.listeners {
@@ -252,8 +258,8 @@ impl Broker {
             ));
         }
         tasks.spawn(keepalive::sweep(Arc::clone(&self.router), token.clone()));
-        for bridge in self.bridges {
-            tasks.spawn(bridge::run(bridge, Arc::clone(&self.router), token.clone()));
+        for bridge in bridges {
+            tasks.spawn(bridge::run(bridge, token.clone()));
         }
         if self.router.config.sys_interval > 0 {
             tasks.spawn(sys::run(Arc::clone(&self.router), token.clone()));

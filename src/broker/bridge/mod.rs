@@ -159,7 +159,7 @@ enum Ended {
 }
 
 /// The bridge's task state.
-struct Link {
+pub(crate) struct Link {
     bridge: Bridge,
     router: Arc<Router>,
     id: u64,
@@ -184,9 +184,10 @@ struct Link {
     subscribed: bool,
 }
 
-/// Runs `bridge` until `stop`: connects, carries messages, and reconnects after
-/// `restart_timeout` as its `start_type` says.
-pub async fn run(bridge: Bridge, router: Arc<Router>, stop: CancellationToken) {
+/// Opens `bridge`'s session on this broker and subscribes it, before the
+/// listeners accept anyone: a message published right after startup is queued
+/// for the bridge like any later one.
+pub(crate) fn attach_at_start(bridge: Bridge, router: Arc<Router>) -> Link {
     let mut link = Link {
         try_private: bridge.config.try_private && !bridge.config.protocol.is_v5(),
         bridge,
@@ -202,11 +203,19 @@ pub async fn run(bridge: Bridge, router: Arc<Router>, stop: CancellationToken) {
         last_activity: Instant::now(),
         subscribed: false,
     };
-    let lazy = link.bridge.config.start_type == StartType::Lazy;
     // Until the first connection, the state is "down" (mosquitto stores a
     // local retained 0 at the first attempt).
     link.notify_local(false);
     link.attach();
+    link
+}
+
+/// Runs the bridge of `link` (from [`attach_at_start`]) until `stop`: connects,
+/// carries messages, and reconnects after `restart_timeout` as its `start_type`
+/// says.
+pub(crate) async fn run(mut link: Link, stop: CancellationToken) {
+    let router = Arc::clone(&link.router);
+    let lazy = link.bridge.config.start_type == StartType::Lazy;
     let mut waits = Backoff::new(link.bridge.config.restart);
     loop {
         if lazy {
