@@ -42,9 +42,14 @@ struct Followed {
 }
 
 /// Removes from `changes` every QoS 1 delivery that was queued, sent and
-/// acknowledged within it; `image` is the state before the batch. Returns how
-/// many changes went.
-pub fn drop_completed_deliveries(changes: &mut Vec<Change>, image: &Image) -> usize {
+/// acknowledged within it, and the same entries from `beside` (what the writer
+/// keeps per change); `image` is the state before the batch. Returns how many
+/// changes went.
+pub fn drop_completed_deliveries<T>(
+    changes: &mut Vec<Change>,
+    beside: &mut Vec<T>,
+    image: &Image,
+) -> usize {
     // Nothing to gain in a batch without acknowledgements.
     if !changes
         .iter()
@@ -112,14 +117,20 @@ pub fn drop_completed_deliveries(changes: &mut Vec<Change>, image: &Image) -> us
     }
     drop(sessions);
     if count > 0 {
-        let mut at = 0;
-        changes.retain(|_| {
-            let keep = !dropped[at];
-            at += 1;
-            keep
-        });
+        retain_unmarked(changes, &dropped);
+        retain_unmarked(beside, &dropped);
     }
     count
+}
+
+/// Keeps the entries of `list` whose index `dropped` does not mark.
+fn retain_unmarked<T>(list: &mut Vec<T>, dropped: &[bool]) {
+    let mut at = 0;
+    list.retain(|_| {
+        let keep = !dropped.get(at).copied().unwrap_or(false);
+        at += 1;
+        keep
+    });
 }
 
 #[cfg(test)]
@@ -198,9 +209,15 @@ mod tests {
             sent(2),
             acked(2),
         ];
-        assert_eq!(drop_completed_deliveries(&mut changes, &image), 3);
+        // What the writer keeps beside each change goes with it.
+        let mut beside: Vec<usize> = (0..changes.len()).collect();
+        assert_eq!(
+            drop_completed_deliveries(&mut changes, &mut beside, &image),
+            3
+        );
         // The second message went; the first is in flight.
         assert_eq!(kinds(&changes), ["Q", "S1"]);
+        assert_eq!(beside, [0, 2]);
     }
 
     #[test]
@@ -208,7 +225,10 @@ mod tests {
         // One entry queued before: the first Sent is that one's.
         let image = image_with("s", 1);
         let mut changes = vec![queued(QoS::AtLeastOnce), sent(1), acked(1)];
-        assert_eq!(drop_completed_deliveries(&mut changes, &image), 0);
+        assert_eq!(
+            drop_completed_deliveries(&mut changes, &mut Vec::<()>::new(), &image),
+            0
+        );
         let mut changes = vec![
             queued(QoS::AtLeastOnce),
             sent(1),
@@ -216,7 +236,10 @@ mod tests {
             acked(2),
             acked(1),
         ];
-        assert_eq!(drop_completed_deliveries(&mut changes, &image), 3);
+        assert_eq!(
+            drop_completed_deliveries(&mut changes, &mut Vec::<()>::new(), &image),
+            3
+        );
         assert_eq!(kinds(&changes), ["S1", "A1"]);
     }
 
@@ -224,7 +247,10 @@ mod tests {
     fn qos2_unknown_sessions_and_other_changes_stop_the_matching() {
         let image = image_with("s", 0);
         let mut changes = vec![queued(QoS::ExactlyOnce), sent(1), acked(1)];
-        assert_eq!(drop_completed_deliveries(&mut changes, &image), 0);
+        assert_eq!(
+            drop_completed_deliveries(&mut changes, &mut Vec::<()>::new(), &image),
+            0
+        );
         let mut changes = vec![
             queued(QoS::AtLeastOnce),
             Change::SessionDetached {
@@ -234,10 +260,16 @@ mod tests {
             sent(1),
             acked(1),
         ];
-        assert_eq!(drop_completed_deliveries(&mut changes, &image), 0);
+        assert_eq!(
+            drop_completed_deliveries(&mut changes, &mut Vec::<()>::new(), &image),
+            0
+        );
         let unknown = Image::default();
         let mut changes = vec![queued(QoS::AtLeastOnce), sent(1), acked(1)];
-        assert_eq!(drop_completed_deliveries(&mut changes, &unknown), 0);
+        assert_eq!(
+            drop_completed_deliveries(&mut changes, &mut Vec::<()>::new(), &unknown),
+            0
+        );
     }
 
     /// A delivery of a message on its own topic, so that entries can be told apart.
@@ -295,7 +327,7 @@ mod tests {
         replay(&mut whole, batch());
         let mut shortened = prepare();
         let mut changes = batch();
-        let dropped = drop_completed_deliveries(&mut changes, &shortened);
+        let dropped = drop_completed_deliveries(&mut changes, &mut Vec::<()>::new(), &shortened);
         replay(&mut shortened, changes);
         assert_eq!(state(&whole), state(&shortened));
         dropped
@@ -365,7 +397,7 @@ mod tests {
         assert_eq!(same_either_way(two, batch), 3);
         let mut image = two();
         let mut changes = batch();
-        drop_completed_deliveries(&mut changes, &image);
+        drop_completed_deliveries(&mut changes, &mut Vec::<()>::new(), &image);
         replay(&mut image, changes);
         assert_eq!(state(&image).1, ["shared"], "written once, for t");
     }
@@ -395,7 +427,7 @@ mod tests {
         ] {
             let mut changes = vec![on("s", "a"), stop, sent(1), acked(1)];
             assert_eq!(
-                drop_completed_deliveries(&mut changes, &image_with("s", 0)),
+                drop_completed_deliveries(&mut changes, &mut Vec::<()>::new(), &image_with("s", 0)),
                 0
             );
         }

@@ -45,7 +45,8 @@ const FRAME_TARGET: usize = 1024 * 1024;
 /// Bytes of log records held before they are sealed as a frame of their own. A
 /// frame is written and synced before the next, so a crash still tears only the
 /// last one, and none nears what a reader accepts (`format::MAX_FRAME`), even
-/// with one largest message beyond the cap.
+/// with one largest message beyond the cap. A frame ends between changes and
+/// never inside a group, so it may pass the cap by what a group holds.
 pub const FRAME_CAP: usize = 64 * 1024 * 1024;
 /// How far ahead of the log the file is filled with zeros. Frames are then
 /// written over blocks that already exist, so `fdatasync` flushes the data alone:
@@ -95,6 +96,13 @@ pub struct JournalFigures {
     pub write_failures: u64,
 }
 
+/// Changes the writer took, with where a frame may end.
+struct Batch {
+    changes: Vec<Change>,
+    /// Per change: whether a frame may end after it ([`Pending::frame_may_end`]).
+    frame_may_end: Vec<bool>,
+}
+
 #[derive(Debug, Default)]
 struct Pending {
     changes: Vec<Change>,
@@ -102,9 +110,10 @@ struct Pending {
     /// The first sequence number of each open group ([`Journal::open_group`]):
     /// the writer takes only what was recorded before the oldest.
     open_groups: Vec<u64>,
-    /// Groups that closed while another was open, as (first, last) sequence
-    /// numbers, until the writer has taken them: groups interleave, so one that
-    /// began before an open group's start and ended after it must not be cut there.
+    /// Closed groups as (first, last) sequence numbers, until the writer has
+    /// taken them: groups interleave, so one that began before an open group's
+    /// start and ended after it must not be cut there, and a batch written as
+    /// several frames is cut between groups only.
     closed_groups: Vec<(u64, u64)>,
     /// The highest sequence number a task will wait for ([`Journal::want`]).
     wanted: u64,
@@ -147,6 +156,33 @@ impl Pending {
     fn taken_upto(&mut self, taken: u64) {
         self.closed_groups.retain(|(_, last)| *last > taken);
     }
+
+    /// For each of the first `count` pending changes, whether a frame may end
+    /// after it: not inside a group, whose changes must reach the file in one
+    /// frame.
+    fn frame_may_end(&self, count: usize) -> Vec<bool> {
+        let first = self.recorded + 1 - self.changes.len() as u64;
+        // +1 where a group's inside begins, -1 at its last change.
+        let mut depth = vec![0i64; count + 1];
+        for &(start, last) in &self.closed_groups {
+            let (Some(from), Some(to)) = (start.checked_sub(first), last.checked_sub(first)) else {
+                continue;
+            };
+            let (from, to) = (from as usize, (to as usize).min(count));
+            if from < to {
+                depth[from] += 1;
+                depth[to] -= 1;
+            }
+        }
+        let mut inside = 0;
+        depth[..count]
+            .iter()
+            .map(|step| {
+                inside += step;
+                inside == 0
+            })
+            .collect()
+    }
 }
 
 /// Changes that become durable together or not at all ([`Journal::open_group`]);
@@ -164,10 +200,7 @@ impl Drop for Group {
             pending.open_groups.swap_remove(at);
         }
         let last = pending.recorded;
-        if pending.open_groups.is_empty() {
-            // Nothing cuts the pending changes now: every group is taken whole.
-            pending.closed_groups.clear();
-        } else if last >= self.start {
+        if last >= self.start {
             pending.closed_groups.push((self.start, last));
         }
         let waiting = !pending.changes.is_empty();
@@ -407,17 +440,25 @@ impl Writer {
         let _stopped = StoppedOnExit(Arc::clone(&self.journal));
         let mut records = Vec::new();
         loop {
-            let (mut changes, upto, stop) = self.next_batch();
+            let (batch, upto, stop) = self.next_batch();
+            let Batch {
+                mut changes,
+                mut frame_may_end,
+            } = batch;
             let count = changes.len() as u64;
             if self.settings.mode == PersistenceMode::Durable {
-                let dropped = super::elide::drop_completed_deliveries(&mut changes, &self.image);
+                let dropped = super::elide::drop_completed_deliveries(
+                    &mut changes,
+                    &mut frame_may_end,
+                    &self.image,
+                );
                 self.journal
                     .dropped
                     .fetch_add(dropped as u64, Ordering::Relaxed);
             }
             let clock = format::Clock::now();
             let durable = self.settings.mode == PersistenceMode::Durable;
-            for change in changes {
+            for (change, may_end) in changes.into_iter().zip(frame_may_end) {
                 self.image.translate(change, &mut records);
                 for record in records.drain(..) {
                     let mark = self.unwritten.len();
@@ -430,10 +471,11 @@ impl Writer {
                         self.log
                             .error(format_args!("store image: {error}; change dropped."));
                     }
-                    if self.unwritten.len() >= self.settings.frame_cap {
-                        let body = std::mem::take(&mut self.unwritten);
-                        self.sealed.push_back(body);
-                    }
+                }
+                // A frame ends between changes, never inside a group.
+                if may_end && self.unwritten.len() >= self.settings.frame_cap {
+                    let body = std::mem::take(&mut self.unwritten);
+                    self.sealed.push_back(body);
                 }
             }
             self.unwritten_upto = self.unwritten_upto.max(upto);
@@ -489,7 +531,7 @@ impl Writer {
     }
 
     /// Waits for changes, a stop, or a timer (a retry, an autosave).
-    fn next_batch(&mut self) -> (Vec<Change>, u64, bool) {
+    fn next_batch(&mut self) -> (Batch, u64, bool) {
         let mut pending = lock(&self.journal.pending);
         let mut unwanted_since: Option<Instant> = None;
         // Right after a batch the writer sleeps lightly: changes arriving then do
@@ -538,13 +580,21 @@ impl Writer {
         }
         let take = pending.takeable();
         let upto = pending.recorded - (pending.changes.len() - take) as u64;
+        let frame_may_end = pending.frame_may_end(take);
         let changes = if take == pending.changes.len() {
             std::mem::take(&mut pending.changes)
         } else {
             pending.changes.drain(..take).collect()
         };
         pending.taken_upto(upto);
-        (changes, upto, pending.stop)
+        (
+            Batch {
+                changes,
+                frame_may_end,
+            },
+            upto,
+            pending.stop,
+        )
     }
 
     fn timeout(&self) -> Duration {
@@ -984,6 +1034,29 @@ mod tests {
         journal.stop();
         let (image, _) = recover::read(&path, &Logger::in_memory(LogTypes::ALL)).expect("read");
         assert_eq!(image.counts().1, 4);
+    }
+
+    #[test]
+    fn a_frame_never_ends_inside_a_group() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.db");
+        let small_frames = JournalSettings {
+            frame_cap: 1024,
+            ..settings(&path, u64::MAX)
+        };
+        let (journal, store, start, runtime) = journal_at(&path, small_frames);
+        // About 3 KiB in one group: one frame over the cap, not three within it.
+        let group = store.group().expect("kept");
+        for n in 0..20 {
+            store.record(retained(&format!("g/{n}"), &"x".repeat(100)));
+        }
+        drop(group);
+        start();
+        runtime.block_on(store.synced(20)).expect("synced");
+        assert_eq!(journal.figures().syncs, 1, "{:?}", journal.figures());
+        journal.stop();
+        let (image, _) = recover::read(&path, &Logger::in_memory(LogTypes::ALL)).expect("read");
+        assert_eq!(image.counts().1, 20);
     }
 
     #[test]
