@@ -161,6 +161,9 @@ impl Pending {
     /// after it: not inside a group, whose changes must reach the file in one
     /// frame.
     fn frame_may_end(&self, count: usize) -> Vec<bool> {
+        if self.closed_groups.is_empty() {
+            return vec![true; count];
+        }
         let first = self.recorded + 1 - self.changes.len() as u64;
         // +1 where a group's inside begins, -1 at its last change.
         let mut depth = vec![0i64; count + 1];
@@ -1036,15 +1039,19 @@ mod tests {
         assert_eq!(image.counts().1, 4);
     }
 
+    /// Settings whose frames end after 1 KiB, to see batches cut into frames.
+    fn small_frames(path: &Path) -> JournalSettings {
+        JournalSettings {
+            frame_cap: 1024,
+            ..settings(path, u64::MAX)
+        }
+    }
+
     #[test]
     fn a_frame_never_ends_inside_a_group() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("store.db");
-        let small_frames = JournalSettings {
-            frame_cap: 1024,
-            ..settings(&path, u64::MAX)
-        };
-        let (journal, store, start, runtime) = journal_at(&path, small_frames);
+        let (journal, store, start, runtime) = journal_at(&path, small_frames(&path));
         // About 3 KiB in one group: one frame over the cap, not three within it.
         let group = store.group().expect("kept");
         for n in 0..20 {
@@ -1063,11 +1070,7 @@ mod tests {
     fn a_large_batch_is_written_as_frames_of_at_most_the_cap() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("store.db");
-        let small_frames = JournalSettings {
-            frame_cap: 1024,
-            ..settings(&path, u64::MAX)
-        };
-        let (journal, store, start, runtime) = journal_at(&path, small_frames);
+        let (journal, store, start, runtime) = journal_at(&path, small_frames(&path));
         for n in 0..100 {
             store.record(retained(&format!("t/{n}"), &"x".repeat(100)));
         }
