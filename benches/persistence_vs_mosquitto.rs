@@ -302,6 +302,7 @@ fn delivery(message: &Arc<Message>) -> Delivery {
         retain: false,
         subscription_ids: Vec::new(),
         shared: None,
+        confirms: None,
     }
 }
 

@@ -33,6 +33,7 @@ use super::session::{
     ConnectionLink, ConnectionSignal, Delivery, Enqueued, Session, SessionJournal, SessionState,
 };
 use super::stats::Stats;
+use super::store::confirm::Confirmation;
 use super::store::{Change, Store};
 use super::topic_tree::SubscriptionTree;
 use super::will::{SessionAfter, Timers};
@@ -494,6 +495,17 @@ impl Router {
     /// Routes a message to every matching subscription and, if it is retained,
     /// stores it.
     pub fn publish(&self, message: Arc<Message>) -> Routed {
+        self.publish_counted(message, None)
+    }
+
+    /// [`publish`](Self::publish), with each QoS 1 delivery to a persistent
+    /// session counted in `confirmation`, so the publisher's PUBACK may go once
+    /// the subscribers acknowledge them (see `store/confirm.rs`).
+    pub fn publish_counted(
+        &self,
+        message: Arc<Message>,
+        confirmation: Option<&Arc<Confirmation>>,
+    ) -> Routed {
         let mut targets = TARGETS.with(|cell| std::mem::take(&mut *cell.borrow_mut()));
         let security = self.security.load();
         {
@@ -549,6 +561,9 @@ impl Router {
                 retain: target.retain_as_published && message.retain,
                 subscription_ids: target.subscription_ids,
                 shared: target.shared,
+                confirms: confirmation
+                    .filter(|_| target.qos == QoS::AtLeastOnce)
+                    .cloned(),
             };
             let outcome = target.session.deliver(delivery);
             routed.queued += usize::from(outcome != Enqueued::Dropped);
@@ -658,6 +673,7 @@ impl Router {
                     retain: true,
                     subscription_ids: subscription_id.into_iter().collect(),
                     shared: None,
+                    confirms: None,
                 };
                 self.report(session, session.deliver(delivery));
             }

@@ -28,6 +28,7 @@ use atomic_waker::AtomicWaker;
 
 use super::auth::Principal;
 use super::message::Message;
+use super::store::confirm::Confirmation;
 use super::store::{Change, Store};
 use crate::protocol::{PacketId, QoS, SubscriptionOptions, TopicFilter};
 
@@ -91,6 +92,10 @@ pub struct Delivery {
     /// The shared subscription it was chosen through, if any: a member that leaves
     /// hands such messages back to its group.
     pub shared: Option<Arc<TopicFilter>>,
+    /// The publisher's count of deliveries still owed, when this QoS 1 delivery
+    /// to a persistent session is in it: its PUBACK counts it off (see
+    /// `store/confirm.rs`).
+    pub confirms: Option<Arc<Confirmation>>,
 }
 
 /// A QoS 1/2 PUBLISH the client has not finished acknowledging.
@@ -374,6 +379,31 @@ impl SessionState {
         }
     }
 
+    /// Records a QoS 1/2 delivery joining the queue. A QoS 1 one its publisher
+    /// counts (`confirms`) is counted there if the session is kept and online,
+    /// so the publisher's PUBACK may go once this subscriber acknowledges it;
+    /// otherwise the count is dropped and the publisher's answer waits for the
+    /// store, at once.
+    fn note_queued(&self, delivery: &mut Delivery) {
+        // Only an online subscriber can acknowledge it soon.
+        let counted = delivery.qos == QoS::AtLeastOnce && self.connection.is_some();
+        let confirmation = delivery.confirms.take().filter(|_| counted);
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        let change = Change::Queued {
+            client_id: Arc::clone(&journal.client_id),
+            delivery: delivery.clone(),
+        };
+        match confirmation {
+            Some(confirmation) => {
+                journal.store.record_counted(change, &confirmation);
+                delivery.confirms = Some(confirmation);
+            }
+            None => journal.store.record(change),
+        }
+    }
+
     /// Records that the pending will no longer waits.
     pub fn note_will_cleared(&self) {
         self.note(|client_id| Change::WillCleared { client_id });
@@ -426,7 +456,7 @@ impl SessionState {
 
     /// Offers a delivery. QoS 0 is not kept for an offline client; beyond the
     /// queue bounds (see the module documentation) new messages are dropped.
-    pub fn enqueue(&mut self, delivery: Delivery) -> Enqueued {
+    pub fn enqueue(&mut self, mut delivery: Delivery) -> Enqueued {
         let full = if delivery.qos == QoS::AtMostOnce {
             if self.connection.is_none() {
                 if !self.queue_qos0 {
@@ -480,10 +510,7 @@ impl SessionState {
         } else {
             self.pending_reliable += 1;
             self.pending_reliable_bytes += payload_size(&delivery);
-            self.note(|client_id| Change::Queued {
-                client_id,
-                delivery: delivery.clone(),
-            });
+            self.note_queued(&mut delivery);
         }
         self.pending.push_back(delivery);
         self.dropping = false;
@@ -644,6 +671,9 @@ impl SessionState {
             InFlight::Published(delivery) if delivery.qos == QoS::AtLeastOnce => {
                 if let Some((_, InFlight::Published(delivery))) = self.inflight.remove(at) {
                     self.inflight_bytes -= payload_size(&delivery);
+                    if let Some(confirmation) = &delivery.confirms {
+                        confirmation.delivered();
+                    }
                 }
                 self.note_unwaited(|client_id| Change::Acked {
                     client_id,
@@ -876,6 +906,7 @@ impl Delivery {
             retain: false,
             subscription_ids: Vec::new(),
             shared: None,
+            confirms: None,
         }
     }
 }
@@ -912,6 +943,94 @@ mod tests {
             Some(Outgoing::Publish { packet_id, .. }) => packet_id.map(|id| id.get()),
             other => panic!("expected a PUBLISH, got {other:?}"),
         }
+    }
+
+    /// A session kept by a store whose writer never runs, so nothing becomes
+    /// durable: what is counted shows in the confirmation alone.
+    fn kept(online: bool) -> SessionState {
+        let mut state = online_with(QueueLimits::default());
+        if !online {
+            state.connection = None;
+        }
+        state.persistent = true;
+        let journal = crate::broker::store::Journal::new(Default::default());
+        state.journal = Some(Box::new(SessionJournal {
+            store: Store::Kept(journal),
+            client_id: Arc::from("subscriber"),
+        }));
+        state
+    }
+
+    fn counted(qos: QoS, confirmation: &Arc<Confirmation>) -> Delivery {
+        Delivery {
+            confirms: Some(Arc::clone(confirmation)),
+            ..delivery(qos)
+        }
+    }
+
+    #[test]
+    fn qos1_deliveries_to_an_online_kept_session_are_counted_until_their_puback() {
+        let publisher = Arc::new(ConnectionSignal::default());
+        let confirmation = Arc::new(Confirmation::new(Arc::clone(&publisher)));
+        let mut state = kept(true);
+        crate::broker::store::take_recorded_here();
+        state.enqueue(counted(QoS::AtLeastOnce, &confirmation));
+        state.enqueue(counted(QoS::AtLeastOnce, &confirmation));
+        // The queueing is recorded, but the publisher's answer does not wait
+        // for it the usual way.
+        assert_eq!(crate::broker::store::take_recorded_here(), 0);
+        assert!(!confirmation.all_delivered());
+        assert_eq!(confirmation.needs(), 2, "the second change's number");
+        let first = publish_id(state.next_publish(std::time::Instant::now(), |_| true));
+        let second = publish_id(state.next_publish(std::time::Instant::now(), |_| true));
+        assert_eq!(
+            state.puback(PacketId::new(first.expect("id")).expect("id")),
+            Acked::Completed
+        );
+        assert!(!confirmation.all_delivered(), "one PUBACK still to come");
+        assert_eq!(
+            state.puback(PacketId::new(second.expect("id")).expect("id")),
+            Acked::Completed
+        );
+        assert!(confirmation.all_delivered());
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert_eq!(publisher.poll(&mut context), Some(Signalled::Deliveries));
+    }
+
+    #[test]
+    fn deliveries_that_cannot_be_acknowledged_soon_are_not_counted() {
+        let confirmation = Arc::new(Confirmation::new(Arc::default()));
+        // Offline: the publisher waits for the store, which is asked at once.
+        let mut offline = kept(false);
+        crate::broker::store::take_recorded_here();
+        offline.enqueue(counted(QoS::AtLeastOnce, &confirmation));
+        assert_eq!(crate::broker::store::take_recorded_here(), 1);
+        // QoS 2 (an upgraded delivery): its PUBREC steps need the store.
+        let mut online = kept(true);
+        online.enqueue(counted(QoS::ExactlyOnce, &confirmation));
+        assert_eq!(crate::broker::store::take_recorded_here(), 1);
+        // Not kept: nothing to wait for, nothing counted.
+        let mut clean = online_with(QueueLimits::default());
+        clean.enqueue(counted(QoS::AtLeastOnce, &confirmation));
+        assert!(clean.pending.iter().all(|d| d.confirms.is_none()));
+        assert!(confirmation.all_delivered(), "none of them counted");
+        assert_eq!(confirmation.needs(), 0);
+    }
+
+    #[test]
+    fn a_counted_delivery_dropped_unacknowledged_keeps_its_publisher_waiting_for_the_store() {
+        let confirmation = Arc::new(Confirmation::new(Arc::default()));
+        let mut state = kept(true);
+        state.enqueue(counted(QoS::AtLeastOnce, &confirmation));
+        // Dropped unsent (here: too large for the client), as an expired one is.
+        assert!(
+            state
+                .next_publish(std::time::Instant::now(), |_| false)
+                .is_none()
+        );
+        assert!(state.pending.is_empty());
+        assert!(!confirmation.all_delivered());
+        assert_eq!(confirmation.needs(), 1);
     }
 
     #[test]

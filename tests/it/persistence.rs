@@ -234,6 +234,70 @@ fn v5_persistent(address: std::net::SocketAddr, client_id: &str, clean: bool) ->
     (client, connack.session_present)
 }
 
+/// The store's closing line: (syncs, changes not written).
+fn store_stop_figures(broker: &mut Running) -> (u64, u64) {
+    broker.signal(libc::SIGTERM);
+    let line = broker.wait_for(" syncs, ");
+    let number_before = |marker: &str| -> u64 {
+        let head = line.split(marker).next().expect("marker");
+        head.rsplit([' ', '('])
+            .next()
+            .expect("number")
+            .parse()
+            .expect(&line)
+    };
+    (number_before(" syncs"), number_before(" not written"))
+}
+
+#[test]
+fn a_qos1_publisher_is_answered_once_its_online_subscriber_acknowledged_not_after_a_sync_each() {
+    const MESSAGES: u16 = 200;
+    let dir = shared_dir();
+    let store = writable_dir(dir.path(), "store");
+    let port = free_port();
+    let address = addr(port);
+    let mut broker = start(&store_conf(&store, port, ""));
+    let (mut reader, _) = v5_persistent(address, "reader", true);
+    reader.subscribe(1, &[("early/#", QoS::AtLeastOnce)]);
+    let reading = std::thread::spawn(move || {
+        let mut payloads = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        while payloads.len() < usize::from(MESSAGES) && Instant::now() < deadline {
+            if let Some(Packet::Publish(publish)) = reader.recv_within(Duration::from_millis(500)) {
+                reader.acknowledge(&publish);
+                payloads.push(String::from_utf8_lossy(&publish.payload).into_owned());
+            }
+        }
+        payloads
+    });
+    // One message in flight: each is sent once the previous one was answered.
+    let (mut writer, _) = v5_persistent(address, "writer", true);
+    for n in 1..=MESSAGES {
+        let payload = n.to_string();
+        let ack = writer
+            .publish_packet(publish_v5(
+                "early/x",
+                payload.as_bytes(),
+                QoS::AtLeastOnce,
+                [],
+            ))
+            .expect("an answer");
+        assert_eq!(ack.reason, ReasonCode::Success);
+    }
+    let payloads = reading.join().expect("reader");
+    let expected: Vec<String> = (1..=MESSAGES).map(|n| n.to_string()).collect();
+    assert_eq!(payloads, expected, "every message, in order, once");
+    // Waiting for the disk before each PUBACK would take a sync per message.
+    // Answered once the reader acknowledged, they need fewer, and deliveries
+    // that came and went within one batch are not written at all.
+    let (syncs, not_written) = store_stop_figures(&mut broker);
+    assert!(
+        syncs < u64::from(MESSAGES),
+        "{syncs} syncs for {MESSAGES} messages answered one after another"
+    );
+    assert!(not_written > 0, "no delivery completed within its batch");
+}
+
 #[test]
 fn a_restart_after_sigkill_keeps_sessions_retained_messages_qos2_ids_and_delayed_wills() {
     let dir = shared_dir();

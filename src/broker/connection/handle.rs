@@ -16,6 +16,7 @@ use crate::broker::config::{CertificateUsername, ListenerSettings};
 use crate::broker::message::Message;
 use crate::broker::router::Router;
 use crate::broker::session::{Acked, ConnectionLink, Session};
+use crate::broker::store::confirm::Confirmation;
 use crate::protocol::topic::matches;
 use crate::protocol::{
     Ack, ConnAck, Connect, Packet, PacketId, Properties, Property, ProtocolVersion, Publish, QoS,
@@ -170,7 +171,7 @@ impl Connection {
             connect.password = None;
         }
         let security = self.router.security.load();
-        let scope = security.scope(security.scope_index(self.listener));
+        let scope = security.scope(security.scope_index(self.listener()));
         let assigned = connect.client_id.is_empty();
         let mut client_id = if assigned {
             // [MQTT-3.1.3-8 3.1.1]: an empty id needs a clean session in 3.1.1; 3.1 needs an
@@ -245,7 +246,7 @@ impl Connection {
     /// parks it while a verifier thread checks the password.
     fn log_in(&mut self, mut login: LoggedIn) -> Result<(), End> {
         let security = self.router.security.load_full();
-        login.scope = security.scope_index(self.listener);
+        login.scope = security.scope_index(self.listener());
         login.security = Some(Arc::clone(&security));
         let scope = security.scope(login.scope);
         let connect = &login.connect;
@@ -465,7 +466,7 @@ impl Connection {
         ));
         let replay = opened.session.lock().replay();
         let mut will = connect.will.map(Box::new);
-        if let (Some(mount), Some(will)) = (config.listener_mount_point(self.listener), &mut will)
+        if let (Some(mount), Some(will)) = (config.listener_mount_point(self.listener()), &mut will)
             && let Some(topic) = mounted_topic(mount, &will.topic)
         {
             will.topic = topic;
@@ -678,7 +679,7 @@ impl Connection {
         if publish.topic.is_empty() {
             return Err(End::Violation(ReasonCode::ProtocolError));
         }
-        if let Some(mount) = config.listener_mount_point(self.listener) {
+        if let Some(mount) = config.listener_mount_point(self.listener()) {
             publish.topic = mounted_topic(mount, &publish.topic)
                 .ok_or(End::Violation(ReasonCode::TopicNameInvalid))?;
         }
@@ -784,15 +785,18 @@ impl Connection {
         let qos = publish.qos;
         // Only a retained message needs its publisher later (check_retain_source).
         let publisher = publish.retain.then(|| self.principal()).transpose()?;
-        let route = |publish: Publish| -> ReasonCode {
+        // `confirmation` counts the QoS 1 deliveries its PUBACK may wait for
+        // instead of the store (`store/confirm.rs`).
+        let route = |publish: Publish, confirmation: Option<&Arc<Confirmation>>| -> ReasonCode {
             if let Some((code, _)) = refusal {
                 return code;
             }
             let publisher = publisher.clone();
-            let routed = router.publish(Arc::new(Message {
+            let message = Arc::new(Message {
                 publisher,
                 ..Message::from_publish(publish, session.id)
-            }));
+            });
+            let routed = router.publish_counted(message, confirmation);
             if routed.matched == 0 {
                 ReasonCode::NoMatchingSubscribers
             } else if routed.queued == 0 {
@@ -803,10 +807,12 @@ impl Connection {
         };
         match (qos, packet_id) {
             (QoS::AtMostOnce, _) => {
-                route(publish);
+                route(publish, None);
             }
             (QoS::AtLeastOnce, Some(id)) => {
-                let reason = route(publish);
+                let counted = refusal.is_none() && router.store.confirms_on_delivery();
+                let confirmation = counted.then(|| self.confirmation());
+                let reason = route(publish, confirmation.as_ref());
                 self.acknowledge(id, reason, refusal.map(|(_, text)| text), false);
             }
             (QoS::ExactlyOnce, Some(id)) => {
@@ -832,7 +838,7 @@ impl Connection {
                         None
                     };
                     drop(state);
-                    let reason = route(publish);
+                    let reason = route(publish, None);
                     // A refused QoS 2 message ends its flow at PUBREC (v5 §4.3.3).
                     if !reason.is_error() {
                         session.lock().receive_qos2(id);
@@ -916,7 +922,7 @@ impl Connection {
         let acl = security.scope(principal.scope).acl.as_ref();
         let who = principal.identity();
         let mut slots = codes.iter_mut().filter(|c| c.is_none());
-        let mount = config.listener_mount_point(self.listener);
+        let mount = config.listener_mount_point(self.listener());
         for (filter, options) in &subscribe.filters {
             let mounted;
             let filter = match mount {
@@ -991,7 +997,7 @@ impl Connection {
             session.client_id
         ));
         let mut codes = Vec::with_capacity(unsubscribe.filters.len());
-        let mount = router.config.listener_mount_point(self.listener);
+        let mount = router.config.listener_mount_point(self.listener());
         for filter in &unsubscribe.filters {
             let mounted;
             let filter = match mount.map(|mount| mounted_filter(mount, filter)) {

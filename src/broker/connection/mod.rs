@@ -33,6 +33,7 @@ use super::log::PeerAddress;
 use super::router::Router;
 use super::session::{ConnectionSignal, Delivery, Outgoing, Session, Signalled};
 use super::stats::ConnectionCounts;
+use super::store::confirm::Confirmation;
 use super::transport::Transport;
 use super::transport::tls::CertificateIdentity;
 use super::will::{self, LeftWill};
@@ -228,8 +229,9 @@ struct Connection {
     peer: PeerAddress,
     /// The client certificate's subject, until CONNECT is handled.
     identity: Option<Box<CertificateIdentity>>,
-    /// The configured listener the client came in on, which picks its auth rules.
-    listener: Option<usize>,
+    /// The configured listener the client came in on, which picks its auth rules
+    /// ([`Connection::listener`]; 32 bits, as every idle connection carries it).
+    listener: Option<u32>,
     id: u64,
     signal: Arc<ConnectionSignal>,
     /// The protocol of the CONNECT; decides how every later packet is read.
@@ -252,6 +254,18 @@ struct Connection {
     /// need a later number) do not hold back the earlier ones.
     sync_mark: u64,
     mark_end: usize,
+    /// The QoS 1 messages published here whose PUBACKs may go once their
+    /// persistent subscribers acknowledge them, before the store syncs.
+    confirming: Option<Box<Confirming>>,
+}
+
+/// A connection's counts of deliveries owed for the QoS 1 messages it published
+/// (`store/confirm.rs`): `marked` for the answers in `out[..mark_end]`, `current`
+/// for those after. Boxed in the connection, which most of the time has none.
+#[derive(Default)]
+struct Confirming {
+    marked: Option<Arc<Confirmation>>,
+    current: Option<Arc<Confirmation>>,
 }
 
 impl Connection {
@@ -261,7 +275,8 @@ impl Connection {
             router,
             peer,
             identity: None,
-            listener,
+            // Each listener holds a socket: there are never 2^32 of them.
+            listener: listener.map(|index| u32::try_from(index).unwrap_or(u32::MAX)),
             id,
             signal: Arc::new(ConnectionSignal::default()),
             version: ProtocolVersion::V3_1_1,
@@ -274,12 +289,18 @@ impl Connection {
             unsynced: 0,
             sync_mark: 0,
             mark_end: 0,
+            confirming: None,
         }
+    }
+
+    /// The configured listener the client came in on, which picks its auth rules.
+    fn listener(&self) -> Option<usize> {
+        self.listener.map(|index| index as usize)
     }
 
     /// The settings of the listener the client came in on.
     fn settings(&self) -> crate::broker::config::ListenerSettings {
-        self.router.config.listener_settings(self.listener)
+        self.router.config.listener_settings(self.listener())
     }
 
     fn client_id(&self) -> &str {
@@ -340,7 +361,7 @@ impl Connection {
                 return end;
             }
             self.flush_counts();
-            let held = !self.router.store.is_synced(self.unsynced);
+            let held = !self.all_open();
             if held && self.out.len() - self.written > HOLD_LIMIT {
                 // Enough answers wait for the store: stop reading until they go.
                 if let Err(end) = Box::pin(self.await_store(&signal)).await {
@@ -353,15 +374,15 @@ impl Connection {
             let waiting = wait(&signal, transport, writing);
             let event = if held {
                 // Reading goes on while the store catches up.
+                // A subscriber's PUBACK that opens a gate wakes the signal.
+                // What this task recorded itself was wanted by `note_recorded`;
+                // its deliveries' queueing can wait a little for their PUBACKs.
                 let store = &self.router.store;
-                let next = if store.is_synced(self.sync_mark) {
-                    self.unsynced
-                } else {
-                    self.sync_mark
-                };
+                let next = self.store_needs(self.marked_open());
+                store.want_soon(next);
                 tokio::select! {
                     biased;
-                    synced = Box::pin(store.synced(next)) => match synced {
+                    synced = Box::pin(store.durable(next)) => match synced {
                         Ok(()) => Event::Stored,
                         Err(_) => return End::SocketError,
                     },
@@ -414,25 +435,81 @@ impl Connection {
         super::store::take_recorded_here();
         // Only once the bytes of the earlier mark are written: moving it on
         // would hold them back until the later number is durable.
-        if self.unsynced > self.sync_mark
-            && self.written >= self.mark_end
-            && self.router.store.is_synced(self.sync_mark)
-        {
+        let grew = self.unsynced > self.sync_mark
+            || self
+                .confirming
+                .as_ref()
+                .is_some_and(|c| c.current.is_some());
+        if grew && self.written >= self.mark_end && self.marked_open() {
             self.sync_mark = self.unsynced;
             self.mark_end = self.out.len();
+            if let Some(confirming) = &mut self.confirming {
+                confirming.marked = confirming.current.take();
+            }
         }
     }
 
     /// Where the bytes the store allows to be written end.
     fn writable_end(&self) -> usize {
-        let store = &self.router.store;
-        if store.is_synced(self.unsynced) {
+        if self.all_open() {
             self.out.len()
-        } else if store.is_synced(self.sync_mark) {
+        } else if self.marked_open() {
             self.mark_end.max(self.written)
         } else {
             self.written
         }
+    }
+
+    /// Whether `out[..mark_end]` may be written: what it needs is durable, and
+    /// its QoS 1 deliveries were acknowledged or are durable.
+    fn marked_open(&self) -> bool {
+        let store = &self.router.store;
+        store.is_synced(self.sync_mark)
+            && self
+                .confirming
+                .as_ref()
+                .and_then(|c| c.marked.as_ref())
+                .is_none_or(|marked| marked.is_open(store))
+    }
+
+    /// Whether all of `out` may be written.
+    fn all_open(&self) -> bool {
+        let store = &self.router.store;
+        store.is_synced(self.unsynced)
+            && self.confirming.as_ref().is_none_or(|c| {
+                [&c.marked, &c.current]
+                    .into_iter()
+                    .flatten()
+                    .all(|confirmation| confirmation.is_open(store))
+            })
+    }
+
+    /// The store sequence number that opens `out[..mark_end]` (or all of `out`)
+    /// without help from the subscribers.
+    fn store_needs(&self, all: bool) -> u64 {
+        let (needed, confirmations) = match &self.confirming {
+            None => return if all { self.unsynced } else { self.sync_mark },
+            Some(c) if all => (self.unsynced, [c.marked.as_ref(), c.current.as_ref()]),
+            Some(c) => (self.sync_mark, [c.marked.as_ref(), None]),
+        };
+        confirmations
+            .into_iter()
+            .flatten()
+            .map(|confirmation| confirmation.needs())
+            .fold(needed, u64::max)
+    }
+
+    /// The count for the QoS 1 messages this stretch publishes: their PUBACKs go
+    /// once their persistent subscribers acknowledge them, or once the store
+    /// syncs their queueing.
+    fn confirmation(&mut self) -> Arc<Confirmation> {
+        let signal = &self.signal;
+        let confirming = self.confirming.get_or_insert_with(Box::default);
+        Arc::clone(
+            confirming
+                .current
+                .get_or_insert_with(|| Arc::new(Confirmation::new(Arc::clone(signal)))),
+        )
     }
 
     /// Notes what this task recorded in the store since the last call (no
@@ -456,7 +533,7 @@ impl Connection {
             None => Poll::Pending,
         });
         tokio::select! {
-            synced = self.router.store.synced(self.unsynced) => {
+            synced = self.router.store.synced(self.store_needs(true)) => {
                 synced.map_err(|_| End::SocketError)
             }
             signalled = ending => Err(match signalled {
@@ -679,7 +756,7 @@ impl Connection {
 
     /// A topic as this client sees it: without its listener's mount point.
     fn unmounted<'t>(&self, topic: &'t str) -> &'t str {
-        match self.router.config.listener_mount_point(self.listener) {
+        match self.router.config.listener_mount_point(self.listener()) {
             Some(mount) => unmount(mount, topic),
             None => topic,
         }
@@ -803,6 +880,8 @@ impl Connection {
         self.out.clear();
         self.written = 0;
         self.mark_end = 0;
+        // Every answer they held went: the counts are not needed any more.
+        self.confirming = None;
         if self.out.capacity() > KEEP_CAPACITY {
             self.out = Vec::new();
         }
@@ -823,8 +902,8 @@ impl Connection {
         // What the store has not made durable is never sent: the client sends
         // it again.
         self.note_recorded();
-        if !self.router.store.is_synced(self.unsynced) {
-            let synced = self.router.store.synced(self.unsynced);
+        if !self.all_open() {
+            let synced = self.router.store.synced(self.store_needs(true));
             if !matches!(tokio::time::timeout(LINGER, synced).await, Ok(Ok(()))) {
                 // Only what the store made durable goes.
                 let end = self.writable_end();

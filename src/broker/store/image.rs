@@ -617,6 +617,7 @@ mod tests {
             retain: false,
             subscription_ids: Vec::new(),
             shared: None,
+            confirms: None,
         }
     }
 

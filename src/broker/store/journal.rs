@@ -58,6 +58,10 @@ pub const COMPACT_AT: u64 = 16 * 1024 * 1024;
 /// How long changes nobody waits for (a QoS 1 PUBLISH going out, its PUBACK, a
 /// timer's) stay pending before they are written on their own.
 const UNWAITED_LINGER: Duration = Duration::from_millis(5);
+/// How long changes wait when a task waits for them but may be released sooner
+/// by subscribers' acknowledgements ([`Journal::want_soon`]): long enough for an
+/// online subscriber's PUBACK to come, so the delivery is not written at all.
+const SOON_LINGER: Duration = Duration::from_millis(1);
 /// How often a failed write is tried again.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -221,6 +225,9 @@ pub struct Journal {
     pending: Mutex<Pending>,
     wake: Condvar,
     durable: AtomicU64,
+    /// The highest sequence number a task waits for unless subscribers release
+    /// it first ([`Journal::want_soon`]).
+    wanted_soon: AtomicU64,
     /// The writer thread has ended; nothing more becomes durable.
     stopped: AtomicBool,
     /// The last write failed; QoS 1/2 messages are refused until one succeeds.
@@ -250,6 +257,7 @@ impl Journal {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
             durable: AtomicU64::new(0),
+            wanted_soon: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             failing: AtomicBool::new(false),
             notify: tokio::sync::Notify::new(),
@@ -355,6 +363,19 @@ impl Journal {
         }
     }
 
+    /// Tells the writer a task will wait for `sequence` unless the subscribers
+    /// of its QoS 1 messages acknowledge them first (`confirm.rs`): the batch
+    /// holding it is taken within [`SOON_LINGER`], which gives those
+    /// acknowledgements time to come and the deliveries time to complete
+    /// within the batch, unwritten.
+    ///
+    /// The writer is not woken for it: recording the change woke it if it slept,
+    /// and while changes wait it looks at this every [`SOON_LINGER`], so a
+    /// message to an online subscriber costs no context switch.
+    pub fn want_soon(&self, sequence: u64) {
+        self.wanted_soon.fetch_max(sequence, Ordering::AcqRel);
+    }
+
     pub fn is_synced(&self, sequence: u64) -> bool {
         self.durable.load(Ordering::Acquire) >= sequence
     }
@@ -366,6 +387,11 @@ impl Journal {
     /// Completes once `sequence` is durable.
     pub async fn synced(&self, sequence: u64) -> std::io::Result<()> {
         self.want(sequence);
+        self.durable(sequence).await
+    }
+
+    /// Completes once `sequence` is durable, without asking the writer to hurry.
+    pub async fn durable(&self, sequence: u64) -> std::io::Result<()> {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
@@ -539,7 +565,7 @@ impl Writer {
         let mut unwanted_since: Option<Instant> = None;
         // Right after a batch the writer sleeps lightly: changes arriving then do
         // not wake it (each would cost a context switch), and it looks again
-        // after UNWAITED_LINGER.
+        // after SOON_LINGER.
         let mut light = true;
         loop {
             let takeable = pending.takeable();
@@ -547,17 +573,24 @@ impl Writer {
                 break;
             }
             let own = self.timeout();
-            let lightly = takeable == 0 && light && own > UNWAITED_LINGER;
+            let lightly = takeable == 0 && light && own > SOON_LINGER;
             let timeout = if takeable > 0 {
                 // Someone waits for a change not taken yet: now. Otherwise the
                 // changes wait a little for company.
                 let lingered = unwanted_since.get_or_insert_with(Instant::now).elapsed();
-                if pending.wanted > self.unwritten_upto || lingered >= UNWAITED_LINGER {
+                let wanted_soon = self.journal.wanted_soon.load(Ordering::Acquire);
+                let linger = if wanted_soon > self.unwritten_upto {
+                    SOON_LINGER
+                } else {
+                    UNWAITED_LINGER
+                };
+                if pending.wanted > self.unwritten_upto || lingered >= linger {
                     break;
                 }
-                UNWAITED_LINGER.saturating_sub(lingered).min(own)
+                // Looks again within SOON_LINGER: a task may want them soon.
+                linger.saturating_sub(lingered).min(SOON_LINGER).min(own)
             } else if lightly {
-                UNWAITED_LINGER
+                SOON_LINGER
             } else {
                 pending.asleep = true;
                 own

@@ -24,12 +24,15 @@
 //! The files: `format.rs` (bytes), `image.rs` (the state the records describe),
 //! `journal.rs` (the writer thread, group commit, compaction, a full disk),
 //! `recover.rs` (reading the file back at startup, torn tails, damage),
-//! `elide.rs` (deliveries completed within one batch, never written).
+//! `elide.rs` (deliveries completed within one batch, never written),
+//! `confirm.rs` (a QoS 1 publisher answered once its subscribers acknowledged,
+//! without waiting for the disk).
 
 use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+pub mod confirm;
 pub mod elide;
 pub mod format;
 pub mod image;
@@ -172,6 +175,13 @@ impl Store {
         matches!(self, Store::Kept(_))
     }
 
+    /// Whether a QoS 1 publisher may be answered once its persistent subscribers
+    /// acknowledged the message, before its queueing is durable (`confirm.rs`):
+    /// in durable mode. In snapshot mode nothing waits for the disk anyway.
+    pub fn confirms_on_delivery(&self) -> bool {
+        matches!(self, Store::Kept(journal) if journal.mode() == PersistenceMode::Durable)
+    }
+
     /// Notes a change; called under the lock that orders it.
     pub fn record(&self, change: Change) {
         if let Store::Kept(journal) = self {
@@ -190,6 +200,15 @@ impl Store {
         }
     }
 
+    /// Notes the queueing of a QoS 1 delivery counted by `confirmation`: the
+    /// publisher's answer waits for it to be durable only while the subscriber
+    /// has not acknowledged it (see `confirm.rs`).
+    pub fn record_counted(&self, change: Change, confirmation: &confirm::Confirmation) {
+        if let Store::Kept(journal) = self {
+            confirmation.count(journal.push(change));
+        }
+    }
+
     /// Opens a group of changes that become durable together or not at all (see
     /// [`Journal::open_group`]); `None` when nothing is kept.
     pub fn group(&self) -> Option<Group> {
@@ -203,6 +222,23 @@ impl Store {
     pub fn want(&self, sequence: u64) {
         if let Store::Kept(journal) = self {
             journal.want(sequence);
+        }
+    }
+
+    /// Says that `sequence` will be waited for unless subscribers release the
+    /// wait first ([`Journal::want_soon`]).
+    pub fn want_soon(&self, sequence: u64) {
+        if let Store::Kept(journal) = self {
+            journal.want_soon(sequence);
+        }
+    }
+
+    /// Completes once every change up to `sequence` is durable, without asking
+    /// the writer to hurry; an error once the journal stopped.
+    pub async fn durable(&self, sequence: u64) -> std::io::Result<()> {
+        match self {
+            Store::Memory => Ok(()),
+            Store::Kept(journal) => journal.durable(sequence).await,
         }
     }
 

@@ -210,6 +210,7 @@ fn delivery(image: &Image, entry: &Entry) -> Option<Delivery> {
             .as_deref()
             .and_then(|filter| TopicFilter::new(filter).ok())
             .map(Arc::new),
+        confirms: None,
     })
 }
 
