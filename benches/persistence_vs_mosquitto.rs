@@ -1,11 +1,14 @@
 //! What durability costs: rbroker with `persistence true` (every acknowledgement
-//! after fsync) against rbroker in memory and mosquitto with and without
+//! after fsync, or for QoS 1 once the subscribers acknowledged) against rbroker
+//! in memory and mosquitto with and without
 //! `persistence true` (a snapshot every `autosave_interval`), side by side in one
 //! run, on the same disk.
 //!
 //! Every client keeps a persistent session (Clean Session 0), so every QoS 1/2
 //! message is something the store must keep. Scenarios: fan-in 4 → 1 at QoS 1 and
-//! QoS 2 (delivered messages per second), and 1:1 QoS 1 latency (p50, p99). A
+//! QoS 2 (delivered messages per second), the same at QoS 1 with the subscriber
+//! away (acknowledged messages per second: every one waits for the disk), and
+//! 1:1 QoS 1 latency (p50, p99). A
 //! durable broker acknowledges after fsync, so a publisher's rate is at most its
 //! window of unacknowledged messages per fsync and round trip: fan-in runs with
 //! 20 in flight per publisher (mosquitto's and paho's default) and with 100. For
@@ -29,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{Broker, Kind, installed, load_runtime, median, rounds, scale};
-use mqttkit::bench::client::ConnectOptions;
+use mqttkit::bench::client::{ConnectOptions, LoadClient};
 use mqttkit::bench::load::{self, Plan, Progress, Until};
 use mqttkit::bench::scenario::run_latency;
 use mqttkit::broker::message::Message;
@@ -37,7 +40,7 @@ use mqttkit::broker::session::Delivery;
 use mqttkit::broker::store::journal::{FRAME_CAP, JournalSettings, write_image};
 use mqttkit::broker::store::{Change, Journal, PersistenceMode, Store, recover};
 use mqttkit::broker::{LogTypes, Logger};
-use mqttkit::protocol::{QoS, TopicFilter, TopicName};
+use mqttkit::protocol::{Disconnect, Packet, QoS, ReasonCode, TopicFilter, TopicName};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,6 +86,10 @@ impl Setup {
 enum Scenario {
     /// QoS, and how many messages each publisher keeps unacknowledged.
     FanIn(QoS, usize),
+    /// QoS 1 fan-in with the subscriber away: every message is queued for a
+    /// session nobody can acknowledge it on, so every PUBACK waits for the disk.
+    /// Measured in acknowledged messages per second.
+    FanInAway(usize),
     Latency,
 }
 
@@ -114,6 +121,42 @@ async fn measure(scenario: Scenario, broker: &Broker, scale: f64) -> ((f64, f64)
                     (result.lost() + result.duplicates) as f64,
                 ),
                 result.delivered as f64,
+            )
+        }
+        Scenario::FanInAway(window) => {
+            let messages = (40_000.0 * scale) as u64;
+            let mut away = LoadClient::connect(broker.addr, "rbench-away", &options)
+                .await
+                .expect("connect");
+            away.subscribe(
+                &Plan::new(vec![], 0, 0, QoS::AtLeastOnce, Until::Count(0)).filter,
+                QoS::AtLeastOnce,
+            )
+            .await
+            .expect("subscribe");
+            // Gone once the broker has closed the socket, so no message finds it.
+            away.queue(&Packet::Disconnect(Disconnect::new(ReasonCode::Success)));
+            away.flush().await.expect("disconnect");
+            while away.recv().await.is_ok() {}
+            let mut plan = Plan::new(
+                vec![broker.addr],
+                4,
+                0,
+                QoS::AtLeastOnce,
+                Until::Count(messages / 4),
+            );
+            plan.options = options;
+            plan.publisher_inflight = window;
+            let result = load::run(
+                &plan,
+                Arc::new(Progress::default()),
+                CancellationToken::new(),
+            )
+            .await
+            .expect("load run");
+            (
+                (result.publishes_per_second(), f64::NAN),
+                result.published as f64,
             )
         }
         Scenario::Latency => {
@@ -177,10 +220,12 @@ fn run_brokers(rounds: usize, scale: f64) {
     for scenario in [
         Scenario::FanIn(QoS::AtLeastOnce, 20),
         Scenario::FanIn(QoS::AtLeastOnce, 100),
+        Scenario::FanInAway(100),
         Scenario::FanIn(QoS::ExactlyOnce, 100),
         Scenario::Latency,
     ] {
-        if let (Some(only), Scenario::FanIn(_, window)) = (only_window, scenario)
+        if let (Some(only), Scenario::FanIn(_, window) | Scenario::FanInAway(window)) =
+            (only_window, scenario)
             && only != window
         {
             continue;
@@ -251,6 +296,13 @@ fn run_brokers(rounds: usize, scale: f64) {
                 );
                 row("  lost + duplicated", &|m: &Measured| Some(m.0.1), "");
             }
+            Scenario::FanInAway(window) => {
+                row(
+                    &format!("4 publishers, subscriber away, QoS 1, window {window}"),
+                    &|m: &Measured| Some(m.0.0),
+                    "acks/s",
+                );
+            }
             Scenario::Latency => {
                 row("1:1 QoS 1 latency p50", &|m: &Measured| Some(m.0.0), "µs");
                 row("  p99", &|m: &Measured| Some(m.0.1), "µs");
@@ -265,7 +317,7 @@ fn run_brokers(rounds: usize, scale: f64) {
             durable(|s| s.2 / s.0.max(1.0)),
             durable(|s| s.1 / s.2.max(1.0)),
         );
-        if let Scenario::FanIn(QoS::AtLeastOnce, _) = scenario {
+        if let Scenario::FanIn(QoS::AtLeastOnce, _) | Scenario::FanInAway(_) = scenario {
             let (durable, memory, mosquitto) = (
                 pick(Setup::Durable, &|m: &Measured| Some(m.0.0)),
                 pick(Setup::Memory, &|m: &Measured| Some(m.0.0)),

@@ -561,8 +561,12 @@ impl Router {
                 retain: target.retain_as_published && message.retain,
                 subscription_ids: target.subscription_ids,
                 shared: target.shared,
+                // Not the publisher's own session: its PUBLISH would be written
+                // behind the PUBACK that waits for its acknowledgement.
                 confirms: confirmation
-                    .filter(|_| target.qos == QoS::AtLeastOnce)
+                    .filter(|_| {
+                        target.qos == QoS::AtLeastOnce && target.session.id != message.origin
+                    })
                     .cloned(),
             };
             let outcome = target.session.deliver(delivery);

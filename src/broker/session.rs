@@ -457,6 +457,10 @@ impl SessionState {
     /// Offers a delivery. QoS 0 is not kept for an offline client; beyond the
     /// queue bounds (see the module documentation) new messages are dropped.
     pub fn enqueue(&mut self, mut delivery: Delivery) -> Enqueued {
+        if delivery.qos == QoS::AtMostOnce {
+            // Nothing acknowledges it (a shared group may hand one back at QoS 0).
+            delivery.confirms = None;
+        }
         let full = if delivery.qos == QoS::AtMostOnce {
             if self.connection.is_none() {
                 if !self.queue_qos0 {
@@ -971,7 +975,7 @@ mod tests {
     #[test]
     fn qos1_deliveries_to_an_online_kept_session_are_counted_until_their_puback() {
         let publisher = Arc::new(ConnectionSignal::default());
-        let confirmation = Arc::new(Confirmation::new(Arc::clone(&publisher)));
+        let confirmation = Arc::new(Confirmation::new(&publisher));
         let mut state = kept(true);
         crate::broker::store::take_recorded_here();
         state.enqueue(counted(QoS::AtLeastOnce, &confirmation));
@@ -999,7 +1003,7 @@ mod tests {
 
     #[test]
     fn deliveries_that_cannot_be_acknowledged_soon_are_not_counted() {
-        let confirmation = Arc::new(Confirmation::new(Arc::default()));
+        let confirmation = Arc::new(Confirmation::new(&Arc::default()));
         // Offline: the publisher waits for the store, which is asked at once.
         let mut offline = kept(false);
         crate::broker::store::take_recorded_here();
@@ -1019,7 +1023,7 @@ mod tests {
 
     #[test]
     fn a_counted_delivery_dropped_unacknowledged_keeps_its_publisher_waiting_for_the_store() {
-        let confirmation = Arc::new(Confirmation::new(Arc::default()));
+        let confirmation = Arc::new(Confirmation::new(&Arc::default()));
         let mut state = kept(true);
         state.enqueue(counted(QoS::AtLeastOnce, &confirmation));
         // Dropped unsent (here: too large for the client), as an expired one is.

@@ -256,7 +256,7 @@ pub const OPTIONS: &[Entry] = &[
     entry(
         "persistence",
         Status::Differs(
-            "Durable by default: PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK and a persistent session's CONNACK go out only after fsync, with group commit; mosquitto saves a snapshot every `autosave_interval` (`persistence_mode snapshot`). Wills waiting for their delay and the `$SYS` totals are kept too. rbroker's own file format: a mosquitto database is refused with a message.",
+            "Durable by default: PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK and a persistent session's CONNACK go out only after fsync, with group commit (a QoS 1 PUBACK also once every online subscriber acknowledged the message); mosquitto saves a snapshot every `autosave_interval` (`persistence_mode snapshot`). Wills waiting for their delay and the `$SYS` totals are kept too. rbroker's own file format: a mosquitto database is refused with a message.",
         ),
     ),
     entry("persistence_file", Status::Same),
@@ -342,7 +342,7 @@ pub const OPTIONS: &[Entry] = &[
     entry(
         "persistence_mode",
         Status::Own(
-            "`durable` (default): nothing is acknowledged before it is on disk. `snapshot`: mosquitto's behaviour, a snapshot every `autosave_interval`; a crash loses what changed since.",
+            "`durable` (default): nothing is acknowledged before it is on disk, or, for QoS 1, delivered and acknowledged by every subscriber that keeps a session. `snapshot`: mosquitto's behaviour, a snapshot every `autosave_interval`; a crash loses what changed since.",
         ),
     ),
     entry(

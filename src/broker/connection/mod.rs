@@ -13,7 +13,9 @@
 //! costs one write. With `persistence` on, nothing in that buffer is written
 //! before the changes recorded while filling it are durable
 //! ([`Store::synced`](super::store::Store::synced)): a PUBACK, a SUBACK, the
-//! CONNACK of a persistent session, a QoS 1/2 PUBLISH with its packet id.
+//! CONNACK of a persistent session, a QoS 2 PUBLISH with its packet id. A QoS 1
+//! PUBACK may go sooner, once the online subscribers the message was queued for
+//! acknowledged it (`store/confirm.rs`).
 
 use std::cell::RefCell;
 use std::io;
@@ -508,7 +510,7 @@ impl Connection {
         Arc::clone(
             confirming
                 .current
-                .get_or_insert_with(|| Arc::new(Confirmation::new(Arc::clone(signal)))),
+                .get_or_insert_with(|| Arc::new(Confirmation::new(signal))),
         )
     }
 
@@ -875,6 +877,13 @@ impl Connection {
             self.out.drain(..self.written);
             self.mark_end = self.mark_end.saturating_sub(self.written);
             self.written = 0;
+            if self.mark_end == 0
+                && let Some(confirming) = &mut self.confirming
+            {
+                // Its answers went; a count that grows again (a shared group's
+                // hand-back) must not hold back the later ones.
+                confirming.marked = None;
+            }
             return Ok(());
         }
         self.out.clear();

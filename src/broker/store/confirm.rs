@@ -11,25 +11,28 @@
 //! acknowledged it.
 //!
 //! A [`Confirmation`] counts the deliveries of the QoS 1 messages one connection
-//! published in one stretch of handling: each delivery queued for a persistent
-//! session, at QoS 1, counts one ([`Confirmation::count`]), and the subscriber's
+//! published in one stretch of handling: each delivery queued at QoS 1 for a
+//! persistent session that is online and not the publisher's own counts one
+//! ([`Confirmation::count`]), and the subscriber's
 //! PUBACK for it takes one away ([`Confirmation::delivered`]), waking the
 //! publisher's connection when none is left. The publisher's answers then need
 //! only what the stretch recorded besides (a retained message, say) to be durable,
 //! and either no delivery left or the queueings durable ([`Confirmation::is_open`]).
 //!
 //! Only a subscriber's PUBACK takes a count away. A delivery dropped any other way
-//! (expired, skipped, its session discarded, handed to another member of its
-//! shared group) is never counted off, so its publisher waits for the disk, as it
-//! would without this. A crash after such an early PUBACK leaves on disk either
+//! (expired, skipped, its session discarded) is never counted off, so its
+//! publisher waits for the disk, as it would without this; one handed to another
+//! member of its shared group is counted again there, which errs the same way.
+//! Deliveries to an offline session are not counted: nothing could acknowledge
+//! them soon, so the publisher's answer asks the store at once. A crash after such an early PUBACK leaves on disk either
 //! nothing of the message (its queueing, sending and acknowledgement fell in one
 //! batch and were not written: see `elide.rs`), or its queueing without the
 //! acknowledgement: then the subscriber gets it again after the restart, which
 //! QoS 1 allows. QoS 2 messages never use this: their PUBREC promises the packet
 //! id too, which must be durable.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use super::Store;
 use crate::broker::session::ConnectionSignal;
@@ -42,16 +45,17 @@ pub struct Confirmation {
     outstanding: AtomicUsize,
     /// The highest store sequence number of their queueing.
     queued_up_to: AtomicU64,
-    /// The publisher's connection, woken when `outstanding` reaches 0.
-    publisher: Arc<ConnectionSignal>,
+    /// The publisher's connection, woken when `outstanding` reaches 0. Weak: a
+    /// counted delivery may wait in a queue long after its publisher left.
+    publisher: Weak<ConnectionSignal>,
 }
 
 impl Confirmation {
-    pub fn new(publisher: Arc<ConnectionSignal>) -> Self {
+    pub fn new(publisher: &Arc<ConnectionSignal>) -> Self {
         Confirmation {
             outstanding: AtomicUsize::new(0),
             queued_up_to: AtomicU64::new(0),
-            publisher,
+            publisher: Arc::downgrade(publisher),
         }
     }
 
@@ -63,8 +67,10 @@ impl Confirmation {
 
     /// A counted delivery was acknowledged by its subscriber.
     pub fn delivered(&self) {
-        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.publisher.deliveries_queued();
+        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1
+            && let Some(publisher) = self.publisher.upgrade()
+        {
+            publisher.deliveries_queued();
         }
     }
 
@@ -108,7 +114,7 @@ mod tests {
     #[test]
     fn opens_when_the_last_counted_delivery_is_acknowledged_and_wakes_the_publisher() {
         let signal = Arc::new(ConnectionSignal::default());
-        let confirmation = Confirmation::new(Arc::clone(&signal));
+        let confirmation = Confirmation::new(&signal);
         let store = Store::Memory;
         assert!(confirmation.all_delivered(), "nothing counted yet");
         confirmation.count(7);

@@ -9,9 +9,10 @@
 //! can fall in one batch. The records that are written are exactly those of a
 //! session in which the delivery was queued, sent and acknowledged in between, so
 //! any prefix of them that a crash leaves on disk replays to a consistent image. A
-//! publisher whose PUBACK waited for the `Queued` change gets it only once the
-//! batch is durable; after a crash before that, it sends the message again (QoS 1
-//! is at least once). A message no other change refers to is not written at all.
+//! publisher whose PUBACK waited for the `Queued` change gets it once the batch is
+//! durable, or once this PUBACK and its other subscribers' came (`confirm.rs`);
+//! after a crash before either, it sends the message again (QoS 1 is at least
+//! once). A message no other change refers to is not written at all.
 //!
 //! Conservative by design: a session is followed only through `Queued`, `Sent`,
 //! `Skipped` and `Acked`; any other change for it in the batch (opened, replaced

@@ -315,10 +315,12 @@ impl Journal {
     /// it ([`Journal::want`]), not when the change arrives: a connection records
     /// all it handled from one read before it waits, so a batch holds whole
     /// reads (on a shared core a writer woken by the first change would cut in
-    /// right after it), and changes nobody waits for ride along with the next
-    /// batch, or go on their own after [`UNWAITED_LINGER`]. A change wakes the
-    /// writer only from its long sleep (after [`UNWAITED_LINGER`] with nothing
-    /// to do), to start that clock.
+    /// right after it), changes a publisher waits for unless its subscribers
+    /// acknowledge first go within [`SOON_LINGER`] ([`Journal::want_soon`]), and
+    /// changes nobody waits for ride along with the next batch, or go on their
+    /// own after [`UNWAITED_LINGER`]. A change wakes the writer only from its
+    /// long sleep (after [`SOON_LINGER`] with nothing to do), to start that
+    /// clock.
     pub(super) fn push(&self, change: Change) -> u64 {
         let mut pending = lock(&self.pending);
         pending.changes.push(change);

@@ -8,7 +8,9 @@
 //! batch's answers (PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK, the CONNACK of a
 //! persistent session, a QoS 2 PUBLISH or PUBREL to a persistent session), until
 //! the store says that sequence number is durable ([`Store::synced`]). So
-//! "acknowledged" means "on disk". A QoS 1 PUBLISH going out, and the PUBACK or
+//! "acknowledged" means "on disk", or, for a QoS 1 message, "acknowledged by every
+//! persistent subscriber it was queued for" (`confirm.rs`,
+//! [`Store::record_counted`]). A QoS 1 PUBLISH going out, and the PUBACK or
 //! PUBCOMP that completes one, are recorded in order but waited for by no one
 //! ([`Store::record_unwaited`]): losing them only means a QoS 1 message is sent
 //! again.
