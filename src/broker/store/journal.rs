@@ -316,10 +316,10 @@ impl Journal {
     /// all it handled from one read before it waits, so a batch holds whole
     /// reads (on a shared core a writer woken by the first change would cut in
     /// right after it), changes a publisher waits for unless its subscribers
-    /// acknowledge first go within [`SOON_LINGER`] ([`Journal::want_soon`]), and
+    /// acknowledge first go within `SOON_LINGER` ([`Journal::want_soon`]), and
     /// changes nobody waits for ride along with the next batch, or go on their
     /// own after [`UNWAITED_LINGER`]. A change wakes the writer only from its
-    /// long sleep (after [`SOON_LINGER`] with nothing to do), to start that
+    /// long sleep (after `SOON_LINGER` with nothing to do), to start that
     /// clock.
     pub(super) fn push(&self, change: Change) -> u64 {
         let mut pending = lock(&self.pending);
@@ -367,12 +367,12 @@ impl Journal {
 
     /// Tells the writer a task will wait for `sequence` unless the subscribers
     /// of its QoS 1 messages acknowledge them first (`confirm.rs`): the batch
-    /// holding it is taken within [`SOON_LINGER`], which gives those
+    /// holding it is taken within `SOON_LINGER`, which gives those
     /// acknowledgements time to come and the deliveries time to complete
     /// within the batch, unwritten.
     ///
     /// The writer is not woken for it: recording the change woke it if it slept,
-    /// and while changes wait it looks at this every [`SOON_LINGER`], so a
+    /// and while changes wait it looks at this every `SOON_LINGER`, so a
     /// message to an online subscriber costs no context switch.
     pub fn want_soon(&self, sequence: u64) {
         self.wanted_soon.fetch_max(sequence, Ordering::AcqRel);

@@ -131,8 +131,15 @@ impl Publisher {
         }
     }
 
+    /// `crash/NAME`, which every [`Subscriber`] takes; `live/NAME` for a name
+    /// starting with `live`, which only a subscriber that asked for `live/#` does.
     pub fn topic(&self) -> String {
-        format!("crash/{}", self.name)
+        let root = if self.name.starts_with("live") {
+            "live"
+        } else {
+            "crash"
+        };
+        format!("{root}/{}", self.name)
     }
 
     fn publish(&self, sequence: u64, packet_id: u16, dup: bool) -> Packet {
@@ -223,7 +230,8 @@ impl Publisher {
     }
 }
 
-/// A persistent subscriber to `crash/#` at QoS 2, counting each message delivered
+/// A persistent subscriber to `crash/#` (and `live/#` if asked) at QoS 2,
+/// counting each message delivered
 /// to it by (publisher, sequence). It keeps the QoS 2 ids it received and has not
 /// seen released across reconnects, so a message re-sent with DUP is delivered
 /// once: exactly-once holds if the broker keeps its side too.
@@ -236,6 +244,8 @@ pub struct Subscriber {
     connected_before: bool,
     /// When the last packet arrived (or the last connect).
     last_heard: Instant,
+    /// Also subscribes to `live/#`.
+    pub live: bool,
 }
 
 impl Subscriber {
@@ -247,6 +257,7 @@ impl Subscriber {
             sessions_lost: 0,
             connected_before: false,
             last_heard: Instant::now(),
+            live: false,
         }
     }
 
@@ -263,10 +274,15 @@ impl Subscriber {
             let subscribe = Packet::Subscribe(Subscribe {
                 packet_id: id(1),
                 properties: Default::default(),
-                filters: vec![(
-                    TopicFilter::new("crash/#").expect("filter"),
-                    SubscriptionOptions::new(QoS::ExactlyOnce),
-                )],
+                filters: ["crash/#", "live/#"][..1 + usize::from(self.live)]
+                    .iter()
+                    .map(|filter| {
+                        (
+                            TopicFilter::new(*filter).expect("filter"),
+                            SubscriptionOptions::new(QoS::ExactlyOnce),
+                        )
+                    })
+                    .collect(),
                 rejected: Vec::new(),
             });
             if peer.send(&subscribe).is_err() {
