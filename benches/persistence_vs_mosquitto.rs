@@ -108,13 +108,7 @@ async fn measure(scenario: Scenario, broker: &Broker, scale: f64) -> ((f64, f64)
             let mut plan = Plan::new(vec![broker.addr], 4, 1, qos, Until::Count(messages / 4));
             plan.options = options;
             plan.publisher_inflight = window;
-            let result = load::run(
-                &plan,
-                Arc::new(Progress::default()),
-                CancellationToken::new(),
-            )
-            .await
-            .expect("load run");
+            let result = run_plan(&plan).await;
             (
                 (
                     result.deliveries_per_second(),
@@ -147,13 +141,7 @@ async fn measure(scenario: Scenario, broker: &Broker, scale: f64) -> ((f64, f64)
             );
             plan.options = options;
             plan.publisher_inflight = window;
-            let result = load::run(
-                &plan,
-                Arc::new(Progress::default()),
-                CancellationToken::new(),
-            )
-            .await
-            .expect("load run");
+            let result = run_plan(&plan).await;
             (
                 (result.publishes_per_second(), f64::NAN),
                 result.published as f64,
@@ -180,6 +168,16 @@ async fn measure(scenario: Scenario, broker: &Broker, scale: f64) -> ((f64, f64)
             )
         }
     }
+}
+
+async fn run_plan(plan: &Plan) -> load::LoadResult {
+    load::run(
+        plan,
+        Arc::new(Progress::default()),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("load run")
 }
 
 /// (syncs, bytes appended) from the line rbroker logs as its store stops.

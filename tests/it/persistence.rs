@@ -251,11 +251,7 @@ fn a_qos1_publisher_is_answered_once_its_online_subscriber_acknowledged_even_if_
     let store = writable_dir(dir.path(), "store");
     let port = free_port();
     let address = addr(port);
-    // As in the full-disk test: the file-size limit makes every write fail.
-    let conf = store_conf(&store, port, "user root");
-    let mut command = std::process::Command::new(RBROKER);
-    command.args(["-c", &conf]);
-    let mut broker = Running::command(command);
+    let mut broker = limitable_broker(&store, port);
     let (mut reader, _) = v5_persistent(address, "reader", true);
     reader.subscribe(1, &[("early/#", QoS::AtLeastOnce)]);
     let (mut writer, _) = v5_persistent(address, "writer", true);
@@ -263,6 +259,7 @@ fn a_qos1_publisher_is_answered_once_its_online_subscriber_acknowledged_even_if_
     away.subscribe(1, &[("kept/#", QoS::AtLeastOnce)]);
     away.disconnect();
     for attempt in 1..=5u16 {
+        // Every write to the store fails from now on.
         set_file_size_limit(broker.pid(), 1);
         // Queued for an online reader that holds its PUBACK for now.
         let mut publish = publish_v5("early/x", b"delivered", QoS::AtLeastOnce, []);
@@ -622,20 +619,25 @@ fn set_file_size_limit(pid: u32, bytes: u64) {
     assert_eq!(result, 0, "prlimit: {}", std::io::Error::last_os_error());
 }
 
+/// A durable broker whose file-size limit the test may change
+/// ([`set_file_size_limit`]). The limit stands in for a full disk: writes past
+/// it fail (EFBIG), and raising it is space coming back. Raising another user's
+/// limit takes CAP_SYS_RESOURCE, so the broker keeps the test's user (`user
+/// root` only matters when the test runs as root).
+fn limitable_broker(store: &Path, port: u16) -> Running {
+    let conf = store_conf(store, port, "user root");
+    let mut command = std::process::Command::new(RBROKER);
+    command.args(["-c", &conf]);
+    Running::command(command)
+}
+
 #[test]
 fn a_full_disk_stops_acknowledgements_and_they_resume_when_space_returns() {
     let dir = shared_dir();
     let store = writable_dir(dir.path(), "store");
     let port = free_port();
     let address = addr(port);
-    // The file-size limit stands in for a full disk: writes past it fail (EFBIG),
-    // and raising it is space coming back. Raising another user's limit takes
-    // CAP_SYS_RESOURCE, so the broker keeps the test's user (`user root` only
-    // matters when the test runs as root).
-    let conf = store_conf(&store, port, "user root");
-    let mut command = std::process::Command::new(RBROKER);
-    command.args(["-c", &conf]);
-    let broker = Running::command(command);
+    let broker = limitable_broker(&store, port);
     set_file_size_limit(broker.pid(), 48 * 1024);
     let (mut keeper, _) = v5_persistent(address, "keeper", true);
     keeper.subscribe(1, &[("f/#", QoS::AtLeastOnce)]);
