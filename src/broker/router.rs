@@ -476,6 +476,9 @@ impl Router {
         if let Some((session, granted)) = member {
             let delivery = Delivery {
                 qos: self.outgoing_qos(granted, delivery.message.qos),
+                // Its count stays with the member that left, never counted
+                // off: the publisher's answer waits for the store.
+                confirms: None,
                 ..delivery
             };
             self.report(&session, session.deliver(delivery));

@@ -256,7 +256,7 @@ pub const OPTIONS: &[Entry] = &[
     entry(
         "persistence",
         Status::Differs(
-            "Durable by default: PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK and a persistent session's CONNACK go out only after fsync, with group commit (a QoS 1 PUBACK also once every online subscriber acknowledged the message); mosquitto saves a snapshot every `autosave_interval` (`persistence_mode snapshot`). Wills waiting for their delay and the `$SYS` totals are kept too. rbroker's own file format: a mosquitto database is refused with a message.",
+            "Durable by default: PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK and a persistent session's CONNACK go out only after fsync, with group commit (a QoS 1 PUBACK also once the message was acknowledged by every persistent subscriber it was queued for, all of them online); mosquitto saves a snapshot every `autosave_interval` (`persistence_mode snapshot`). Wills waiting for their delay and the `$SYS` totals are kept too. rbroker's own file format: a mosquitto database is refused with a message.",
         ),
     ),
     entry("persistence_file", Status::Same),

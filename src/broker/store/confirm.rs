@@ -11,7 +11,7 @@
 //! acknowledged it.
 //!
 //! A [`Confirmation`] counts the deliveries of the QoS 1 messages one connection
-//! published in one stretch of handling: each delivery queued at QoS 1 for a
+//! published since its answers were last marked: each delivery queued at QoS 1 for a
 //! persistent session that is online and not the publisher's own counts one
 //! ([`Confirmation::count`]), and the subscriber's
 //! PUBACK for it takes one away ([`Confirmation::delivered`]), waking the
@@ -21,8 +21,9 @@
 //!
 //! Only a subscriber's PUBACK takes a count away. A delivery dropped any other way
 //! (expired, skipped, its session discarded) is never counted off, so its
-//! publisher waits for the disk, as it would without this; one handed to another
-//! member of its shared group is counted again there, which errs the same way.
+//! publisher waits for the disk, as it would without this (asked within
+//! `SOON_LINGER`); one handed to another member of its shared group is not
+//! counted there, which errs the same way.
 //! Deliveries to an offline session are not counted: nothing could acknowledge
 //! them soon, so the publisher's answer asks the store at once. A crash after such an early PUBACK leaves on disk either
 //! nothing of the message (its queueing, sending and acknowledgement fell in one
