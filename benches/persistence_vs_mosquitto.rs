@@ -119,19 +119,6 @@ async fn measure(scenario: Scenario, broker: &Broker, scale: f64) -> ((f64, f64)
         }
         Scenario::FanInAway(window) => {
             let messages = (40_000.0 * scale) as u64;
-            let mut away = LoadClient::connect(broker.addr, "rbench-away", &options)
-                .await
-                .expect("connect");
-            away.subscribe(
-                &Plan::new(vec![], 0, 0, QoS::AtLeastOnce, Until::Count(0)).filter,
-                QoS::AtLeastOnce,
-            )
-            .await
-            .expect("subscribe");
-            // Gone once the broker has closed the socket, so no message finds it.
-            away.queue(&Packet::Disconnect(Disconnect::new(ReasonCode::Success)));
-            away.flush().await.expect("disconnect");
-            while away.recv().await.is_ok() {}
             let mut plan = Plan::new(
                 vec![broker.addr],
                 4,
@@ -141,6 +128,16 @@ async fn measure(scenario: Scenario, broker: &Broker, scale: f64) -> ((f64, f64)
             );
             plan.options = options;
             plan.publisher_inflight = window;
+            let mut away = LoadClient::connect(broker.addr, "rbench-away", &plan.options)
+                .await
+                .expect("connect");
+            away.subscribe(&plan.filter, QoS::AtLeastOnce)
+                .await
+                .expect("subscribe");
+            // Gone once the broker has closed the socket, so no message finds it.
+            away.queue(&Packet::Disconnect(Disconnect::new(ReasonCode::Success)));
+            away.flush().await.expect("disconnect");
+            while away.recv().await.is_ok() {}
             // Until the last PUBACK (with the publishers' connects, a little
             // less than the rate itself).
             let started = Instant::now();

@@ -457,10 +457,6 @@ impl SessionState {
     /// Offers a delivery. QoS 0 is not kept for an offline client; beyond the
     /// queue bounds (see the module documentation) new messages are dropped.
     pub fn enqueue(&mut self, mut delivery: Delivery) -> Enqueued {
-        if delivery.qos == QoS::AtMostOnce {
-            // Nothing acknowledges it (a shared group may hand one back at QoS 0).
-            delivery.confirms = None;
-        }
         let full = if delivery.qos == QoS::AtMostOnce {
             if self.connection.is_none() {
                 if !self.queue_qos0 {

@@ -877,13 +877,6 @@ impl Connection {
             self.out.drain(..self.written);
             self.mark_end = self.mark_end.saturating_sub(self.written);
             self.written = 0;
-            if self.mark_end == 0
-                && let Some(confirming) = &mut self.confirming
-            {
-                // Its answers went; a count that grows again (a shared group's
-                // hand-back) must not hold back the later ones.
-                confirming.marked = None;
-            }
             return Ok(());
         }
         self.out.clear();

@@ -11,26 +11,28 @@
 //! acknowledged it.
 //!
 //! A [`Confirmation`] counts the deliveries of the QoS 1 messages one connection
-//! published since its answers were last marked: each delivery queued at QoS 1 for a
-//! persistent session that is online and not the publisher's own counts one
-//! ([`Confirmation::count`]), and the subscriber's
-//! PUBACK for it takes one away ([`Confirmation::delivered`]), waking the
-//! publisher's connection when none is left. The publisher's answers then need
-//! only what the stretch recorded besides (a retained message, say) to be durable,
+//! published since its answers were last marked: each delivery queued at QoS 1
+//! for a persistent session that is online and not the publisher's own counts
+//! one ([`Confirmation::count`]), and the subscriber's PUBACK for it takes one
+//! away ([`Confirmation::delivered`]), waking the publisher's connection when
+//! none is left. Counts are only added while the publisher handles its packets,
+//! so once a count is open it stays open. The publisher's answers then need only
+//! what the stretch recorded besides (a retained message, say) to be durable,
 //! and either no delivery left or the queueings durable ([`Confirmation::is_open`]).
 //!
-//! Only a subscriber's PUBACK takes a count away. A delivery dropped any other way
-//! (expired, skipped, its session discarded) is never counted off, so its
+//! Only a subscriber's PUBACK takes a count away. A delivery dropped any other
+//! way (expired, skipped, its session discarded, handed to another member of its
+//! shared group, where it is not counted again) is never counted off, so its
 //! publisher waits for the disk, as it would without this (asked within
-//! `SOON_LINGER`); one handed to another member of its shared group is not
-//! counted there, which errs the same way.
-//! Deliveries to an offline session are not counted: nothing could acknowledge
-//! them soon, so the publisher's answer asks the store at once. A crash after such an early PUBACK leaves on disk either
-//! nothing of the message (its queueing, sending and acknowledgement fell in one
-//! batch and were not written: see `elide.rs`), or its queueing without the
-//! acknowledgement: then the subscriber gets it again after the restart, which
-//! QoS 1 allows. QoS 2 messages never use this: their PUBREC promises the packet
-//! id too, which must be durable.
+//! `SOON_LINGER`). Deliveries to an offline session are not counted: nothing
+//! could acknowledge them soon, so the publisher's answer asks the store at once.
+//!
+//! A crash after an early PUBACK leaves on disk either nothing of the message
+//! (its queueing, sending and acknowledgement fell in one batch and were not
+//! written: see `elide.rs`), or its queueing without the acknowledgement: then
+//! the subscriber gets it again after the restart, which QoS 1 allows. QoS 2
+//! messages never use this: their PUBREC promises the packet id too, which must
+//! be durable.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
