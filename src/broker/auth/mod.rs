@@ -40,16 +40,39 @@ pub const BRIDGE_SCOPE: usize = u32::MAX as usize;
 /// Who a session belongs to, for the ACL checks made while it is offline too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub username: Option<String>,
+    /// Boxed rather than a `String`, and the scope 32-bit: every connected
+    /// client holds a principal (`ARCHITECTURE.md`, what an idle connection
+    /// costs).
+    pub username: Option<Box<str>>,
     pub client_id: Arc<str>,
     /// Which [`Scope`] of [`Security`] applies.
-    pub scope: usize,
+    pub scope: u32,
     /// Whether a client certificate named the user (`use_identity_as_username`,
     /// `use_subject_as_username`): the password file does not apply to it.
     pub certified: bool,
 }
 
 impl Principal {
+    pub fn new(
+        username: Option<String>,
+        client_id: Arc<str>,
+        scope: usize,
+        certified: bool,
+    ) -> Self {
+        Principal {
+            username: username.map(String::into_boxed_str),
+            client_id,
+            // Scopes are the listeners and two more: never 2^32 of them.
+            scope: u32::try_from(scope).unwrap_or(u32::MAX),
+            certified,
+        }
+    }
+
+    /// Which [`Scope`] of [`Security`] applies, as an index.
+    pub fn scope_index(&self) -> usize {
+        self.scope as usize
+    }
+
     /// The names the ACL matches against.
     pub fn identity(&self) -> Identity<'_> {
         Identity {
@@ -281,7 +304,7 @@ impl Security {
     /// rules: anonymous access still allowed, and for a user, the same stored
     /// password (a user removed or given a new password must log in again).
     pub fn still_admits(&self, previous: &Security, principal: &Principal) -> bool {
-        let scope = self.scope(principal.scope);
+        let scope = self.scope(principal.scope_index());
         if principal.certified {
             return true;
         }
@@ -291,7 +314,7 @@ impl Security {
         let Some(passwords) = &scope.passwords else {
             return true;
         };
-        let before = previous.scope(principal.scope).passwords.as_ref();
+        let before = previous.scope(principal.scope_index()).passwords.as_ref();
         match (passwords.entry(username), before) {
             (Some(now), Some(before)) => before.entry(username) == Some(now),
             _ => false,
@@ -339,10 +362,10 @@ impl Security {
     }
 
     fn allows(&self, principal: &Principal, topic: &str, access: Access) -> bool {
-        if principal.scope == BRIDGE_SCOPE {
+        if principal.scope_index() == BRIDGE_SCOPE {
             return true;
         }
-        match &self.scope(principal.scope).acl {
+        match &self.scope(principal.scope_index()).acl {
             None => true,
             Some(acl) => acl.allows(principal.identity(), topic, access),
         }

@@ -416,12 +416,12 @@ impl Connection {
                 }),
         );
         let principal = opened.session.lock().principal.clone().unwrap_or_else(|| {
-            Arc::new(Principal {
-                username: connect.username.clone(),
-                client_id: Arc::clone(&opened.session.client_id),
+            Arc::new(Principal::new(
+                connect.username.clone(),
+                Arc::clone(&opened.session.client_id),
                 scope,
                 certified,
-            })
+            ))
         });
         // A reload between the login and now: its revocation scan ran before this
         // session was registered (open_session holds the lock it scans under), so
@@ -919,7 +919,7 @@ impl Connection {
         let security = router.security.load();
         let principal = self.principal()?;
         let bridge = self.client.as_ref().is_some_and(|c| c.bridge);
-        let acl = security.scope(principal.scope).acl.as_ref();
+        let acl = security.scope(principal.scope_index()).acl.as_ref();
         let who = principal.identity();
         let mut slots = codes.iter_mut().filter(|c| c.is_none());
         let mount = config.listener_mount_point(self.listener());

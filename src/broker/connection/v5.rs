@@ -19,11 +19,19 @@ pub(super) struct V5 {
     pub max_packet_size: Option<u32>,
     /// The client's Topic Alias Maximum: how many aliases the broker may assign.
     alias_maximum: u16,
-    outgoing: HashMap<String, u16>,
-    incoming: HashMap<u16, TopicName>,
+    /// Made at the first alias: most clients never use one, and every idle
+    /// MQTT 5 connection carries this state.
+    aliases: Option<Box<Aliases>>,
     /// Request Problem Information: when false, no Reason String or User Property on
     /// packets other than PUBLISH, CONNACK and DISCONNECT [MQTT-3.1.2-29 5.0].
     pub problem_information: bool,
+}
+
+/// Topic aliases of one connection, both directions.
+#[derive(Default)]
+struct Aliases {
+    outgoing: HashMap<String, u16>,
+    incoming: HashMap<u16, TopicName>,
 }
 
 impl V5 {
@@ -32,8 +40,7 @@ impl V5 {
             session_expiry: properties.session_expiry_interval().unwrap_or(0),
             max_packet_size: properties.maximum_packet_size(),
             alias_maximum: properties.topic_alias_maximum().unwrap_or(0),
-            outgoing: HashMap::new(),
-            incoming: HashMap::new(),
+            aliases: None,
             problem_information: properties.request_problem_information() != Some(0),
         }
     }
@@ -73,12 +80,14 @@ impl V5 {
         }
         if topic.is_empty() {
             return self
-                .incoming
-                .get(&alias)
+                .aliases
+                .as_ref()
+                .and_then(|aliases| aliases.incoming.get(&alias))
                 .cloned()
                 .ok_or(ReasonCode::ProtocolError);
         }
-        self.incoming.insert(alias, topic.clone());
+        let aliases = self.aliases.get_or_insert_with(Box::default);
+        aliases.incoming.insert(alias, topic.clone());
         Ok(topic)
     }
 
@@ -86,12 +95,16 @@ impl V5 {
     /// once the client knows an alias for it) and the alias to carry. New topics get
     /// aliases while the client's Topic Alias Maximum allows [MQTT-3.3.2-11 5.0].
     pub fn outgoing_alias(&mut self, topic: &str) -> (bool, Option<u16>) {
-        if let Some(alias) = self.outgoing.get(topic) {
+        if self.alias_maximum == 0 {
+            return (true, None);
+        }
+        let outgoing = &mut self.aliases.get_or_insert_with(Box::default).outgoing;
+        if let Some(alias) = outgoing.get(topic) {
             return (false, Some(*alias));
         }
-        if self.outgoing.len() < usize::from(self.alias_maximum) {
-            let alias = self.outgoing.len() as u16 + 1;
-            self.outgoing.insert(topic.to_string(), alias);
+        if outgoing.len() < usize::from(self.alias_maximum) {
+            let alias = outgoing.len() as u16 + 1;
+            outgoing.insert(topic.to_string(), alias);
             return (true, Some(alias));
         }
         (true, None)

@@ -394,7 +394,7 @@ pub fn encode(record: &Record, out: &mut Vec<u8>, clock: &Clock) {
                     out.push(1);
                     put_opt_str(out, principal.username.as_deref());
                     put_bytes(out, principal.client_id.as_bytes());
-                    put_u32(out, principal.scope as u32);
+                    put_u32(out, principal.scope);
                     out.push(u8::from(principal.certified));
                 }
                 None => out.push(0),
@@ -584,12 +584,9 @@ impl<'a> Reader<'a> {
                     let client_id: Arc<str> = Arc::from(self.string()?);
                     let scope = self.u32()? as usize;
                     let certified = self.flag()?;
-                    Some(Arc::new(Principal {
-                        username,
-                        client_id,
-                        scope,
-                        certified,
-                    }))
+                    Some(Arc::new(Principal::new(
+                        username, client_id, scope, certified,
+                    )))
                 } else {
                     None
                 };
@@ -764,12 +761,12 @@ mod tests {
         message
             .properties
             .push(Property::ContentType("text/plain".into()));
-        message.publisher = Some(Arc::new(Principal {
-            username: Some("alice".into()),
-            client_id: Arc::from("c1"),
-            scope: 2,
-            certified: true,
-        }));
+        message.publisher = Some(Arc::new(Principal::new(
+            Some("alice".into()),
+            Arc::from("c1"),
+            2,
+            true,
+        )));
         message.received_at = std::time::Instant::now() - Duration::from_secs(5);
         let Record::Message {
             number,
