@@ -40,6 +40,11 @@ pub fn millis(at: Instant) -> u64 {
         .max(1)
 }
 
+/// The instant `millis` stands for on the deadline clock (to the millisecond).
+pub fn instant(millis: u64) -> Instant {
+    epoch() + Duration::from_millis(millis)
+}
+
 /// Wakes every connection whose deadline has passed, every [`SWEEP_INTERVAL`],
 /// until `stop`; after many connections left, gives their memory back
 /// ([`ReturnPolicy`]).

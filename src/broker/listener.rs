@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::config::{Config, ListenerConfig, ListenerProtocol};
-use super::connection;
+use super::connection::{self, OpenSocket};
 use super::log::{Logger, PeerAddress};
 use super::router::Router;
 use super::transport::Transport;
@@ -446,16 +446,6 @@ pub fn reserve_descriptor_table() {
     }
 }
 
-/// Decrements its listener's open-connection count when a connection task ends,
-/// however it ends.
-struct OpenSocket(Arc<AtomicUsize>);
-
-impl Drop for OpenSocket {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// Connections open on one configured listener (all its sockets), for its
 /// `max_connections`.
 pub type OpenConnections = Arc<AtomicUsize>;
@@ -514,8 +504,7 @@ pub async fn accept_loop(
             .stats
             .sockets_accepted
             .fetch_add(1, Ordering::Relaxed);
-        let open = on_this_listener.fetch_add(1, Ordering::Relaxed) + 1;
-        let guard = OpenSocket(Arc::clone(&on_this_listener));
+        let (guard, open) = OpenSocket::count(&on_this_listener);
         if max_connections.is_some_and(|max| open > max) {
             // As mosquitto: accepted, then closed at once.
             router.log.notice(format_args!(
@@ -540,7 +529,13 @@ pub async fn accept_loop(
                 if layers.tls.is_none() && !layers.websocket {
                     router.log.new_connection(&peer, port);
                     tasks.spawn(connection::serve(
-                        router, stream, peer, None, index, None, guard,
+                        router,
+                        stream,
+                        peer,
+                        None,
+                        index,
+                        None,
+                        Some(guard),
                     ));
                 } else {
                     let layers = Arc::clone(&layers);
@@ -553,7 +548,13 @@ pub async fn accept_loop(
             Accepted::Unix(stream) => {
                 router.log.new_connection(&peer, port);
                 tasks.spawn(connection::serve(
-                    router, stream, peer, None, index, None, guard,
+                    router,
+                    stream,
+                    peer,
+                    None,
+                    index,
+                    None,
+                    Some(guard),
                 ));
             }
         }
@@ -644,7 +645,16 @@ async fn open_layers(
     // As mosquitto: a connection is new once its handshakes are done.
     log.new_connection(&peer, port);
     // The handshakes spent part of connect_timeout: CONNECT has what is left.
-    connection::serve(router, transport, peer, identity, index, Some(deadline), ()).await;
+    connection::serve(
+        router,
+        transport,
+        peer,
+        identity,
+        index,
+        Some(deadline),
+        None,
+    )
+    .await;
 }
 
 /// The WebSocket upgrade (or an `http_dir` file) on `inner`, by `deadline`.

@@ -32,7 +32,7 @@
 pub mod auth;
 mod bridge;
 pub mod config;
-mod connection;
+pub(crate) mod connection;
 mod console;
 mod keepalive;
 mod listener;
@@ -239,6 +239,14 @@ impl Broker {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let token = CancellationToken::new();
         let tasks = TaskTracker::new();
+        // Not one of `tasks`: it wakes the parked connections shutdown waits for,
+        // and stops once they all ended.
+        let parking_stop = CancellationToken::new();
+        if let Some(parking) = connection::park::Parking::new(tasks.clone())
+            && self.router.parking.set(Arc::clone(&parking)).is_ok()
+        {
+            tokio::spawn(connection::park::run(parking, parking_stop.clone()));
+        }
         // Bridges subscribe on this broker before anyone can publish to it.
         let bridges: Vec<_> = self
             .bridges
@@ -279,6 +287,7 @@ impl Broker {
         self.router.shut_down_connections();
         tasks.close();
         tasks.wait().await;
+        parking_stop.cancel();
         self.router.timers.stop().await;
         if let Store::Kept(journal) = &self.router.store {
             self.router
@@ -344,6 +353,8 @@ pub struct BrokerFigures {
     pub publish_dropped: u64,
     pub bytes_received: u64,
     pub bytes_sent: u64,
+    /// Connections idle without a task now (`connection/park.rs`).
+    pub parked_connections: usize,
 }
 
 impl BrokerHandle {
@@ -393,6 +404,7 @@ impl BrokerHandle {
             publish_dropped: get(&stats.publish_dropped),
             bytes_received: get(&stats.bytes_received),
             bytes_sent: get(&stats.bytes_sent),
+            parked_connections: self.router.parking.get().map_or(0, |p| p.count()),
         }
     }
 }

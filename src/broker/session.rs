@@ -144,6 +144,13 @@ pub struct ConnectionSignal {
     revoked: AtomicBool,
     /// Set by the keep-alive sweep when `deadline` passed.
     expired: AtomicBool,
+    /// Set by the connection at every event; cleared by the keep-alive sweep,
+    /// which asks a connection that stayed idle a whole sweep to park.
+    active: AtomicBool,
+    /// The connection runs as a task and could be parked (`connection/park.rs`).
+    parkable: AtomicBool,
+    /// Set by the keep-alive sweep: park if there is nothing to do.
+    park: AtomicBool,
     /// When the connection times out, on the [`keepalive`](super::keepalive)
     /// clock; 0 for never.
     deadline: AtomicU64,
@@ -159,6 +166,8 @@ pub enum Signalled {
     /// connection checks its own clock before it closes.
     Expired,
     Deliveries,
+    /// The connection stayed idle a whole sweep: it parks if nothing waits.
+    Park,
 }
 
 impl ConnectionSignal {
@@ -198,6 +207,46 @@ impl ConnectionSignal {
         }
     }
 
+    /// Notes an event: the connection is not idle.
+    pub fn mark_active(&self) {
+        if !self.active.load(Ordering::Relaxed) {
+            self.active.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Says whether the keep-alive sweep may ask the connection to park.
+    pub fn set_parkable(&self, parkable: bool) {
+        self.parkable.store(parkable, Ordering::Relaxed);
+    }
+
+    /// Asks a parkable connection that had no event since the last call to
+    /// park; asks once, until it says again that it is parkable.
+    pub fn park_if_idle(&self) {
+        if self.parkable.load(Ordering::Relaxed) && !self.active.swap(false, Ordering::Relaxed) {
+            self.parkable.store(false, Ordering::Relaxed);
+            self.park.store(true, Ordering::Release);
+            self.waker.wake();
+        }
+    }
+
+    /// Registers `waker`, the parked connection's, for wake-ups, and says
+    /// whether a flag is already set, which must wake it at once. The park
+    /// request is dropped: it was answered.
+    pub fn register_parked(&self, waker: &std::task::Waker) -> bool {
+        self.park.store(false, Ordering::Relaxed);
+        self.parkable.store(false, Ordering::Relaxed);
+        self.waker.register(waker);
+        [
+            &self.shutdown,
+            &self.revoked,
+            &self.taken_over,
+            &self.expired,
+            &self.deliveries,
+        ]
+        .iter()
+        .any(|flag| flag.load(Ordering::Acquire))
+    }
+
     /// Registers the current task for wake-ups and reports a signal that ends
     /// the connection (shutdown, revocation, takeover), leaving the deliveries
     /// flag for [`ConnectionSignal::poll`].
@@ -226,6 +275,10 @@ impl ConnectionSignal {
                 self.deliveries
                     .swap(false, Ordering::AcqRel)
                     .then_some(Signalled::Deliveries)
+            })
+            .or_else(|| {
+                (self.park.load(Ordering::Relaxed) && self.park.swap(false, Ordering::AcqRel))
+                    .then_some(Signalled::Park)
             })
     }
 }
@@ -256,11 +309,31 @@ impl ConnectionLink {
     }
 }
 
+/// Hashes a session's subscription filters with the standard library's keyed
+/// SipHash, under one random key for the whole process: as `RandomState` does,
+/// but with no key in each map, 16 bytes less in every session.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionHasher;
+
+impl std::hash::BuildHasher for SessionHasher {
+    type Hasher = std::collections::hash_map::DefaultHasher;
+
+    fn build_hasher(&self) -> Self::Hasher {
+        static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+            std::sync::OnceLock::new();
+        KEYS.get_or_init(std::collections::hash_map::RandomState::new)
+            .build_hasher()
+    }
+}
+
 /// The sans-I/O state of one session.
 #[derive(Debug)]
 pub struct SessionState {
-    max_inflight: usize,
-    max_queued: usize,
+    /// The in-flight window (at most 65,535 by the protocol's packet ids).
+    max_inflight: u16,
+    /// `max_queued_messages`, `u32::MAX` for no limit (u32: every session
+    /// carries it).
+    max_queued: u32,
     /// `max_inflight_bytes`, or `usize::MAX`.
     max_inflight_bytes: usize,
     /// `max_queued_bytes`, or `usize::MAX`.
@@ -281,7 +354,7 @@ pub struct SessionState {
     last_packet_id: u16,
     /// Incoming QoS 2 packet ids between PUBREC and PUBREL.
     incoming_qos2: Vec<PacketId>,
-    pub subscriptions: HashMap<TopicFilter, SubscriptionOptions>,
+    pub subscriptions: HashMap<TopicFilter, SubscriptionOptions, SessionHasher>,
     pub connection: Option<ConnectionLink>,
     /// Whether the session outlives its connection.
     pub persistent: bool,
@@ -330,11 +403,14 @@ impl SessionState {
     pub fn new(limits: QueueLimits, persistent: bool) -> Self {
         SessionState {
             max_inflight: if limits.inflight_messages == 0 {
-                usize::from(u16::MAX)
+                u16::MAX
             } else {
-                usize::from(limits.inflight_messages)
+                limits.inflight_messages
             },
-            max_queued: limit(limits.queued_messages),
+            max_queued: u32::try_from(limits.queued_messages)
+                .ok()
+                .filter(|&limit| limit != 0)
+                .unwrap_or(u32::MAX),
             max_inflight_bytes: limit(limits.inflight_bytes),
             max_queued_bytes: limit(limits.queued_bytes),
             pending: VecDeque::new(),
@@ -346,7 +422,7 @@ impl SessionState {
             inflight_bytes: 0,
             last_packet_id: 0,
             incoming_qos2: Vec::new(),
-            subscriptions: HashMap::new(),
+            subscriptions: HashMap::default(),
             connection: None,
             persistent,
             expiry: None,
@@ -463,7 +539,7 @@ impl SessionState {
                     return Enqueued::Skipped;
                 }
                 // Offline, QoS 0 counts against the same queue as QoS 1/2.
-                if self.pending.len() >= self.max_queued {
+                if self.pending.len() >= self.max_queued() {
                     self.dropped += 1;
                     return Enqueued::Dropped;
                 }
@@ -482,22 +558,22 @@ impl SessionState {
             // taken; else the queue beyond the window must have room.
             let count = self.inflight.len() + self.pending_reliable;
             let bytes = self.inflight_bytes + self.pending_reliable_bytes;
-            let could_fly = count < self.max_inflight && bytes < self.max_inflight_bytes;
-            let window_count = if self.max_inflight >= usize::from(u16::MAX) {
+            let could_fly = count < self.max_inflight() && bytes < self.max_inflight_bytes;
+            let window_count = if self.max_inflight == u16::MAX {
                 0
             } else {
-                self.max_inflight
+                self.max_inflight()
             };
-            let queue_has_room = count.saturating_sub(window_count) < self.max_queued
+            let queue_has_room = count.saturating_sub(window_count) < self.max_queued()
                 && bytes.saturating_sub(self.max_inflight_bytes_or_zero()) < self.max_queued_bytes;
             !(could_fly || queue_has_room)
         } else if self.queue_qos0 {
             // Offline QoS 0 messages share the queue: count them too.
-            self.pending.len() >= self.max_queued
+            self.pending.len() >= self.max_queued()
                 || self.pending_reliable_bytes + self.pending_qos0_payload >= self.max_queued_bytes
         } else {
             // Nothing is in flight for an offline client (as mosquitto counts).
-            self.pending_reliable >= self.max_queued
+            self.pending_reliable >= self.max_queued()
                 || self.pending_reliable_bytes >= self.max_queued_bytes
         };
         if full {
@@ -569,15 +645,23 @@ impl SessionState {
             .sum();
     }
 
+    fn max_inflight(&self) -> usize {
+        usize::from(self.max_inflight)
+    }
+
+    fn max_queued(&self) -> usize {
+        if self.max_queued == u32::MAX {
+            usize::MAX
+        } else {
+            self.max_queued as usize
+        }
+    }
+
     /// Sets the in-flight window: the broker's limit, lowered to what the client
     /// accepts (MQTT 5 Receive Maximum) [MQTT-3.3.4-9 5.0].
     pub fn set_receive_maximum(&mut self, broker: u16, client: u16) {
-        let broker = if broker == 0 {
-            usize::from(u16::MAX)
-        } else {
-            usize::from(broker)
-        };
-        self.max_inflight = broker.min(usize::from(client.max(1)));
+        let broker = if broker == 0 { u16::MAX } else { broker };
+        self.max_inflight = broker.min(client.max(1));
     }
 
     /// The next PUBLISH to write, if the in-flight window allows one. QoS 1/2 messages
@@ -613,7 +697,7 @@ impl SessionState {
         }
         // max_inflight_bytes, as mosquitto: another goes out while the window holds
         // fewer bytes, so one message larger than the limit still can.
-        if self.inflight.len() >= self.max_inflight
+        if self.inflight.len() >= self.max_inflight()
             || self.inflight_bytes >= self.max_inflight_bytes
         {
             return None;

@@ -22,6 +22,7 @@ mod generated;
 mod interop;
 mod learn;
 mod malformed;
+mod parking;
 mod persistence;
 mod pubsub;
 mod retain;

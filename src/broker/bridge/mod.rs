@@ -468,7 +468,7 @@ impl Link {
                 signalled = signalled => match signalled {
                     Signalled::Shutdown => return Threshold::Stopped,
                     Signalled::TakenOver | Signalled::Revoked => return Threshold::TakenOver,
-                    Signalled::Expired | Signalled::Deliveries => {}
+                    Signalled::Expired | Signalled::Deliveries | Signalled::Park => {}
                 },
             }
         }
@@ -641,7 +641,7 @@ impl Link {
                 signalled = signalled => match signalled {
                     Signalled::Shutdown => return Ended::Shutdown,
                     Signalled::TakenOver | Signalled::Revoked => return Ended::TakenOver,
-                    Signalled::Expired | Signalled::Deliveries => continue,
+                    Signalled::Expired | Signalled::Deliveries | Signalled::Park => continue,
                 },
                 // Returns early once a write leaves room, so a backlog of QoS 0
                 // messages (nothing acknowledges them) keeps flowing.

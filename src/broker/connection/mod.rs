@@ -20,6 +20,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use std::future::Future;
@@ -28,6 +29,7 @@ use std::task::Poll;
 use tokio::time::Instant;
 
 mod handle;
+pub(super) mod park;
 pub(super) mod v5;
 
 use super::auth::Principal;
@@ -185,27 +187,49 @@ struct Client {
     v5: Option<Box<V5>>,
 }
 
+/// Counts a listener's open connections: decremented when the connection
+/// ends, however it ends, parked or not.
+pub(crate) struct OpenSocket(Arc<AtomicUsize>);
+
+impl OpenSocket {
+    /// Counts one more connection on `open`; returns the guard and the count.
+    pub(crate) fn count(open: &Arc<AtomicUsize>) -> (OpenSocket, usize) {
+        let now = open.fetch_add(1, Ordering::Relaxed) + 1;
+        (OpenSocket(Arc::clone(open)), now)
+    }
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Serves one accepted socket (after its TLS or WebSocket handshake) until it
-/// closes or the broker shuts down. `identity` is the client certificate's
-/// subject, on a TLS listener that asked for one. CONNECT must come by
-/// `connect_deadline` (by default `connect_timeout` from now).
+/// closes, parks or the broker shuts down. `identity` is the client
+/// certificate's subject, on a TLS listener that asked for one. CONNECT must
+/// come by `connect_deadline` (by default `connect_timeout` from now).
 ///
-/// `held` is dropped when the connection ends (a listener's count of open
-/// sockets, say).
+/// `held` is dropped when the connection ends (its listener's count of open
+/// sockets).
 ///
 /// Not an `async fn`: an async fn's arguments stay in its future for its whole
-/// life, and the task of every idle connection would carry them. The returned
-/// future holds only the connection, its transport and `held`.
-pub(crate) fn serve<T: Transport, H: Send + 'static>(
+/// life. The returned future holds only the connection (boxed, so a parked
+/// connection moves out without a copy of its task), its transport and `held`.
+pub(crate) fn serve<T: Transport>(
     router: Arc<Router>,
     transport: T,
     peer: PeerAddress,
     identity: Option<CertificateIdentity>,
     listener: Option<usize>,
     connect_deadline: Option<Instant>,
-    held: H,
+    held: Option<OpenSocket>,
 ) -> impl Future<Output = ()> {
-    let mut connection = Connection::new(router, peer, listener);
+    // Each listener holds a socket: there are never 2^32 of them.
+    let listener = listener.map(|index| u32::try_from(index).unwrap_or(u32::MAX));
+    let id = router.next_connection_id();
+    let signal = Arc::new(ConnectionSignal::default());
+    let mut connection = Box::new(Connection::with(router, peer, listener, id, signal));
     connection.identity = identity.map(Box::new);
     if let Some(deadline) = connect_deadline {
         connection.last_packet = deadline - connection.router.config.connect_timeout;
@@ -214,13 +238,46 @@ pub(crate) fn serve<T: Transport, H: Send + 'static>(
         connection
             .router
             .register_connection(connection.id, Arc::clone(&connection.signal));
-        let end = connection.run(&transport).await;
-        // Boxed, as every wait but the idle one: a future is as large as its
-        // largest await, and the task of every idle connection carries it.
-        Box::pin(connection.finish(&transport, end)).await;
-        connection.router.unregister_connection(connection.id);
-        drop(held);
+        let end = match connection.connect(&transport).await {
+            Ok(()) => connection.connected(&transport, true).await,
+            Err(end) => Some(end),
+        };
+        end_or_park(connection, transport, held, end).await;
     }
+}
+
+/// Serves a connection woken from its park (`park.rs`); `eager`: it parks
+/// again at its first idle moment.
+async fn resume(
+    mut connection: Box<Connection>,
+    transport: tokio::net::TcpStream,
+    held: Option<OpenSocket>,
+    eager: bool,
+) {
+    let end = connection.connected(&transport, eager).await;
+    end_or_park(connection, transport, held, end).await;
+}
+
+/// Ends the connection for `end`, or parks it (`None`).
+async fn end_or_park<T: Transport>(
+    mut connection: Box<Connection>,
+    transport: T,
+    held: Option<OpenSocket>,
+    end: Option<End>,
+) {
+    let end = match end {
+        Some(end) => end,
+        None => match transport.into_parked() {
+            Ok(socket) => return park::park(connection, socket, held),
+            // Only a socket tokio no longer knew could fail to come out.
+            Err(_) => return park::end_now(connection, held),
+        },
+    };
+    // Boxed, as every wait but the idle one: a future is as large as its
+    // largest await, and the task of every idle connection carries it.
+    Box::pin(connection.finish(&transport, end)).await;
+    connection.router.unregister_connection(connection.id);
+    drop(held);
 }
 
 /// Packet types only a server sends: CONNACK, SUBACK, UNSUBACK, PINGRESP.
@@ -271,16 +328,20 @@ struct Confirming {
 }
 
 impl Connection {
-    fn new(router: Arc<Router>, peer: PeerAddress, listener: Option<usize>) -> Self {
-        let id = router.next_connection_id();
+    fn with(
+        router: Arc<Router>,
+        peer: PeerAddress,
+        listener: Option<u32>,
+        id: u64,
+        signal: Arc<ConnectionSignal>,
+    ) -> Self {
         Connection {
             router,
             peer,
             identity: None,
-            // Each listener holds a socket: there are never 2^32 of them.
-            listener: listener.map(|index| u32::try_from(index).unwrap_or(u32::MAX)),
+            listener,
             id,
-            signal: Arc::new(ConnectionSignal::default()),
+            signal,
             version: ProtocolVersion::V3_1_1,
             client: None,
             pending: None,
@@ -311,7 +372,8 @@ impl Connection {
             .map_or("<unknown>", |c| &c.session.client_id)
     }
 
-    async fn run<T: Transport>(&mut self, transport: &T) -> End {
+    /// Serves the connection until its CONNECT was accepted (`Ok`) or it ended.
+    async fn connect<T: Transport>(&mut self, transport: &T) -> Result<(), End> {
         // [MQTT-3.1.0-1 3.1.1/5.0]: the first packet must be CONNECT, within the connect timeout
         // measured from accept; partial bytes do not extend it. One deadline, checked
         // by the keep-alive sweep, serves first that timeout, then keep-alive.
@@ -323,31 +385,31 @@ impl Connection {
             match wait(&signal, transport, writing).await {
                 Event::Signal(Signalled::Expired) => {
                     if Instant::now() >= self.connect_deadline() {
-                        return End::ConnectTimeout;
+                        return Err(End::ConnectTimeout);
                     }
                 }
-                Event::Signal(_) => return End::Shutdown,
+                // Only a connected client is asked to park.
+                Event::Signal(Signalled::Park) => {}
+                Event::Signal(_) => return Err(End::Shutdown),
                 // Only the store wait after login gives this.
                 Event::Stored => {}
-                Event::Readable(Err(_)) | Event::Writable(Err(_)) => return End::SocketError,
+                Event::Readable(Err(_)) | Event::Writable(Err(_)) => {
+                    return Err(End::SocketError);
+                }
                 Event::Writable(Ok(())) => {
                     if let Err(error) = transport.flush_buffered() {
-                        return lost(&error);
+                        return Err(lost(&error));
                     }
                 }
                 Event::Readable(Ok(())) => {
                     self.begin_stretch();
-                    if let Err(end) = self.read_and_handle(transport) {
-                        return end;
-                    }
+                    self.read_and_handle(transport)?;
                     self.note_recorded();
                 }
             }
             // A check finished after a reload is run again: wait for that one too.
             while let Some(pending) = self.pending.take() {
-                if let Err(end) = Box::pin(self.await_login(*pending, &signal)).await {
-                    return end;
-                }
+                Box::pin(self.await_login(*pending, &signal)).await?;
                 self.note_recorded();
             }
         }
@@ -358,16 +420,27 @@ impl Connection {
             self.keep_alive_limit()
                 .map(|limit| self.last_packet + limit),
         );
+        Ok(())
+    }
+
+    /// Serves a connected client until the connection ends (`Some`) or parks
+    /// (`None`; `park.rs`). `eager`: park at the first moment with nothing to
+    /// do, rather than when the keep-alive sweep finds the connection idle.
+    async fn connected<T: Transport>(&mut self, transport: &T, mut eager: bool) -> Option<End> {
+        let signal = Arc::clone(&self.signal);
+        let parking = transport.parkable() && self.router.parking.get().is_some();
+        signal.set_parkable(parking);
+        eager &= parking;
         loop {
             if let Err(end) = self.pump(transport) {
-                return end;
+                return Some(end);
             }
             self.flush_counts();
             let held = !self.all_open();
             if held && self.out.len() - self.written > HOLD_LIMIT {
                 // Enough answers wait for the store: stop reading until they go.
                 if let Err(end) = Box::pin(self.await_store(&signal)).await {
-                    return end;
+                    return Some(end);
                 }
                 // `pump` writes what waited for the store.
                 continue;
@@ -386,21 +459,38 @@ impl Connection {
                     biased;
                     synced = Box::pin(store.durable(next)) => match synced {
                         Ok(()) => Event::Stored,
-                        Err(_) => return End::SocketError,
+                        Err(_) => return Some(End::SocketError),
                     },
                     event = waiting => event,
+                }
+            } else if eager && self.may_park(transport) {
+                // Whatever is ready now is handled first; parked on the first
+                // wait that would block.
+                let mut waiting = std::pin::pin!(waiting);
+                let now = std::future::poll_fn(|cx| Poll::Ready(waiting.as_mut().poll(cx)));
+                match now.await {
+                    Poll::Ready(event) => event,
+                    Poll::Pending => return None,
                 }
             } else {
                 waiting.await
             };
+            signal.mark_active();
             // What other tasks on this thread recorded is theirs to wait for.
             self.begin_stretch();
             match event {
                 // `pump` writes what the store made durable.
                 Event::Stored => {}
-                Event::Signal(Signalled::Shutdown) => return End::Shutdown,
-                Event::Signal(Signalled::TakenOver) => return End::TakenOver,
-                Event::Signal(Signalled::Revoked) => return End::Revoked,
+                Event::Signal(Signalled::Shutdown) => return Some(End::Shutdown),
+                Event::Signal(Signalled::TakenOver) => return Some(End::TakenOver),
+                Event::Signal(Signalled::Revoked) => return Some(End::Revoked),
+                Event::Signal(Signalled::Park) => {
+                    if self.may_park(transport) {
+                        return None;
+                    }
+                    // Asked again after the next idle sweep.
+                    signal.set_parkable(true);
+                }
                 // `pump` moves the new deliveries into the write buffer.
                 Event::Signal(Signalled::Deliveries) => {}
                 Event::Signal(Signalled::Expired) => {
@@ -409,10 +499,12 @@ impl Connection {
                         .keep_alive_limit()
                         .is_some_and(|limit| Instant::now() >= self.last_packet + limit)
                     {
-                        return End::KeepAliveExpired;
+                        return Some(End::KeepAliveExpired);
                     }
                 }
-                Event::Readable(Err(_)) | Event::Writable(Err(_)) => return End::SocketError,
+                Event::Readable(Err(_)) | Event::Writable(Err(_)) => {
+                    return Some(End::SocketError);
+                }
                 Event::Readable(Ok(())) => match self.read_and_handle(transport) {
                     Ok(true) => {
                         self.last_packet = Instant::now();
@@ -421,12 +513,27 @@ impl Connection {
                         }
                     }
                     Ok(false) => {}
-                    Err(end) => return end,
+                    Err(end) => return Some(end),
                 },
                 Event::Writable(Ok(())) => {}
             }
             self.note_recorded();
         }
+    }
+
+    /// Whether the connection may park now: a connected client on a socket
+    /// that can park, with nothing half read, nothing to write and nothing
+    /// waiting for the store or a password check.
+    fn may_park<T: Transport>(&self, transport: &T) -> bool {
+        self.client.is_some()
+            && self.pending.is_none()
+            && self.partial.is_empty()
+            && self.out.is_empty()
+            && self.confirming.is_none()
+            && self.all_open()
+            && !transport.wants_write()
+            && transport.parkable()
+            && self.router.parking.get().is_some()
     }
 
     /// Starts a synchronous stretch of handling: forgets what other tasks on this

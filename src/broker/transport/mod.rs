@@ -47,6 +47,20 @@ pub trait Transport: Send + Sync + 'static {
     fn closes_in_band(&self) -> bool {
         false
     }
+    /// Whether an idle connection on this transport may park: hand its socket
+    /// to the broker's epoll set and end its task (`connection/park.rs`).
+    /// Only a plain TCP socket can; a layer keeps state in user space.
+    fn parkable(&self) -> bool {
+        false
+    }
+    /// The socket, out of tokio's reactor, for parking; an error if this
+    /// transport cannot park.
+    fn into_parked(self) -> io::Result<std::net::TcpStream>
+    where
+        Self: Sized,
+    {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
 }
 
 impl Transport for Box<dyn Transport> {
@@ -159,5 +173,13 @@ impl Transport for TcpStream {
 
     fn shutdown_write(&self) -> io::Result<()> {
         socket2::SockRef::from(self).shutdown(std::net::Shutdown::Write)
+    }
+
+    fn parkable(&self) -> bool {
+        true
+    }
+
+    fn into_parked(self) -> io::Result<std::net::TcpStream> {
+        self.into_std()
     }
 }

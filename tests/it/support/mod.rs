@@ -127,6 +127,21 @@ impl TestBroker {
         );
     }
 
+    /// Waits until `count` connections are parked (held without a task).
+    pub fn wait_for_parked(&self, count: usize) {
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::time::Instant::now() < deadline {
+            if self.figures().parked_connections == count {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!(
+            "{} connections parked, not {count}, within {WAIT:?}",
+            self.figures().parked_connections
+        );
+    }
+
     /// Waits until a log line contains `text`.
     pub fn wait_for_log(&self, text: &str) {
         let deadline = std::time::Instant::now() + WAIT;

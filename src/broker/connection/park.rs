@@ -1,0 +1,447 @@
+//! Idle connections held without a task.
+//!
+//! A connection with nothing to do (nothing to write, nothing half read,
+//! nothing waiting for the store) hands its socket and its state to the
+//! broker's [`Parking`], and its task ends. The socket goes into one epoll
+//! instance watched by one task; the connection's
+//! [`ConnectionSignal`](crate::broker::session::ConnectionSignal) gets a waker
+//! that points at its slot here. When the socket becomes readable (a packet,
+//! or the peer closing) or another task signals the connection (a delivery, a
+//! takeover, the keep-alive sweep, shutdown), a task is spawned again and the
+//! connection goes on where it stopped.
+//!
+//! Why: held by a task, an idle connection costs tokio's task cell (512 bytes
+//! with the connection's future) and its registration with tokio's reactor (256
+//! bytes), more than mosquitto's whole cost per client. Parked, it costs one
+//! [`Slot`] in [`PARKED`] and an entry in the kernel's epoll set.
+//!
+//! When a connection parks (`Connection::connected` in `mod.rs`): at its first
+//! idle moment after CONNECT, or after being woken from a park of at least
+//! [`EAGER_AFTER_MS`] (a client that pings once a minute parks again right after
+//! its PINGRESP); otherwise once the keep-alive sweep saw it idle for a whole
+//! sweep interval. A busy connection therefore keeps its task. Only plain TCP
+//! sockets park: TLS and WebSocket layers keep state in user space.
+//!
+//! Hand-written over mio rather than with a crate: no crate parks tokio tasks;
+//! mio (tokio's own epoll layer) does the polling.
+
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{RawWaker, RawWakerVTable, Waker};
+use std::time::Duration;
+
+use atomic_waker::AtomicWaker;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token};
+use slab::Slab;
+use tokio::io::unix::AsyncFd;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tokio_util::task::task_tracker::TaskTrackerToken;
+
+use super::v5::V5;
+use super::{Client, Connection, End, OpenSocket};
+use crate::broker::auth::Principal;
+use crate::broker::keepalive;
+use crate::broker::log::PeerAddress;
+use crate::broker::router::Router;
+use crate::broker::session::{ConnectionSignal, Session};
+use crate::protocol::{ProtocolVersion, Will};
+
+/// A connection woken after a park at least this long (milliseconds) parks
+/// again at its first idle moment, not after a sweep: it is mostly idle.
+pub(super) const EAGER_AFTER_MS: u64 = 1_000;
+
+/// Every parked connection of the process, by slot. One table for all brokers
+/// in the process, so a waker needs only the slot's number and generation.
+static PARKED: Mutex<Slab<Slot>> = Mutex::new(Slab::new());
+
+/// Hands out slot generations, so a stale waker or epoll event for a slot
+/// reused since is recognised and ignored.
+static GENERATION: AtomicU32 = AtomicU32::new(0);
+
+fn parked() -> MutexGuard<'static, Slab<Slot>> {
+    PARKED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A parked connection: what `Connection` holds once its buffers are empty,
+/// without what only matters before CONNECT or while answers wait, in as few
+/// bytes as it takes (`Client`'s fields flattened, times in milliseconds).
+struct Slot {
+    router: Arc<Router>,
+    session: Arc<Session>,
+    principal: Arc<Principal>,
+    will: Option<Box<Will>>,
+    v5: Option<Box<V5>>,
+    signal: Arc<ConnectionSignal>,
+    id: u64,
+    /// `Connection::last_packet` on the keep-alive clock.
+    last_packet: u64,
+    held: Option<OpenSocket>,
+    socket: std::net::TcpStream,
+    /// The listener's index, `u32::MAX` for none.
+    listener: u32,
+    /// When it parked, on the keep-alive clock (wrapping).
+    parked_at: u32,
+    generation: u32,
+    keep_alive: u16,
+    bridge: bool,
+    version: ProtocolVersion,
+    /// Already handed to its broker's parking task.
+    woken: bool,
+}
+
+/// A slot's number and generation in one word: a waker's data and an epoll
+/// event's token.
+fn ticket(key: usize, generation: u32) -> usize {
+    (key & 0xFFFF_FFFF) | (generation as usize) << 32
+}
+
+fn split(ticket: usize) -> (usize, u32) {
+    (ticket & 0xFFFF_FFFF, (ticket >> 32) as u32)
+}
+
+/// One broker's parking: its epoll set, the slots woken by signals, and the
+/// tracker its woken connections' tasks join.
+pub struct Parking {
+    registry: Registry,
+    /// The epoll instance, until [`run`] takes it.
+    poll: Mutex<Option<Poll>>,
+    woken: Mutex<Vec<usize>>,
+    notify: AtomicWaker,
+    /// Connections parked now, and while there are any, a token that keeps the
+    /// broker's shutdown waiting until they were woken and ended.
+    parked: Mutex<(usize, Option<TaskTrackerToken>)>,
+    tasks: TaskTracker,
+}
+
+impl std::fmt::Debug for Parking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parking")
+            .field("count", &self.count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Parking {
+    /// A parking whose woken connections join `tasks`; `None` if the system
+    /// would not give an epoll instance (connections then keep their tasks).
+    pub fn new(tasks: TaskTracker) -> Option<Arc<Parking>> {
+        let poll = Poll::new().ok()?;
+        let registry = poll.registry().try_clone().ok()?;
+        Some(Arc::new(Parking {
+            registry,
+            poll: Mutex::new(Some(poll)),
+            woken: Mutex::new(Vec::new()),
+            notify: AtomicWaker::new(),
+            parked: Mutex::new((0, None)),
+            tasks,
+        }))
+    }
+
+    /// Connections parked now.
+    pub fn count(&self) -> usize {
+        self.parked().0
+    }
+
+    fn parked(&self) -> MutexGuard<'_, (usize, Option<TaskTrackerToken>)> {
+        self.parked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// One more connection parked.
+    fn add(&self) {
+        let mut parked = self.parked();
+        parked.0 += 1;
+        if parked.1.is_none() {
+            parked.1 = Some(self.tasks.token());
+        }
+    }
+
+    /// One connection less parked (its task already spawned, or it ended).
+    fn remove(&self) {
+        let mut parked = self.parked();
+        parked.0 = parked.0.saturating_sub(1);
+        if parked.0 == 0 {
+            parked.1 = None;
+        }
+    }
+
+    fn woken(&self) -> MutexGuard<'_, Vec<usize>> {
+        self.woken
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Parks `connection` with its socket; what cannot be parked is ended as a
+/// socket error.
+pub(super) fn park(
+    mut connection: Box<Connection>,
+    socket: std::net::TcpStream,
+    held: Option<OpenSocket>,
+) {
+    let parking = match connection.router.parking.get() {
+        Some(parking) if connection.client.is_some() => Arc::clone(parking),
+        _ => return end_now(connection, held),
+    };
+    let Some(client) = connection.client.take() else {
+        return end_now(connection, held);
+    };
+    let fd = socket.as_raw_fd();
+    let Connection {
+        router,
+        listener,
+        version,
+        id,
+        signal,
+        last_packet,
+        ..
+    } = *connection;
+    let Client {
+        session,
+        principal,
+        will,
+        keep_alive,
+        bridge,
+        v5,
+    } = client;
+    parking.add();
+    let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
+    let key = parked().insert(Slot {
+        router,
+        session,
+        principal,
+        will,
+        v5,
+        signal: Arc::clone(&signal),
+        id,
+        last_packet: keepalive::millis(last_packet),
+        held,
+        socket,
+        listener: listener.unwrap_or(u32::MAX),
+        parked_at: keepalive::millis(Instant::now()) as u32,
+        generation,
+        keep_alive,
+        bridge,
+        version,
+        woken: false,
+    });
+    let ticket = ticket(key, generation);
+    // SAFETY: the vtable's functions only read the data word as a number.
+    let waker = unsafe { Waker::from_raw(RawWaker::new(ticket as *const (), &WAKER_VTABLE)) };
+    let raised = signal.register_parked(&waker);
+    let registered =
+        parking
+            .registry
+            .register(&mut SourceFd(&fd), Token(ticket), Interest::READABLE);
+    if raised || registered.is_err() {
+        wake(ticket);
+    }
+}
+
+/// Ends a connection that could not park, as a lost socket.
+pub(super) fn end_now(mut connection: Box<Connection>, held: Option<OpenSocket>) {
+    connection.release(End::SocketError);
+    connection.router.unregister_connection(connection.id);
+    drop(held);
+}
+
+static WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(
+    |data| RawWaker::new(data, &WAKER_VTABLE),
+    |data| wake(data as usize),
+    |data| wake(data as usize),
+    |_| {},
+);
+
+/// A signal woke a parked connection: hands its slot to its broker's parking
+/// task, once.
+fn wake(ticket: usize) {
+    let (key, generation) = split(ticket);
+    let parking = {
+        let mut slots = parked();
+        match slots.get_mut(key) {
+            Some(slot) if slot.generation == generation && !slot.woken => {
+                slot.woken = true;
+                slot.router.parking.get().cloned()
+            }
+            _ => None,
+        }
+    };
+    if let Some(parking) = parking {
+        parking.woken().push(ticket);
+        parking.notify.wake();
+    }
+}
+
+/// Takes a parked connection out of its slot and gives it a task again.
+fn unpark(parking: &Parking, ticket: usize) {
+    let (key, generation) = split(ticket);
+    let slot = {
+        let mut slots = parked();
+        match slots.get(key) {
+            Some(slot) if slot.generation == generation => slots.remove(key),
+            _ => return,
+        }
+    };
+    let _ = parking
+        .registry
+        .deregister(&mut SourceFd(&slot.socket.as_raw_fd()));
+    let now = keepalive::millis(Instant::now()) as u32;
+    let eager = u64::from(now.wrapping_sub(slot.parked_at)) >= EAGER_AFTER_MS;
+    let peer = slot
+        .socket
+        .peer_addr()
+        .map_or(PeerAddress::Ip(([0, 0, 0, 0], 0).into()), PeerAddress::Ip);
+    let listener = (slot.listener != u32::MAX).then_some(slot.listener);
+    let mut connection = Box::new(Connection::with(
+        slot.router,
+        peer,
+        listener,
+        slot.id,
+        slot.signal,
+    ));
+    connection.version = slot.version;
+    connection.last_packet = keepalive::instant(slot.last_packet);
+    connection.client = Some(Client {
+        session: slot.session,
+        principal: slot.principal,
+        will: slot.will,
+        keep_alive: slot.keep_alive,
+        bridge: slot.bridge,
+        v5: slot.v5,
+    });
+    match tokio::net::TcpStream::from_std(slot.socket) {
+        Ok(stream) => {
+            parking
+                .tasks
+                .spawn(super::resume(connection, stream, slot.held, eager));
+        }
+        Err(_) => end_now(connection, slot.held),
+    }
+    parking.remove();
+}
+
+/// Gives back the room of slots no longer used, as far as the slots still
+/// parked allow (the table never moves a parked connection: its waker and
+/// epoll entry name its slot).
+pub fn shrink() {
+    parked().shrink_to_fit();
+}
+
+/// Ends with the parking task, however it ends: a runtime dropped without a
+/// graceful shutdown leaves no connection parked for ever, socket open.
+struct Unparked(Arc<Parking>);
+
+impl Drop for Unparked {
+    fn drop(&mut self) {
+        let mut left = Vec::new();
+        {
+            let mut slots = parked();
+            let keys: Vec<usize> = slots
+                .iter()
+                .filter(|(_, slot)| {
+                    slot.router
+                        .parking
+                        .get()
+                        .is_some_and(|parking| Arc::ptr_eq(parking, &self.0))
+                })
+                .map(|(key, _)| key)
+                .collect();
+            for key in keys {
+                left.push(slots.remove(key));
+            }
+        }
+        // Dropped outside the lock: a router may go with them.
+        drop(left);
+    }
+}
+
+/// Watches the parked sockets and the woken slots of one broker until `stop`
+/// (after the broker's connections all ended).
+pub async fn run(parking: Arc<Parking>, stop: CancellationToken) {
+    let _unparked = Unparked(Arc::clone(&parking));
+    let taken = parking
+        .poll
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take();
+    let Some(poll) = taken else { return };
+    // SAFETY: the epoll descriptor belongs to `poll`, which the `AsyncFd` owns
+    // and never replaces.
+    let registered =
+        unsafe { AsyncFd::register_with_interest(poll, tokio::io::Interest::READABLE) };
+    let Ok(mut epoll) = registered else {
+        return;
+    };
+    let mut events = Events::with_capacity(1024);
+    loop {
+        let woken = std::future::poll_fn(|cx| {
+            parking.notify.register(cx.waker());
+            let taken = std::mem::take(&mut *parking.woken());
+            if taken.is_empty() {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(taken)
+            }
+        });
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => return,
+            taken = woken => {
+                for ticket in taken {
+                    unpark(&parking, ticket);
+                }
+            }
+            ready = epoll.readable_mut() => {
+                let Ok(mut guard) = ready else { return };
+                let polled = guard.get_inner_mut().poll(&mut events, Some(Duration::ZERO));
+                let full = events.iter().count() == events.capacity();
+                if polled.is_ok() && !full {
+                    guard.clear_ready();
+                }
+                drop(guard);
+                for event in &events {
+                    unpark(&parking, event.token().0);
+                }
+            }
+        }
+    }
+}
+
+/// The parking of the broker `router` belongs to, if it runs one.
+pub type ParkingSlot = OnceLock<Arc<Parking>>;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parked_connection_fits_in_96_bytes() {
+        // What every idle client costs here (ARCHITECTURE.md); a field added to
+        // `Slot` must be paid for elsewhere.
+        assert!(
+            std::mem::size_of::<Slot>() <= 96,
+            "{}",
+            std::mem::size_of::<Slot>()
+        );
+    }
+
+    #[test]
+    fn a_ticket_gives_back_its_slot_and_generation() {
+        for (key, generation) in [(0, 0), (1, 7), (0xFFFF_FFFF, u32::MAX), (12_345, 1 << 31)] {
+            assert_eq!(split(ticket(key, generation)), (key, generation));
+        }
+    }
+
+    #[test]
+    fn a_stale_ticket_wakes_nothing() {
+        // No slot holds generation 0 at key 1 << 30: the wake is ignored, not a panic.
+        wake(ticket(1 << 30, 0));
+        assert!(parked().get(1 << 30).is_none());
+    }
+}
