@@ -355,6 +355,8 @@ pub struct BrokerFigures {
     pub bytes_sent: u64,
     /// Connections idle without a task now (`connection/park.rs`).
     pub parked_connections: usize,
+    /// Times a connection parked since the broker started.
+    pub parks: u64,
 }
 
 impl BrokerHandle {
@@ -405,6 +407,7 @@ impl BrokerHandle {
             bytes_received: get(&stats.bytes_received),
             bytes_sent: get(&stats.bytes_sent),
             parked_connections: self.router.parking.get().map_or(0, |p| p.count()),
+            parks: self.router.parking.get().map_or(0, |p| p.parks()),
         }
     }
 }

@@ -37,6 +37,22 @@ fn a_client_parks_once_connected_and_answers_from_its_park() {
 }
 
 #[test]
+fn a_client_woken_after_a_long_park_parks_again_once_answered() {
+    let broker = TestBroker::start();
+    let mut client = RawClient::connect(broker.addr(), "pinger");
+    broker.wait_for_parked(1);
+    let parks = broker.figures().parks;
+    // A park of a second or more marks a mostly idle client (park.rs,
+    // EAGER_AFTER_MS): time must pass for that, so this test waits for it.
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    client.ping();
+    broker.wait_for_parked(1);
+    // Parked once, right after its PINGRESP: not first without reading the
+    // PINGREQ, then again when the sweep found it idle.
+    assert_eq!(broker.figures().parks, parks + 1);
+}
+
+#[test]
 fn a_parked_subscriber_gets_every_message_and_parks_again() {
     let broker = TestBroker::start();
     let mut subscriber = RawClient::connect(broker.addr(), "reader");

@@ -62,8 +62,10 @@ impl Principal {
         Principal {
             username: username.map(String::into_boxed_str),
             client_id,
-            // Scopes are the listeners and two more: never 2^32 of them.
-            scope: u32::try_from(scope).unwrap_or(u32::MAX),
+            // Scopes are the listeners and two more: never 2^32 of them. An index
+            // out of range falls back to the default scope, as `Security::scope`
+            // does, never to the bridges' (`BRIDGE_SCOPE`).
+            scope: u32::try_from(scope).unwrap_or(u32::MAX - 1),
             certified,
         }
     }

@@ -239,7 +239,7 @@ pub(crate) fn serve<T: Transport>(
             .router
             .register_connection(connection.id, Arc::clone(&connection.signal));
         let end = match connection.connect(&transport).await {
-            Ok(()) => connection.connected(&transport, true).await,
+            Ok(()) => connection.connected(&transport, ParkWhen::Idle).await,
             Err(end) => Some(end),
         };
         end_or_park(connection, transport, held, end).await;
@@ -247,14 +247,19 @@ pub(crate) fn serve<T: Transport>(
 }
 
 /// Serves a connection woken from its park (`park.rs`); `eager`: it parks
-/// again at its first idle moment.
+/// again at its first idle moment once it handled what woke it.
 async fn resume(
     mut connection: Box<Connection>,
     transport: tokio::net::TcpStream,
     held: Option<OpenSocket>,
     eager: bool,
 ) {
-    let end = connection.connected(&transport, eager).await;
+    let parks = if eager {
+        ParkWhen::AfterWake
+    } else {
+        ParkWhen::Swept
+    };
+    let end = connection.connected(&transport, parks).await;
     end_or_park(connection, transport, held, end).await;
 }
 
@@ -278,6 +283,18 @@ async fn end_or_park<T: Transport>(
     Box::pin(connection.finish(&transport, end)).await;
     connection.router.unregister_connection(connection.id);
     drop(held);
+}
+
+/// When a connected client parks (`park.rs`), besides when the keep-alive
+/// sweep finds it idle a whole sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParkWhen {
+    /// At its first moment with nothing to do.
+    Idle,
+    /// At its first moment with nothing to do after the event that woke it.
+    AfterWake,
+    /// Only when the sweep asks.
+    Swept,
 }
 
 /// Packet types only a server sends: CONNACK, SUBACK, UNSUBACK, PINGRESP.
@@ -424,13 +441,16 @@ impl Connection {
     }
 
     /// Serves a connected client until the connection ends (`Some`) or parks
-    /// (`None`; `park.rs`). `eager`: park at the first moment with nothing to
-    /// do, rather than when the keep-alive sweep finds the connection idle.
-    async fn connected<T: Transport>(&mut self, transport: &T, mut eager: bool) -> Option<End> {
+    /// (`None`; `park.rs`) as `parks` says.
+    async fn connected<T: Transport>(&mut self, transport: &T, mut parks: ParkWhen) -> Option<End> {
         let signal = Arc::clone(&self.signal);
-        let parking = transport.parkable() && self.router.parking.get().is_some();
+        let parking = transport.parkable()
+            && self
+                .router
+                .parking
+                .get()
+                .is_some_and(|parking| parking.is_open());
         signal.set_parkable(parking);
-        eager &= parking;
         loop {
             if let Err(end) = self.pump(transport) {
                 return Some(end);
@@ -463,7 +483,7 @@ impl Connection {
                     },
                     event = waiting => event,
                 }
-            } else if eager && self.may_park(transport) {
+            } else if parks == ParkWhen::Idle && parking && self.may_park(transport) {
                 // Whatever is ready now is handled first; parked on the first
                 // wait that would block.
                 let mut waiting = std::pin::pin!(waiting);
@@ -476,6 +496,11 @@ impl Connection {
                 waiting.await
             };
             signal.mark_active();
+            if parks == ParkWhen::AfterWake {
+                // What woke it is this event: a socket back in tokio's reactor
+                // reports its readiness only after a turn of it.
+                parks = ParkWhen::Idle;
+            }
             // What other tasks on this thread recorded is theirs to wait for.
             self.begin_stretch();
             match event {
@@ -533,7 +558,11 @@ impl Connection {
             && self.all_open()
             && !transport.wants_write()
             && transport.parkable()
-            && self.router.parking.get().is_some()
+            && self
+                .router
+                .parking
+                .get()
+                .is_some_and(|parking| parking.is_open())
     }
 
     /// Starts a synchronous stretch of handling: forgets what other tasks on this

@@ -26,7 +26,7 @@
 //! mio (tokio's own epoll layer) does the polling.
 
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{RawWaker, RawWakerVTable, Waker};
 use std::time::Duration;
@@ -91,26 +91,44 @@ struct Slot {
     keep_alive: u16,
     bridge: bool,
     version: ProtocolVersion,
+    state: SlotState,
+}
+
+/// Where a slot is in its park.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    /// Its waker and epoll entry are being set up; a wake now is kept for
+    /// when they are ([`park`] then hands the slot over itself).
+    Arming,
+    /// Arming, and a signal came meanwhile.
+    WokenWhileArming,
+    Parked,
     /// Already handed to its broker's parking task.
-    woken: bool,
+    Woken,
 }
 
 /// A slot's number and generation in one word: a waker's data and an epoll
-/// event's token.
+/// event's token. Words of 64 bits only: [`Parking::new`] parks nothing on
+/// other targets.
 fn ticket(key: usize, generation: u32) -> usize {
-    (key & 0xFFFF_FFFF) | (generation as usize) << 32
+    ((u64::from(generation) << 32) | (key as u64 & 0xFFFF_FFFF)) as usize
 }
 
 fn split(ticket: usize) -> (usize, u32) {
-    (ticket & 0xFFFF_FFFF, (ticket >> 32) as u32)
+    let ticket = ticket as u64;
+    ((ticket & 0xFFFF_FFFF) as usize, (ticket >> 32) as u32)
 }
 
 /// One broker's parking: its epoll set, the slots woken by signals, and the
 /// tracker its woken connections' tasks join.
 pub struct Parking {
     registry: Registry,
-    /// The epoll instance, until [`run`] takes it.
-    poll: Mutex<Option<Poll>>,
+    /// The epoll instance, in tokio's reactor, until [`run`] takes it.
+    epoll: Mutex<Option<AsyncFd<Poll>>>,
+    /// Set when the parking task ended: nothing parks any more.
+    closed: AtomicBool,
+    /// Parks since the broker started.
+    parks: AtomicU64,
     woken: Mutex<Vec<usize>>,
     notify: AtomicWaker,
     /// Connections parked now, and while there are any, a token that keeps the
@@ -128,14 +146,24 @@ impl std::fmt::Debug for Parking {
 }
 
 impl Parking {
-    /// A parking whose woken connections join `tasks`; `None` if the system
-    /// would not give an epoll instance (connections then keep their tasks).
+    /// A parking whose woken connections join `tasks`, made in a tokio
+    /// runtime; `None` if the system would not give an epoll instance or the
+    /// target's words are not 64 bits (connections then keep their tasks).
     pub fn new(tasks: TaskTracker) -> Option<Arc<Parking>> {
+        if usize::BITS < 64 {
+            return None;
+        }
         let poll = Poll::new().ok()?;
         let registry = poll.registry().try_clone().ok()?;
+        // SAFETY: the epoll descriptor belongs to `poll`, which the `AsyncFd`
+        // owns and never replaces.
+        let epoll =
+            unsafe { AsyncFd::register_with_interest(poll, tokio::io::Interest::READABLE) }.ok()?;
         Some(Arc::new(Parking {
             registry,
-            poll: Mutex::new(Some(poll)),
+            epoll: Mutex::new(Some(epoll)),
+            closed: AtomicBool::new(false),
+            parks: AtomicU64::new(0),
             woken: Mutex::new(Vec::new()),
             notify: AtomicWaker::new(),
             parked: Mutex::new((0, None)),
@@ -146,6 +174,16 @@ impl Parking {
     /// Connections parked now.
     pub fn count(&self) -> usize {
         self.parked().0
+    }
+
+    /// Parks since the broker started.
+    pub fn parks(&self) -> u64 {
+        self.parks.load(Ordering::Relaxed)
+    }
+
+    /// Whether connections may park: the parking task runs.
+    pub fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::Acquire)
     }
 
     fn parked(&self) -> MutexGuard<'_, (usize, Option<TaskTrackerToken>)> {
@@ -187,7 +225,7 @@ pub(super) fn park(
     held: Option<OpenSocket>,
 ) {
     let parking = match connection.router.parking.get() {
-        Some(parking) if connection.client.is_some() => Arc::clone(parking),
+        Some(parking) if connection.client.is_some() && parking.is_open() => Arc::clone(parking),
         _ => return end_now(connection, held),
     };
     let Some(client) = connection.client.take() else {
@@ -212,6 +250,7 @@ pub(super) fn park(
         v5,
     } = client;
     parking.add();
+    parking.parks.fetch_add(1, Ordering::Relaxed);
     let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
     let key = parked().insert(Slot {
         router,
@@ -230,18 +269,40 @@ pub(super) fn park(
         keep_alive,
         bridge,
         version,
-        woken: false,
+        state: SlotState::Arming,
     });
     let ticket = ticket(key, generation);
     // SAFETY: the vtable's functions only read the data word as a number.
     let waker = unsafe { Waker::from_raw(RawWaker::new(ticket as *const (), &WAKER_VTABLE)) };
+    // A wake from here on is kept until the epoll entry exists: handed over
+    // before, the slot could be woken and its socket given back to tokio while
+    // this registers it with the parking's epoll set.
     let raised = signal.register_parked(&waker);
     let registered =
         parking
             .registry
             .register(&mut SourceFd(&fd), Token(ticket), Interest::READABLE);
-    if raised || registered.is_err() {
-        wake(ticket);
+    let hand_over = {
+        let mut slots = parked();
+        match slots.get_mut(key) {
+            // An epoll event took it already.
+            Some(slot) if slot.generation != generation => false,
+            None => false,
+            Some(slot) => {
+                let woken = slot.state == SlotState::WokenWhileArming;
+                if woken || raised || registered.is_err() || !parking.is_open() {
+                    slot.state = SlotState::Woken;
+                    true
+                } else {
+                    slot.state = SlotState::Parked;
+                    false
+                }
+            }
+        }
+    };
+    if hand_over {
+        parking.woken().push(ticket);
+        parking.notify.wake();
     }
 }
 
@@ -266,10 +327,17 @@ fn wake(ticket: usize) {
     let parking = {
         let mut slots = parked();
         match slots.get_mut(key) {
-            Some(slot) if slot.generation == generation && !slot.woken => {
-                slot.woken = true;
-                slot.router.parking.get().cloned()
-            }
+            Some(slot) if slot.generation == generation => match slot.state {
+                SlotState::Parked => {
+                    slot.state = SlotState::Woken;
+                    slot.router.parking.get().cloned()
+                }
+                SlotState::Arming => {
+                    slot.state = SlotState::WokenWhileArming;
+                    None
+                }
+                SlotState::WokenWhileArming | SlotState::Woken => None,
+            },
             _ => None,
         }
     };
@@ -294,10 +362,9 @@ fn unpark(parking: &Parking, ticket: usize) {
         .deregister(&mut SourceFd(&slot.socket.as_raw_fd()));
     let now = keepalive::millis(Instant::now()) as u32;
     let eager = u64::from(now.wrapping_sub(slot.parked_at)) >= EAGER_AFTER_MS;
-    let peer = slot
-        .socket
-        .peer_addr()
-        .map_or(PeerAddress::Ip(([0, 0, 0, 0], 0).into()), PeerAddress::Ip);
+    // The peer's address only names a client before its CONNECT: not kept,
+    // and not asked of the kernel again.
+    let peer = PeerAddress::Ip(([0, 0, 0, 0], 0).into());
     let listener = (slot.listener != u32::MAX).then_some(slot.listener);
     let mut connection = Box::new(Connection::with(
         slot.router,
@@ -334,52 +401,61 @@ pub fn shrink() {
     parked().shrink_to_fit();
 }
 
-/// Ends with the parking task, however it ends: a runtime dropped without a
-/// graceful shutdown leaves no connection parked for ever, socket open.
+/// The tickets of the connections `parking` holds now.
+fn tickets_of(parking: &Arc<Parking>) -> Vec<usize> {
+    tickets_of_locked(&parked(), parking)
+}
+
+/// Runs when the parking task is dropped with its runtime, without a graceful
+/// stop: nothing parks any more, and the connections left are dropped as their
+/// tasks are, sockets closed.
 struct Unparked(Arc<Parking>);
 
 impl Drop for Unparked {
     fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::Release);
         let mut left = Vec::new();
         {
             let mut slots = parked();
-            let keys: Vec<usize> = slots
-                .iter()
-                .filter(|(_, slot)| {
-                    slot.router
-                        .parking
-                        .get()
-                        .is_some_and(|parking| Arc::ptr_eq(parking, &self.0))
-                })
-                .map(|(key, _)| key)
-                .collect();
-            for key in keys {
-                left.push(slots.remove(key));
+            for ticket in tickets_of_locked(&slots, &self.0) {
+                left.push(slots.remove(split(ticket).0));
             }
         }
+        *self.0.parked() = (0, None);
         // Dropped outside the lock: a router may go with them.
         drop(left);
     }
 }
 
+fn tickets_of_locked(slots: &Slab<Slot>, parking: &Arc<Parking>) -> Vec<usize> {
+    slots
+        .iter()
+        .filter(|(_, slot)| {
+            slot.router
+                .parking
+                .get()
+                .is_some_and(|theirs| Arc::ptr_eq(theirs, parking))
+        })
+        .map(|(key, slot)| ticket(key, slot.generation))
+        .collect()
+}
+
+/// Connections unparked before the parking task lets others run.
+const UNPARK_BATCH: usize = 64;
+
 /// Watches the parked sockets and the woken slots of one broker until `stop`
-/// (after the broker's connections all ended).
+/// (after the broker's connections all ended). Should it end before, with the
+/// runtime's reactor, nothing parks any more and every parked connection gets
+/// its task back.
 pub async fn run(parking: Arc<Parking>, stop: CancellationToken) {
     let _unparked = Unparked(Arc::clone(&parking));
     let taken = parking
-        .poll
+        .epoll
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .take();
-    let Some(poll) = taken else { return };
-    // SAFETY: the epoll descriptor belongs to `poll`, which the `AsyncFd` owns
-    // and never replaces.
-    let registered =
-        unsafe { AsyncFd::register_with_interest(poll, tokio::io::Interest::READABLE) };
-    let Ok(mut epoll) = registered else {
-        return;
-    };
-    let mut events = Events::with_capacity(1024);
+    let Some(mut epoll) = taken else { return };
+    let mut events = Events::with_capacity(UNPARK_BATCH);
     loop {
         let woken = std::future::poll_fn(|cx| {
             parking.notify.register(cx.waker());
@@ -392,14 +468,17 @@ pub async fn run(parking: Arc<Parking>, stop: CancellationToken) {
         });
         tokio::select! {
             biased;
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => break,
             taken = woken => {
-                for ticket in taken {
-                    unpark(&parking, ticket);
+                for batch in taken.chunks(UNPARK_BATCH) {
+                    for &ticket in batch {
+                        unpark(&parking, ticket);
+                    }
+                    tokio::task::yield_now().await;
                 }
             }
             ready = epoll.readable_mut() => {
-                let Ok(mut guard) = ready else { return };
+                let Ok(mut guard) = ready else { break };
                 let polled = guard.get_inner_mut().poll(&mut events, Some(Duration::ZERO));
                 let full = events.iter().count() == events.capacity();
                 if polled.is_ok() && !full {
@@ -409,8 +488,13 @@ pub async fn run(parking: Arc<Parking>, stop: CancellationToken) {
                 for event in &events {
                     unpark(&parking, event.token().0);
                 }
+                tokio::task::yield_now().await;
             }
         }
+    }
+    parking.closed.store(true, Ordering::Release);
+    for ticket in tickets_of(&parking) {
+        unpark(&parking, ticket);
     }
 }
 
