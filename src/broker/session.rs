@@ -340,7 +340,8 @@ pub struct SessionState {
     max_queued_bytes: usize,
     pending: VecDeque<Delivery>,
     /// QoS 1/2 messages in `pending`.
-    pending_reliable: usize,
+    /// 32-bit, as the queue limit: every session carries it.
+    pending_reliable: u32,
     /// [`payload_size`] of the QoS 1/2 messages in `pending`.
     pending_reliable_bytes: usize,
     /// [`queued_size`] of the QoS 0 messages in `pending`.
@@ -363,12 +364,10 @@ pub struct SessionState {
     pub expiry: Option<std::time::Duration>,
     /// Counts attachments, so a timer started for one absence can tell that the
     /// client came back meanwhile.
-    pub epoch: u64,
+    pub epoch: u32,
     /// A will waiting for its Will Delay Interval; a reconnect cancels it, the end of
     /// the session sends it.
     pub pending_will: Option<Arc<Message>>,
-    /// Messages dropped because the queue was full.
-    pub dropped: u64,
     /// Set by the first drop and cleared once the queue accepts again, so the drop
     /// is logged once per episode, as mosquitto does.
     pub dropping: bool,
@@ -428,7 +427,6 @@ impl SessionState {
             expiry: None,
             epoch: 0,
             pending_will: None,
-            dropped: 0,
             dropping: false,
             removed: false,
             principal: None,
@@ -540,7 +538,6 @@ impl SessionState {
                 }
                 // Offline, QoS 0 counts against the same queue as QoS 1/2.
                 if self.pending.len() >= self.max_queued() {
-                    self.dropped += 1;
                     return Enqueued::Dropped;
                 }
             }
@@ -556,7 +553,7 @@ impl SessionState {
             // As mosquitto decides at insert time, however far the connection has got
             // with moving messages into flight: a message that could go in flight is
             // taken; else the queue beyond the window must have room.
-            let count = self.inflight.len() + self.pending_reliable;
+            let count = self.inflight.len() + self.pending_reliable as usize;
             let bytes = self.inflight_bytes + self.pending_reliable_bytes;
             let could_fly = count < self.max_inflight() && bytes < self.max_inflight_bytes;
             let window_count = if self.max_inflight == u16::MAX {
@@ -573,11 +570,10 @@ impl SessionState {
                 || self.pending_reliable_bytes + self.pending_qos0_payload >= self.max_queued_bytes
         } else {
             // Nothing is in flight for an offline client (as mosquitto counts).
-            self.pending_reliable >= self.max_queued()
+            self.pending_reliable as usize >= self.max_queued()
                 || self.pending_reliable_bytes >= self.max_queued_bytes
         };
         if full {
-            self.dropped += 1;
             return Enqueued::Dropped;
         }
         if delivery.qos == QoS::AtMostOnce {
@@ -627,7 +623,7 @@ impl SessionState {
                 reliable_bytes += payload_size(delivery);
             }
         }
-        self.pending_reliable = reliable;
+        self.pending_reliable = u32::try_from(reliable).unwrap_or(u32::MAX);
         self.pending_reliable_bytes = reliable_bytes;
         self.pending_qos0_bytes = qos0_bytes;
         self.pending_qos0_payload = qos0_payload;
@@ -1165,7 +1161,6 @@ mod tests {
             assert_eq!(state.enqueue(delivery(QoS::AtLeastOnce)), Enqueued::Queued);
         }
         assert_eq!(state.enqueue(delivery(QoS::AtLeastOnce)), Enqueued::Dropped);
-        assert_eq!(state.dropped, 1);
         state.next_publish(std::time::Instant::now(), |_| true);
         assert_eq!(
             state.enqueue(delivery(QoS::AtLeastOnce)),

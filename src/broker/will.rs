@@ -92,7 +92,7 @@ pub enum SessionAfter {
     /// The session is kept (persistent) for `expiry` (`None`: for ever); `epoch`
     /// tells a timer whether the client came back meanwhile.
     Kept {
-        epoch: u64,
+        epoch: u32,
         expiry: Option<Duration>,
     },
 }
@@ -153,7 +153,7 @@ pub fn on_connection_end(
 /// Publishes a will if its client may still write its topic: the ACL in force when
 /// the will is due decides, as in mosquitto.
 /// Starts the timer of a will read back from the store, waiting `delay` more.
-pub fn resume_delayed(router: &Arc<Router>, session: &Arc<Session>, epoch: u64, delay: Duration) {
+pub fn resume_delayed(router: &Arc<Router>, session: &Arc<Session>, epoch: u32, delay: Duration) {
     let (router_for_timer, session) = (Arc::clone(router), Arc::clone(session));
     router.timers.after(delay, move || {
         send_delayed(&router_for_timer, &session, epoch);
@@ -172,7 +172,7 @@ pub fn publish(router: &Router, will: Arc<Message>) {
 }
 
 /// Publishes a delayed will if the client has not come back since `epoch`.
-fn send_delayed(router: &Router, session: &Session, epoch: u64) {
+fn send_delayed(router: &Router, session: &Session, epoch: u32) {
     let will = {
         let mut state = session.lock();
         if state.epoch != epoch || state.connection.is_some() {

@@ -394,10 +394,8 @@ impl Link {
         if self.id != 0 {
             self.router.unregister_connection(self.id);
         }
-        self.id = self.router.next_connection_id();
         self.signal = Arc::new(ConnectionSignal::default());
-        self.router
-            .register_connection(self.id, Arc::clone(&self.signal));
+        self.id = self.router.register_connection(Arc::clone(&self.signal));
         let config = &self.bridge.config;
         let clean = config.local_cleansession();
         let link = ConnectionLink {

@@ -227,17 +227,14 @@ pub(crate) fn serve<T: Transport>(
 ) -> impl Future<Output = ()> {
     // Each listener holds a socket: there are never 2^32 of them.
     let listener = listener.map(|index| u32::try_from(index).unwrap_or(u32::MAX));
-    let id = router.next_connection_id();
     let signal = Arc::new(ConnectionSignal::default());
+    let id = router.register_connection(Arc::clone(&signal));
     let mut connection = Box::new(Connection::with(router, peer, listener, id, signal));
     connection.identity = identity.map(Box::new);
     if let Some(deadline) = connect_deadline {
         connection.last_packet = deadline - connection.router.config.connect_timeout;
     }
     async move {
-        connection
-            .router
-            .register_connection(connection.id, Arc::clone(&connection.signal));
         let end = match connection.connect(&transport).await {
             Ok(()) => connection.connected(&transport, ParkWhen::Idle).await,
             Err(end) => Some(end),

@@ -441,7 +441,7 @@ fn tickets_of_locked(slots: &Slab<Slot>, parking: &Arc<Parking>) -> Vec<usize> {
 }
 
 /// Connections unparked before the parking task lets others run.
-const UNPARK_BATCH: usize = 64;
+const UNPARK_BATCH: usize = 1024;
 
 /// Watches the parked sockets and the woken slots of one broker until `stop`
 /// (after the broker's connections all ended). Should it end before, with the
