@@ -249,10 +249,10 @@ pub(super) fn park(
         bridge,
         v5,
     } = client;
-    parking.add();
     parking.parks.fetch_add(1, Ordering::Relaxed);
+    parking.add();
     let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
-    let key = parked().insert(Slot {
+    let slot = Slot {
         router,
         session,
         principal,
@@ -270,7 +270,19 @@ pub(super) fn park(
         bridge,
         version,
         state: SlotState::Arming,
-    });
+    };
+    let key = {
+        let mut slots = parked();
+        // Checked under the lock that closing takes: no slot goes in after
+        // the parking closed and collected its own.
+        if !parking.is_open() {
+            drop(slots);
+            parking.remove();
+            let (connection, _socket, held, _) = awaken(slot);
+            return end_now(connection, held);
+        }
+        slots.insert(slot)
+    };
     let ticket = ticket(key, generation);
     // SAFETY: the vtable's functions only read the data word as a number.
     let waker = unsafe { Waker::from_raw(RawWaker::new(ticket as *const (), &WAKER_VTABLE)) };
@@ -347,21 +359,16 @@ fn wake(ticket: usize) {
     }
 }
 
-/// Takes a parked connection out of its slot and gives it a task again.
-fn unpark(parking: &Parking, ticket: usize) {
-    let (key, generation) = split(ticket);
-    let slot = {
-        let mut slots = parked();
-        match slots.get(key) {
-            Some(slot) if slot.generation == generation => slots.remove(key),
-            _ => return,
-        }
-    };
-    let _ = parking
-        .registry
-        .deregister(&mut SourceFd(&slot.socket.as_raw_fd()));
-    let now = keepalive::millis(Instant::now()) as u32;
-    let eager = u64::from(now.wrapping_sub(slot.parked_at)) >= EAGER_AFTER_MS;
+/// The connection a slot holds, with its socket, its listener's count and
+/// when it parked.
+fn awaken(
+    slot: Slot,
+) -> (
+    Box<Connection>,
+    std::net::TcpStream,
+    Option<OpenSocket>,
+    u32,
+) {
     // The peer's address only names a client before its CONNECT: not kept,
     // and not asked of the kernel again.
     let peer = PeerAddress::Ip(([0, 0, 0, 0], 0).into());
@@ -383,13 +390,32 @@ fn unpark(parking: &Parking, ticket: usize) {
         bridge: slot.bridge,
         v5: slot.v5,
     });
-    match tokio::net::TcpStream::from_std(slot.socket) {
+    (connection, slot.socket, slot.held, slot.parked_at)
+}
+
+/// Takes a parked connection out of its slot and gives it a task again.
+fn unpark(parking: &Parking, ticket: usize) {
+    let (key, generation) = split(ticket);
+    let slot = {
+        let mut slots = parked();
+        match slots.get(key) {
+            Some(slot) if slot.generation == generation => slots.remove(key),
+            _ => return,
+        }
+    };
+    let _ = parking
+        .registry
+        .deregister(&mut SourceFd(&slot.socket.as_raw_fd()));
+    let (connection, socket, held, parked_at) = awaken(slot);
+    let now = keepalive::millis(Instant::now()) as u32;
+    let eager = u64::from(now.wrapping_sub(parked_at)) >= EAGER_AFTER_MS;
+    match tokio::net::TcpStream::from_std(socket) {
         Ok(stream) => {
             parking
                 .tasks
-                .spawn(super::resume(connection, stream, slot.held, eager));
+                .spawn(super::resume(connection, stream, held, eager));
         }
-        Err(_) => end_now(connection, slot.held),
+        Err(_) => end_now(connection, held),
     }
     parking.remove();
 }
@@ -401,11 +427,6 @@ pub fn shrink() {
     parked().shrink_to_fit();
 }
 
-/// The tickets of the connections `parking` holds now.
-fn tickets_of(parking: &Arc<Parking>) -> Vec<usize> {
-    tickets_of_locked(&parked(), parking)
-}
-
 /// Runs when the parking task is dropped with its runtime, without a graceful
 /// stop: nothing parks any more, and the connections left are dropped as their
 /// tasks are, sockets closed.
@@ -413,10 +434,10 @@ struct Unparked(Arc<Parking>);
 
 impl Drop for Unparked {
     fn drop(&mut self) {
-        self.0.closed.store(true, Ordering::Release);
         let mut left = Vec::new();
         {
             let mut slots = parked();
+            self.0.closed.store(true, Ordering::Release);
             for ticket in tickets_of_locked(&slots, &self.0) {
                 left.push(slots.remove(split(ticket).0));
             }
@@ -427,6 +448,7 @@ impl Drop for Unparked {
     }
 }
 
+/// The tickets of the connections `parking` holds, in `slots` (locked).
 fn tickets_of_locked(slots: &Slab<Slot>, parking: &Arc<Parking>) -> Vec<usize> {
     slots
         .iter()
@@ -492,8 +514,12 @@ pub async fn run(parking: Arc<Parking>, stop: CancellationToken) {
             }
         }
     }
-    parking.closed.store(true, Ordering::Release);
-    for ticket in tickets_of(&parking) {
+    let left = {
+        let slots = parked();
+        parking.closed.store(true, Ordering::Release);
+        tickets_of_locked(&slots, &parking)
+    };
+    for ticket in left {
         unpark(&parking, ticket);
     }
 }
