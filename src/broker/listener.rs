@@ -527,16 +527,7 @@ pub async fn accept_loop(
                 // add latency; `set_tcp_nodelay false` turns it back on.
                 let _ = stream.set_nodelay(router.config.set_tcp_nodelay);
                 if layers.tls.is_none() && !layers.websocket {
-                    router.log.new_connection(&peer, port);
-                    tasks.spawn(connection::serve(
-                        router,
-                        stream,
-                        peer,
-                        None,
-                        index,
-                        None,
-                        Some(guard),
-                    ));
+                    spawn_plain(&tasks, router, stream, peer, (port, index), guard);
                 } else {
                     let layers = Arc::clone(&layers);
                     tasks.spawn(async move {
@@ -546,19 +537,33 @@ pub async fn accept_loop(
                 }
             }
             Accepted::Unix(stream) => {
-                router.log.new_connection(&peer, port);
-                tasks.spawn(connection::serve(
-                    router,
-                    stream,
-                    peer,
-                    None,
-                    index,
-                    None,
-                    Some(guard),
-                ));
+                spawn_plain(&tasks, router, stream, peer, (port, index), guard);
             }
         }
     }
+}
+
+/// Serves a socket without TLS or WebSocket layers in its own task; `at` is
+/// its listener's port and configured index.
+fn spawn_plain<T: Transport>(
+    tasks: &TaskTracker,
+    router: Arc<Router>,
+    stream: T,
+    peer: PeerAddress,
+    at: (u16, Option<usize>),
+    guard: OpenSocket,
+) {
+    let (port, index) = at;
+    router.log.new_connection(&peer, port);
+    tasks.spawn(connection::serve(
+        router,
+        stream,
+        peer,
+        None,
+        index,
+        None,
+        Some(guard),
+    ));
 }
 
 /// An accepted socket.
