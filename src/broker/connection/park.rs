@@ -210,6 +210,12 @@ impl Parking {
         }
     }
 
+    /// Queues a woken slot for the parking task.
+    fn hand_over(&self, ticket: usize) {
+        self.woken().push(ticket);
+        self.notify.wake();
+    }
+
     fn woken(&self) -> MutexGuard<'_, Vec<usize>> {
         self.woken
             .lock()
@@ -224,9 +230,10 @@ pub(super) fn park(
     socket: std::net::TcpStream,
     held: Option<OpenSocket>,
 ) {
-    let parking = match connection.router.parking.get() {
-        Some(parking) if connection.client.is_some() && parking.is_open() => Arc::clone(parking),
-        _ => return end_now(connection, held),
+    // `may_park` saw both; whether the parking is still open is checked below,
+    // under the table's lock.
+    let Some(parking) = connection.router.parking.get().cloned() else {
+        return end_now(connection, held);
     };
     let Some(client) = connection.client.take() else {
         return end_now(connection, held);
@@ -296,9 +303,11 @@ pub(super) fn park(
             .register(&mut SourceFd(&fd), Token(ticket), Interest::READABLE);
     let hand_over = {
         let mut slots = parked();
-        match slots.get_mut(key) {
+        match slots
+            .get_mut(key)
+            .filter(|slot| slot.generation == generation)
+        {
             // An epoll event took it already.
-            Some(slot) if slot.generation != generation => false,
             None => false,
             Some(slot) => {
                 let woken = slot.state == SlotState::WokenWhileArming;
@@ -313,8 +322,7 @@ pub(super) fn park(
         }
     };
     if hand_over {
-        parking.woken().push(ticket);
-        parking.notify.wake();
+        parking.hand_over(ticket);
     }
 }
 
@@ -354,8 +362,7 @@ fn wake(ticket: usize) {
         }
     };
     if let Some(parking) = parking {
-        parking.woken().push(ticket);
-        parking.notify.wake();
+        parking.hand_over(ticket);
     }
 }
 
